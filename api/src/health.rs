@@ -1,0 +1,84 @@
+//! `/healthz`, `/readyz` and `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, TextEncoder};
+use serde::Serialize;
+
+use crate::AppState;
+
+/// The dependencies `/readyz` checks.
+#[derive(Clone)]
+pub struct Readiness {
+    pub pool: store::Pool,
+    /// Whether the MQTT connection is up (from the ingest event loop).
+    pub broker_connected: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+#[derive(Serialize)]
+struct ReadyReport {
+    ready: bool,
+    database: String,
+    broker: &'static str,
+}
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    // A readiness probe must answer quickly even when the database hangs.
+    let db = tokio::time::timeout(
+        Duration::from_secs(2),
+        store::db::ping(&state.readiness.pool),
+    )
+    .await;
+    let database = match db {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("unreachable: {e}"),
+        Err(_) => "unreachable: no answer within 2s".to_owned(),
+    };
+    let broker = if (state.readiness.broker_connected)() {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    let ready = database == "ok" && broker == "connected";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(ReadyReport {
+            ready,
+            database,
+            broker,
+        }),
+    )
+        .into_response()
+}
+
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let encoder = TextEncoder::new();
+    let mut families = state.registry.gather();
+    families.extend(prometheus::gather()); // process_* collectors of the default registry
+    let mut buf = Vec::new();
+    match encoder.encode(&families, &mut buf) {
+        Ok(()) => (
+            [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
+            buf,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

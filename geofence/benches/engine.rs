@@ -1,0 +1,301 @@
+//! Criterion benchmark of `Engine::on_fix` on a city-sized org, plus a memory
+//! report measured with a counting global allocator.
+//!
+//! Org: 2,000 areas = 1,600 routes totalling 50,000 segments + 400 zones
+//! (beats, parks, transfer stations, rest zones) over a ~20 km square city,
+//! 10,000 devices (4,000 sweepers, 2,000 washers, 2,000 collectors, 2,000
+//! workers), each assigned to an area in an all-day shift, all driving.
+//!
+//! Run: `CARGO_TARGET_DIR=/work/main/target-geofence cargo bench -p geofence --bench engine`
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use criterion::{Criterion, criterion_group, criterion_main};
+use geo::{LineString, MultiPolygon, Polygon};
+use geofence::projection::LocalFrame;
+use geofence::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new, Ordering::Relaxed);
+        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocated() -> usize {
+    ALLOCATED.load(Ordering::Relaxed)
+}
+
+const ROUTES: usize = 1_600;
+const ZONES: usize = 400;
+const DEVICES: usize = 10_000;
+const STEP_M: f64 = 14.0; // 10 km/h at a fix every 5 s
+
+/// Small deterministic generator (xorshift) so the org is the same every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct City {
+    frame: LocalFrame,
+    areas: Vec<Area>,
+    /// Per route: positions every STEP_M metres along it, (lon, lat).
+    tracks: Vec<Vec<(f64, f64)>>,
+}
+
+fn city() -> City {
+    let frame = LocalFrame::new(113.75, 23.02);
+    let mut rng = Rng(0x5eed_5eed_1234_5678);
+    let mut areas = Vec::new();
+    let mut tracks = Vec::new();
+    for i in 0..ROUTES {
+        let nseg = if i < 400 { 32 } else { 31 };
+        let (gx, gy) = ((i % 40) as f64 * 500.0, (i / 40) as f64 * 500.0);
+        let mut p = [gx + rng.next() * 100.0, gy + rng.next() * 100.0];
+        let mut heading = rng.next() * std::f64::consts::TAU;
+        let mut pts = vec![p];
+        for _ in 0..nseg {
+            heading += (rng.next() - 0.5) * 0.6;
+            let len = 12.0 + rng.next() * 14.0;
+            p = [p[0] + len * heading.cos(), p[1] + len * heading.sin()];
+            pts.push(p);
+        }
+        let mut track = Vec::new();
+        let mut carry = 0.0;
+        for w in pts.windows(2) {
+            let len = (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]);
+            let mut s = carry;
+            while s < len {
+                let t = s / len;
+                let (x, y) = (
+                    w[0][0] + t * (w[1][0] - w[0][0]),
+                    w[0][1] + t * (w[1][1] - w[0][1]),
+                );
+                track.push(frame.unproject([x + 2.0, y - 1.5]));
+                s += STEP_M;
+            }
+            carry = s - len;
+        }
+        tracks.push(track);
+        let ll: Vec<(f64, f64)> = pts.iter().map(|&q| frame.unproject(q)).collect();
+        let id = AreaId::new(format!("route-{i:04}")).unwrap();
+        areas.push(Area::route(id, &ll, 8.0, 1 + (i % 2) as u32).unwrap());
+    }
+    for i in 0..ZONES {
+        let (gx, gy) = (
+            (i % 20) as f64 * 1000.0 + 250.0,
+            (i / 20) as f64 * 1000.0 + 250.0,
+        );
+        let size = 60.0 + rng.next() * 200.0;
+        let ring: Vec<(f64, f64)> = [
+            (0.0, 0.0),
+            (size, 0.0),
+            (size, size * 0.8),
+            (size * 0.2, size),
+            (0.0, 0.0),
+        ]
+        .iter()
+        .map(|&(x, y)| frame.unproject([gx + x, gy + y]))
+        .collect();
+        let purpose = match i % 8 {
+            0..=3 => ZonePurpose::Beat,
+            4 | 5 => ZonePurpose::Park,
+            6 => ZonePurpose::TransferStation,
+            _ => ZonePurpose::RestZone,
+        };
+        let mp = MultiPolygon(vec![Polygon::new(LineString::from(ring), vec![])]);
+        areas.push(Area::zone(AreaId::new(format!("zone-{i:03}")).unwrap(), purpose, mp).unwrap());
+    }
+    City {
+        frame,
+        areas,
+        tracks,
+    }
+}
+
+fn kind_of(i: usize) -> DeviceKind {
+    match i % 5 {
+        0 | 1 => DeviceKind::Sweeper,
+        2 => DeviceKind::Washer,
+        3 => DeviceKind::Collector,
+        _ => DeviceKind::Worker,
+    }
+}
+
+fn device_key(i: usize) -> DeviceKey {
+    DeviceKey::new(format!("dongguan/dev-{i:05}")).unwrap()
+}
+
+fn base() -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(2026, 11, 27, 0, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Round `k` of device `i`: it drives its route back and forth, a fix every 5 s.
+fn fix_for(city: &City, i: usize, k: usize) -> Fix {
+    let track = &city.tracks[i % ROUTES];
+    let period = 2 * track.len() - 2;
+    let j = (k + i) % period;
+    let j = if j < track.len() { j } else { period - j };
+    let (lon, lat) = track[j];
+    let ts = base() + Duration::hours(2) + Duration::milliseconds((k * 5_000 + i % 5_000) as i64);
+    Fix {
+        ts,
+        lat,
+        lon,
+        speed_kmh: Some(10.0),
+        heading: None,
+        acc_m: Some(4.0),
+        work: Some(true),
+        sos: false,
+        batt: Some(80.0),
+    }
+}
+
+fn build(city: &City) -> (Engine, Vec<DeviceKey>, usize) {
+    let mut e = Engine::new(EngineConfig::default());
+    e.set_areas(city.areas.clone());
+    let all_day = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+    let week = vec![
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    e.set_shifts(vec![
+        Shift::new(
+            ShiftId::new("shift-all").unwrap(),
+            "all day",
+            chrono_tz::Asia::Shanghai,
+        )
+        .with_weekly(WeeklyWindow {
+            days: week,
+            start: all_day,
+            end: all_day,
+        })
+        .unwrap(),
+    ]);
+    let keys: Vec<DeviceKey> = (0..DEVICES).map(device_key).collect();
+    let before = allocated();
+    e.set_devices(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), kind_of(i)))
+            .collect(),
+    );
+    let assignments = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Assignment {
+            device: k.clone(),
+            area: city.areas[i % ROUTES].id().clone(),
+            shift: ShiftId::new("shift-all").unwrap(),
+            valid_from: base() - Duration::days(1),
+            valid_to: None,
+        })
+        .collect();
+    e.set_assignments(assignments).unwrap();
+    (e, keys, before)
+}
+
+fn memory_report(city: &City) {
+    let (mut e, keys, before) = build(city);
+    for k in 0..(REORDER_WINDOW + 4) {
+        for (i, key) in keys.iter().enumerate() {
+            e.on_fix(key, &fix_for(city, i, k));
+        }
+    }
+    let warm = allocated();
+    let report = e.memory_report();
+    let summaries = e.drop_summaries_before(base().date_naive() + Duration::days(400));
+    let after_summaries = allocated();
+    let cells = e.drop_coverage_ended_before(base() + Duration::days(400));
+    let after_cov = allocated();
+    let per_device = (after_cov - before) as f64 / DEVICES as f64;
+    println!(
+        "memory: {DEVICES} devices, {} areas ({ROUTES} routes, 50,000 route segments)",
+        city.areas.len()
+    );
+    println!(
+        "memory: engine state per device (allocator, incl. registry, assignment, reorder window): {per_device:.0} B"
+    );
+    println!(
+        "memory: daily summaries: {} entries, {} B",
+        summaries,
+        warm.saturating_sub(after_summaries)
+    );
+    println!(
+        "memory: coverage: {cells} (route, instance) cells, {} B measured ({} B estimated)",
+        after_summaries.saturating_sub(after_cov),
+        report.coverage_bytes
+    );
+    println!("memory: engine.memory_report() = {report:?}");
+    let _ = city.frame;
+}
+
+fn bench(c: &mut Criterion) {
+    let city = city();
+    memory_report(&city);
+    let (mut e, keys, _) = build(&city);
+    for k in 0..(REORDER_WINDOW + 2) {
+        for (i, key) in keys.iter().enumerate() {
+            e.on_fix(key, &fix_for(&city, i, k));
+        }
+    }
+    let mut round = REORDER_WINDOW + 2;
+    let mut i = 0usize;
+    c.bench_function("on_fix (2,000 areas, 10,000 devices)", |b| {
+        b.iter(|| {
+            let f = fix_for(&city, i, round);
+            let out = e.on_fix(&keys[i], black_box(&f));
+            i += 1;
+            if i == DEVICES {
+                i = 0;
+                round += 1;
+            }
+            black_box(out)
+        })
+    });
+    let mut now = base() + Duration::hours(3);
+    c.bench_function("tick (10,000 devices)", |b| {
+        b.iter(|| {
+            now += Duration::seconds(30);
+            black_box(e.tick(now))
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(40).measurement_time(std::time::Duration::from_secs(8));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,141 @@
+//! Per-device state: the newest fixes (a small time-sorted reorder window), and
+//! the rule state machine's memory. Serialisable as a [`DeviceSnapshot`].
+
+use crate::alert::AlertKind;
+use crate::fix::{DeviceKind, Fix};
+use crate::shift::ShiftInstance;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// How many of a device's newest fixes are kept to place a late fix between
+/// its neighbours. A late fix older than all of them still counts as stored but
+/// no longer changes coverage. 12 fixes cover a minute at 5 s reporting and keep
+/// the per-device state well under 2 KiB.
+pub const REORDER_WINDOW: usize = 12;
+
+/// A fix reduced to what the engine keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackPoint {
+    /// Epoch milliseconds.
+    pub ts_ms: i64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Reported speed (km/h).
+    pub speed: Option<f32>,
+    /// Work flag as seen by the engine (`None` for no sensor).
+    pub work: Option<bool>,
+}
+
+impl TrackPoint {
+    /// From a fix; devices of kind `Unknown` are treated as having no work sensor.
+    pub fn from_fix(fix: &Fix, kind: DeviceKind) -> Self {
+        TrackPoint {
+            ts_ms: fix.ts.timestamp_millis(),
+            lon: fix.lon,
+            lat: fix.lat,
+            speed: fix.speed_kmh.map(|s| s as f32),
+            work: if kind.has_work_sensor() {
+                fix.work
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// A buffered fix and the coverage cells its outgoing pass segment touched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Buffered {
+    pub p: TrackPoint,
+    #[serde(skip)]
+    pub cells: Vec<u32>,
+}
+
+/// A dwell in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Anchor {
+    pub ts_ms: i64,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// Rule memory of one device. Public only as an opaque snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DeviceState {
+    pub kind: DeviceKind,
+    /// Newest fixes, sorted by time, at most [`REORDER_WINDOW`].
+    pub buf: VecDeque<Buffered>,
+    /// Bit set of open alerts (`AlertKind::bit`).
+    pub open: u8,
+    /// Shift instance the shift-bound alerts (idle, off_area, offline, late_start) belong to.
+    pub bound: Option<ShiftInstance>,
+    /// Late-start tracking: the instance and whether the device has arrived.
+    pub late: Option<(ShiftInstance, bool)>,
+    pub anchor: Option<Anchor>,
+    /// Break allowance used in `bound`'s instance, seconds.
+    pub allowance_used_s: i64,
+    pub outside_since_ms: Option<i64>,
+    pub speeding_since_ms: Option<i64>,
+    pub off_shift_since_ms: Option<i64>,
+    pub last_sos: bool,
+    pub last_sos_open_ms: Option<i64>,
+    /// Indices into the engine's assignment table (rebuilt on load/restore).
+    #[serde(skip)]
+    pub assignments: Vec<u32>,
+}
+
+impl DeviceState {
+    pub fn new(kind: DeviceKind) -> Self {
+        DeviceState {
+            kind,
+            buf: VecDeque::with_capacity(REORDER_WINDOW + 1),
+            open: 0,
+            bound: None,
+            late: None,
+            anchor: None,
+            allowance_used_s: 0,
+            outside_since_ms: None,
+            speeding_since_ms: None,
+            off_shift_since_ms: None,
+            last_sos: false,
+            last_sos_open_ms: None,
+            assignments: Vec::new(),
+        }
+    }
+
+    pub fn newest(&self) -> Option<&TrackPoint> {
+        self.buf.back().map(|b| &b.p)
+    }
+
+    pub fn is_open(&self, k: AlertKind) -> bool {
+        self.open & k.bit() != 0
+    }
+
+    pub fn set_open(&mut self, k: AlertKind, open: bool) {
+        if open {
+            self.open |= k.bit();
+        } else {
+            self.open &= !k.bit();
+        }
+    }
+
+    /// Bytes owned by this state, including heap buffers (for memory reports).
+    pub fn heap_bytes(&self) -> usize {
+        let inst = std::mem::size_of::<ShiftInstance>() + 32;
+        self.buf.capacity() * std::mem::size_of::<Buffered>()
+            + self
+                .buf
+                .iter()
+                .map(|b| b.cells.capacity() * 4)
+                .sum::<usize>()
+            + self.assignments.capacity() * 4
+            + usize::from(self.bound.is_some()) * inst
+            + usize::from(self.late.is_some()) * inst
+    }
+}
+
+/// A device's engine state for persistence across restarts (serde).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceSnapshot(pub(crate) DeviceState);

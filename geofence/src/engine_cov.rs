@@ -1,0 +1,337 @@
+//! The coverage side of the engine: placing a fix in the device's reorder
+//! window, turning pass segments into route intervals, and the coverage API.
+
+use crate::coverage::{Cell, CoverageSnapshot, Justification, Pending};
+use crate::device::{Buffered, REORDER_WINDOW, TrackPoint};
+use crate::engine::Engine;
+use crate::error::GeofenceError;
+use crate::ids::AreaId;
+use crate::projection::local_distance_m;
+use crate::report::{self, CoverageReport};
+use crate::shift::ShiftInstanceKey;
+use chrono::{DateTime, Utc};
+
+/// The along-route interval a segment counts one pass over: its progress along
+/// the route (between the along-route positions `sa`, `sb` of its end points),
+/// limited to what it covers. Consecutive segments of a drive meet at the same
+/// position, so their count steps cancel and a drive end to end counts once.
+fn count_interval(covered: &[(f64, f64)], sa: f64, sb: f64) -> Option<(f64, f64)> {
+    let (lo, hi) = (covered.first()?.0, covered.last()?.1);
+    let (a, b) = (sa.min(sb).max(lo), sa.max(sb).min(hi));
+    (b > a).then_some((a, b))
+}
+
+impl Engine {
+    /// Put a fix in the device's reorder window and update coverage. Returns
+    /// false for a duplicate timestamp or a fix older than the whole window.
+    pub(crate) fn feed_coverage(&mut self, d: u32, tp: TrackPoint) -> bool {
+        let buf = &self.devices[d as usize].buf;
+        let pos = buf.partition_point(|b| b.p.ts_ms < tp.ts_ms);
+        if buf.get(pos).is_some_and(|b| b.p.ts_ms == tp.ts_ms) {
+            return false;
+        }
+        if pos == 0 && buf.len() >= REORDER_WINDOW {
+            return false;
+        }
+        let pred = pos.checked_sub(1).map(|i| buf[i].p);
+        let succ = buf.get(pos).map(|b| b.p);
+        if let (Some(p), Some(_)) = (pred, succ) {
+            let old = std::mem::take(&mut self.devices[d as usize].buf[pos - 1].cells);
+            for c in old {
+                if let Some(cell) = self.cells.get_mut(&c) {
+                    cell.remove(d, p.ts_ms);
+                    self.dirty_cells.insert(c);
+                }
+            }
+        }
+        if let Some(p) = pred {
+            let cells = self.add_segment(d, &p, &tp);
+            self.devices[d as usize].buf[pos - 1].cells = cells;
+        }
+        let cells = match succ {
+            Some(s) => self.add_segment(d, &tp, &s),
+            None => Vec::new(),
+        };
+        let buf = &mut self.devices[d as usize].buf;
+        buf.insert(pos, Buffered { p: tp, cells });
+        if buf.len() > REORDER_WINDOW {
+            if let Some(old) = buf.pop_front() {
+                for c in old.cells {
+                    if let Some(cell) = self.cells.get_mut(&c) {
+                        cell.settle(d, old.p.ts_ms);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Add the pass segment a→b of device `d` to every route cell it covers;
+    /// returns the cells touched.
+    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint) -> Vec<u32> {
+        let mut touched = Vec::new();
+        let kind = self.devices[d as usize].kind;
+        let p = self
+            .config
+            .rules
+            .resolve(kind, None, &self.dev_keys[d as usize]);
+        let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
+        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
+            return touched;
+        }
+        let speed = match (a.speed, b.speed) {
+            (Some(sa), Some(sb)) => f64::from(sa + sb) * 0.5,
+            _ => dist / dt_s * 3.6,
+        };
+        let works = |t: &TrackPoint| match t.work {
+            Some(w) => w,
+            None => speed >= p.moving_min_kmh,
+        };
+        if !(works(a) && works(b)) || speed < p.work_speed_min_kmh || speed > p.work_speed_max_kmh {
+            return touched;
+        }
+        let min = [a.lon.min(b.lon), a.lat.min(b.lat)];
+        let max = [a.lon.max(b.lon), a.lat.max(b.lat)];
+        let mut routes: Vec<u32> = Vec::new();
+        self.index.near(min, max, |i| routes.push(i));
+        let mut covered = std::mem::take(&mut self.scratch);
+        for ri in routes {
+            let Some(route) = self.index.areas[ri as usize].route() else {
+                continue;
+            };
+            let (pa, pb) = (
+                route.frame.project(a.lon, a.lat),
+                route.frame.project(b.lon, b.lat),
+            );
+            route.covered_by_segment(pa, pb, &mut covered);
+            if covered.is_empty() {
+                continue;
+            }
+            // an end point of a segment touching the corridor is within this reach
+            let reach = route.half_width + dist + 1.0;
+            let s_of = |p| route.locate(p, reach).map_or(0.0, |x: (f64, f64)| x.1);
+            let count = count_interval(&covered, s_of(pa), s_of(pb));
+            let route_id = self.index.areas[ri as usize].area.id().clone();
+            let served = self.served.entry(route_id).or_default();
+            let minute = b.ts_ms.div_euclid(60_000) * 60;
+            for &(f, t) in &covered {
+                served.raise(f, t, minute);
+            }
+            let total = route.total();
+            for c in self.cells_at(ri, b.ts_ms, total) {
+                if touched.contains(&c) {
+                    continue;
+                }
+                if let Some(cell) = self.cells.get_mut(&c) {
+                    cell.add(Pending {
+                        device: d,
+                        t0_ms: a.ts_ms,
+                        covered: covered.clone(),
+                        count,
+                    });
+                    self.dirty_cells.insert(c);
+                    touched.push(c);
+                }
+            }
+        }
+        self.scratch = covered;
+        touched
+    }
+
+    /// Cells of route `ri` for the shift instances running at `t_ms` (created as needed).
+    fn cells_at(&mut self, ri: u32, t_ms: i64, total: f64) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Some(asgs) = self.route_assignments.get(&ri) else {
+            return out;
+        };
+        for &ai in asgs {
+            let a = &self.assignments[ai as usize];
+            let Some((_, s)) = self.resolved[ai as usize] else {
+                continue;
+            };
+            if !a.valid_at(t_ms) {
+                continue;
+            }
+            let cal = &mut self.calendars[s as usize];
+            cal.ensure(t_ms);
+            let Some(inst) = cal.find(t_ms) else { continue };
+            let key = (ri, s, inst.local_date);
+            let id = match self.cell_index.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.next_cell;
+                    self.next_cell += 1;
+                    let route = a.area.clone();
+                    let cell = Cell::new(route.clone(), inst.key(), inst.end, total);
+                    self.cell_by_key.insert((route, inst.key()), id);
+                    self.cells.insert(id, cell);
+                    self.cell_index.insert(key, id);
+                    id
+                }
+            };
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// Coverage of a route in a shift instance, if anything was recorded.
+    pub fn coverage(&self, route: &AreaId, instance: &ShiftInstanceKey) -> Option<CoverageReport> {
+        let id = self.cell_by_key.get(&(route.clone(), instance.clone()))?;
+        let cell = self.cells.get(id)?;
+        let &ri = self.index.by_id.get(route)?;
+        let ca = &self.index.areas[ri as usize];
+        let passes = match ca.area.kind() {
+            crate::area::AreaKind::Route {
+                passes_required, ..
+            } => *passes_required,
+            crate::area::AreaKind::Zone { .. } => return None,
+        };
+        Some(report::build(
+            cell,
+            ca.route()?,
+            passes,
+            self.served.get(route),
+        ))
+    }
+
+    /// Mark `[from_m, to_m)` of a route in a shift instance as justified (parked
+    /// cars, road works). Creates the cell if no pass was recorded yet.
+    pub fn justify(
+        &mut self,
+        route: &AreaId,
+        instance: &ShiftInstanceKey,
+        from_m: f64,
+        to_m: f64,
+        note: impl Into<String>,
+    ) -> Result<(), GeofenceError> {
+        let bad = |m: &str| GeofenceError::InvalidJustification(m.to_string());
+        let &ri = self
+            .index
+            .by_id
+            .get(route)
+            .ok_or_else(|| bad("unknown route"))?;
+        let total = self.index.areas[ri as usize]
+            .route()
+            .ok_or_else(|| bad("not a route"))?
+            .total();
+        if !(from_m.is_finite()
+            && to_m.is_finite()
+            && 0.0 <= from_m
+            && from_m < to_m
+            && to_m <= total + 1e-6)
+        {
+            return Err(bad("need 0 <= from_m < to_m <= route length"));
+        }
+        let id = match self.cell_by_key.get(&(route.clone(), instance.clone())) {
+            Some(&id) => id,
+            None => {
+                let &s = self
+                    .shift_ids
+                    .get(&instance.shift)
+                    .ok_or_else(|| bad("unknown shift"))?;
+                let inst = self.calendars[s as usize]
+                    .shift
+                    .instance_on(instance.local_date)
+                    .ok_or_else(|| bad("the shift does not run that day"))?;
+                let id = self.next_cell;
+                self.next_cell += 1;
+                self.cells.insert(
+                    id,
+                    Cell::new(route.clone(), instance.clone(), inst.end, total),
+                );
+                self.cell_by_key
+                    .insert((route.clone(), instance.clone()), id);
+                self.cell_index.insert((ri, s, instance.local_date), id);
+                id
+            }
+        };
+        if let Some(cell) = self.cells.get_mut(&id) {
+            cell.justified.push(Justification {
+                from_m,
+                to_m: to_m.min(total),
+                note: note.into(),
+            });
+        }
+        self.dirty_cells.insert(id);
+        Ok(())
+    }
+
+    /// The (route, instance) cells changed since the last call.
+    pub fn drain_dirty_coverage(&mut self) -> Vec<(AreaId, ShiftInstanceKey)> {
+        let mut out: Vec<_> = self
+            .dirty_cells
+            .drain()
+            .filter_map(|id| {
+                self.cells
+                    .get(&id)
+                    .map(|c| (c.route.clone(), c.key.clone()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Serialisable coverage state of one cell.
+    pub fn coverage_snapshot(
+        &self,
+        route: &AreaId,
+        instance: &ShiftInstanceKey,
+    ) -> Option<CoverageSnapshot> {
+        let id = self.cell_by_key.get(&(route.clone(), instance.clone()))?;
+        self.cells.get(id).map(Cell::snapshot)
+    }
+
+    /// Restore a cell saved with [`Engine::coverage_snapshot`] (after loading
+    /// areas and shifts). Refused if the route is unknown or its length changed.
+    pub fn restore_coverage(&mut self, snap: CoverageSnapshot) -> Result<(), GeofenceError> {
+        let bad = |m: &str| GeofenceError::InvalidJustification(format!("restore coverage: {m}"));
+        let &ri = self
+            .index
+            .by_id
+            .get(&snap.route)
+            .ok_or_else(|| bad("unknown route"))?;
+        let route = self.index.areas[ri as usize]
+            .route()
+            .ok_or_else(|| bad("not a route"))?;
+        if (route.total() - snap.total_m).abs() > 1e-6 {
+            return Err(bad("route length changed"));
+        }
+        let key = (snap.route.clone(), snap.instance.clone());
+        let id = match self.cell_by_key.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.next_cell += 1;
+                self.next_cell - 1
+            }
+        };
+        if let Some(&s) = self.shift_ids.get(&snap.instance.shift) {
+            self.cell_index
+                .insert((ri, s, snap.instance.local_date), id);
+        }
+        self.cell_by_key.insert(key, id);
+        self.cells.insert(id, Cell::from_snapshot(snap));
+        Ok(())
+    }
+
+    /// Forget coverage of shift instances that ended before `t` (persist them
+    /// first). Returns how many cells were dropped.
+    pub fn drop_coverage_ended_before(&mut self, t: DateTime<Utc>) -> usize {
+        let gone: Vec<u32> = self
+            .cells
+            .iter()
+            .filter(|(_, c)| c.instance_end < t)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &gone {
+            if let Some(c) = self.cells.remove(id) {
+                self.cell_by_key.remove(&(c.route, c.key));
+            }
+            self.dirty_cells.remove(id);
+        }
+        self.cell_index.retain(|_, id| !gone.contains(id));
+        gone.len()
+    }
+}

@@ -1,0 +1,265 @@
+//! `Engine::on_fix`, `Engine::tick`, device snapshots and daily summaries.
+
+use crate::alert::{AlertKind, AlertTransition, Change};
+use crate::device::{DeviceSnapshot, TrackPoint};
+use crate::engine::Engine;
+use crate::fix::Fix;
+use crate::ids::DeviceKey;
+use crate::projection::local_distance_m;
+use crate::rules::{self, Active, Emitter, FixCtx};
+use crate::summary::{Activity, DailySummary};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// The active assignment found for a device at an instant.
+struct Found {
+    asg: u32,
+    area: u32,
+    cal: u32,
+    inside: bool,
+}
+
+impl Engine {
+    /// Active assignments of device `d` at `t_ms`: the primary one (first whose
+    /// area contains the position, else first) and whether the position is inside any.
+    fn find_active(&mut self, d: u32, t_ms: i64, pos: Option<(f64, f64)>) -> Option<Found> {
+        let mut best: Option<Found> = None;
+        let n = self.devices[d as usize].assignments.len();
+        for k in 0..n {
+            let ai = self.devices[d as usize].assignments[k];
+            let a = &self.assignments[ai as usize];
+            let Some((area, cal)) = self.resolved[ai as usize] else {
+                continue;
+            };
+            if !a.valid_at(t_ms) {
+                continue;
+            }
+            let calendar = &mut self.calendars[cal as usize];
+            calendar.ensure(t_ms);
+            if calendar.find(t_ms).is_none() {
+                continue;
+            }
+            let params = self.config.rules.resolve(
+                self.devices[d as usize].kind,
+                Some(&a.area),
+                &self.dev_keys[d as usize],
+            );
+            let inside = pos.is_some_and(|(lon, lat)| {
+                self.index.areas[area as usize].contains(lon, lat, params.area_margin_m)
+            });
+            let f = Found {
+                asg: ai,
+                area,
+                cal,
+                inside,
+            };
+            match &best {
+                None => best = Some(f),
+                Some(b) if inside && !b.inside => best = Some(f),
+                _ => {}
+            }
+        }
+        best
+    }
+
+    /// Process one fix of a device (per-device arrival order). Updates coverage
+    /// and the daily summary and returns the alert transitions it causes. A fix
+    /// for an unknown device creates its state as kind `Unknown`. A late fix
+    /// (older than the device's newest) feeds coverage only (and may open SOS).
+    pub fn on_fix(&mut self, device: &DeviceKey, fix: &Fix) -> Vec<AlertTransition> {
+        let mut out = Vec::new();
+        let d = self.device_index(device);
+        let kind = self.devices[d as usize].kind;
+        let tp = TrackPoint::from_fix(fix, kind);
+        let prev = self.devices[d as usize].newest().copied();
+        let in_order = prev.is_none_or(|p| tp.ts_ms > p.ts_ms);
+        let inserted = self.feed_coverage(d, tp);
+        if !in_order {
+            let st = &mut self.devices[d as usize];
+            if inserted && fix.sos && st.last_sos_open_ms.is_none_or(|t| tp.ts_ms > t) {
+                st.last_sos_open_ms = Some(tp.ts_ms);
+                let mut em = Emitter {
+                    device,
+                    lat: fix.lat,
+                    lon: fix.lon,
+                    out: &mut out,
+                };
+                em.emit(
+                    st,
+                    AlertKind::Sos,
+                    Change::Open,
+                    tp.ts_ms,
+                    None,
+                    None,
+                    "SOS pressed (late fix)".into(),
+                );
+            }
+            return out;
+        }
+        let speed_kmh = match (fix.speed_kmh, prev) {
+            (Some(s), _) => s,
+            (None, Some(p)) if tp.ts_ms > p.ts_ms => {
+                local_distance_m(p.lon, p.lat, fix.lon, fix.lat)
+                    / ((tp.ts_ms - p.ts_ms) as f64 / 1000.0)
+                    * 3.6
+            }
+            _ => 0.0,
+        };
+        if let Some(p) = prev {
+            self.add_to_summary(d, &p, &tp, speed_kmh);
+        }
+        let found = self.find_active(d, tp.ts_ms, Some((fix.lon, fix.lat)));
+        let (rest, here) = self.index.lookup(fix.lon, fix.lat);
+        let st_kind = self.devices[d as usize].kind;
+        let area_id = found
+            .as_ref()
+            .map(|f| &self.assignments[f.asg as usize].area);
+        let params = self.config.rules.resolve(st_kind, area_id, device);
+        let active = found.as_ref().and_then(|f| {
+            Some(Active {
+                inst: self.calendars[f.cal as usize].find(tp.ts_ms)?,
+                area: self.index.areas[f.area as usize].area.id(),
+            })
+        });
+        let ctx = FixCtx {
+            device,
+            fix,
+            params: &params,
+            inside: found.as_ref().is_some_and(|f| f.inside),
+            active,
+            in_rest_zone: rest,
+            speed_kmh,
+            has_assignments: !self.devices[d as usize].assignments.is_empty(),
+            here: here.map(|i| self.index.areas[i as usize].area.id()),
+        };
+        rules::on_fix(&mut self.devices[d as usize], &ctx, &mut out);
+        out
+    }
+
+    fn add_to_summary(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, speed_kmh: f64) {
+        let kind = self.devices[d as usize].kind;
+        let p = self
+            .config
+            .rules
+            .resolve(kind, None, &self.dev_keys[d as usize]);
+        let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
+        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
+            return;
+        }
+        let activity = if a.work == Some(true) && b.work == Some(true) {
+            Activity::Working
+        } else if speed_kmh >= p.moving_min_kmh {
+            Activity::Transit
+        } else {
+            Activity::Idle
+        };
+        let Some(start) = DateTime::<Utc>::from_timestamp_millis(a.ts_ms) else {
+            return;
+        };
+        let date = start.with_timezone(&self.config.tz).date_naive();
+        self.summaries
+            .entry((d, date))
+            .or_default()
+            .add(activity, dist, dt_s);
+        self.dirty_summaries.insert((d, date));
+    }
+
+    /// Timer-driven rules at `now` (event time or watermark, supplied by the
+    /// caller): `offline`, `late_start`, and clearing shift-bound alerts when a
+    /// shift instance has ended.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<AlertTransition> {
+        let mut out = Vec::new();
+        let now_ms = now.timestamp_millis();
+        for d in 0..self.devices.len() as u32 {
+            let st = &self.devices[d as usize];
+            if st.assignments.is_empty() && st.bound.is_none() {
+                continue;
+            }
+            let last = st.newest().map(|p| (p.lon, p.lat));
+            let found = self.find_active(d, now_ms, last);
+            let key = &self.dev_keys[d as usize];
+            let area_id = found
+                .as_ref()
+                .map(|f| &self.assignments[f.asg as usize].area);
+            let params = self
+                .config
+                .rules
+                .resolve(self.devices[d as usize].kind, area_id, key);
+            let (lon, lat) = last.unwrap_or_else(|| {
+                found
+                    .as_ref()
+                    .map_or((0.0, 0.0), |f| self.index.areas[f.area as usize].anchor())
+            });
+            let active = found.as_ref().and_then(|f| {
+                Some(Active {
+                    inst: self.calendars[f.cal as usize].find(now_ms)?,
+                    area: self.index.areas[f.area as usize].area.id(),
+                })
+            });
+            let mut em = Emitter {
+                device: key,
+                lat,
+                lon,
+                out: &mut out,
+            };
+            rules::on_tick(
+                &mut self.devices[d as usize],
+                active,
+                &params,
+                now_ms,
+                &mut em,
+            );
+        }
+        out
+    }
+
+    /// The device's state for persistence, if the engine knows the device.
+    pub fn snapshot_device(&self, device: &DeviceKey) -> Option<DeviceSnapshot> {
+        let &d = self.dev_ids.get(device)?;
+        Some(DeviceSnapshot(self.devices[d as usize].clone()))
+    }
+
+    /// Restore a device's state after a restart. The registry's kind wins over the
+    /// snapshot's; buffered fixes come back without their pending coverage links
+    /// (restored coverage already holds their contribution).
+    pub fn restore_device(&mut self, device: &DeviceKey, snapshot: DeviceSnapshot) {
+        let d = self.device_index(device) as usize;
+        let mut st = snapshot.0;
+        st.assignments = std::mem::take(&mut self.devices[d].assignments);
+        if let Some(&k) = self.kinds.get(device) {
+            st.kind = k;
+        }
+        for b in &mut st.buf {
+            b.cells.clear();
+        }
+        self.devices[d] = st;
+    }
+
+    /// The daily summary of a device on a local date (org time zone).
+    pub fn daily_summary(&self, device: &DeviceKey, date: NaiveDate) -> Option<DailySummary> {
+        let &d = self.dev_ids.get(device)?;
+        self.summaries.get(&(d, date)).copied()
+    }
+
+    /// The (device, date) summaries changed since the last call, with their values.
+    pub fn drain_dirty_summaries(&mut self) -> Vec<(DeviceKey, NaiveDate, DailySummary)> {
+        let mut out: Vec<_> = self
+            .dirty_summaries
+            .drain()
+            .filter_map(|(d, date)| {
+                let s = *self.summaries.get(&(d, date))?;
+                Some((self.dev_keys[d as usize].clone(), date, s))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
+    /// Forget summaries of local dates before `date`; returns how many.
+    pub fn drop_summaries_before(&mut self, date: NaiveDate) -> usize {
+        let before = self.summaries.len();
+        self.summaries.retain(|(_, d), _| *d >= date);
+        self.dirty_summaries.retain(|(_, d)| *d >= date);
+        before - self.summaries.len()
+    }
+}

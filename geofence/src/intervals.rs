@@ -1,0 +1,330 @@
+//! Interval structures along a route (positions in metres, always >= 0).
+//!
+//! Keys are `f64::to_bits` of non-negative positions, which sort like the
+//! numbers themselves, so a `BTreeMap<u64, _>` is an ordered map by position.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[inline]
+fn key(x: f64) -> u64 {
+    // +0.0 for -0.0 and tiny negatives from rounding
+    x.max(0.0).to_bits()
+}
+#[inline]
+fn val(k: u64) -> f64 {
+    f64::from_bits(k)
+}
+
+/// A set of disjoint, non-adjacent half-open intervals `[from, to)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<(f64, f64)>", into = "Vec<(f64, f64)>")]
+pub struct IntervalSet {
+    map: BTreeMap<u64, f64>,
+}
+
+impl From<Vec<(f64, f64)>> for IntervalSet {
+    fn from(v: Vec<(f64, f64)>) -> Self {
+        let mut s = IntervalSet::default();
+        for (a, b) in v {
+            s.insert(a, b);
+        }
+        s
+    }
+}
+impl From<IntervalSet> for Vec<(f64, f64)> {
+    fn from(s: IntervalSet) -> Self {
+        s.iter().collect()
+    }
+}
+
+impl IntervalSet {
+    /// Add `[a, b)`, merging with what it touches. Empty or NaN input is ignored.
+    pub fn insert(&mut self, a: f64, b: f64) {
+        let (mut a, mut b) = (a.max(0.0), b);
+        if !(b > a) {
+            return;
+        }
+        if let Some((&k, &e)) = self.map.range(..=key(a)).next_back() {
+            if e >= a {
+                a = val(k);
+                b = b.max(e);
+                self.map.remove(&k);
+            }
+        }
+        let absorbed: Vec<(u64, f64)> = self
+            .map
+            .range(key(a)..=key(b))
+            .map(|(&k, &e)| (k, e))
+            .collect();
+        for (k, e) in absorbed {
+            b = b.max(e);
+            self.map.remove(&k);
+        }
+        self.map.insert(key(a), b);
+    }
+
+    /// The intervals in order.
+    pub fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.map.iter().map(|(&k, &e)| (val(k), e))
+    }
+
+    /// Total length.
+    pub fn measure(&self) -> f64 {
+        self.iter().map(|(a, b)| b - a).sum()
+    }
+
+    /// Number of intervals.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are no intervals.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Union with another set.
+    pub fn extend_from(&mut self, other: &IntervalSet) {
+        for (a, b) in other.iter() {
+            self.insert(a, b);
+        }
+    }
+}
+
+/// A step function of integer counts: `add(a, b, d)` adds `d` on `[a, b)`.
+/// Equal and opposite steps cancel, so passes that tile the route end to end
+/// collapse into two entries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<(f64, i32)>", into = "Vec<(f64, i32)>")]
+pub struct StepCounts {
+    steps: BTreeMap<u64, i32>,
+}
+
+impl From<Vec<(f64, i32)>> for StepCounts {
+    fn from(v: Vec<(f64, i32)>) -> Self {
+        let mut s = StepCounts::default();
+        for (x, d) in v {
+            s.step(x, d);
+        }
+        s
+    }
+}
+impl From<StepCounts> for Vec<(f64, i32)> {
+    fn from(s: StepCounts) -> Self {
+        s.steps.iter().map(|(&k, &d)| (val(k), d)).collect()
+    }
+}
+
+impl StepCounts {
+    fn step(&mut self, x: f64, d: i32) {
+        let e = self.steps.entry(key(x)).or_insert(0);
+        *e += d;
+        if *e == 0 {
+            self.steps.remove(&key(x));
+        }
+    }
+
+    /// Add `d` over `[a, b)`.
+    pub fn add(&mut self, a: f64, b: f64, d: i32) {
+        if b > a {
+            self.step(a, d);
+            self.step(b, -d);
+        }
+    }
+
+    /// Maximal runs `(from, to, count)` with a constant non-zero count.
+    pub fn runs(&self) -> Vec<(f64, f64, i32)> {
+        let mut out = Vec::new();
+        let mut acc = 0;
+        let mut prev = 0.0;
+        for (&k, &d) in &self.steps {
+            let x = val(k);
+            if acc != 0 && x > prev {
+                out.push((prev, x, acc));
+            }
+            acc += d;
+            prev = x;
+        }
+        out
+    }
+
+    /// Number of breakpoints stored.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether no counts are stored.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Disjoint intervals each carrying a value; `raise` keeps the maximum.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<(f64, f64, i64)>", into = "Vec<(f64, f64, i64)>")]
+pub struct MaxMap {
+    map: BTreeMap<u64, (f64, i64)>,
+}
+
+impl From<Vec<(f64, f64, i64)>> for MaxMap {
+    fn from(v: Vec<(f64, f64, i64)>) -> Self {
+        let mut m = MaxMap::default();
+        for (a, b, t) in v {
+            m.raise(a, b, t);
+        }
+        m
+    }
+}
+impl From<MaxMap> for Vec<(f64, f64, i64)> {
+    fn from(m: MaxMap) -> Self {
+        m.iter().collect()
+    }
+}
+
+impl MaxMap {
+    /// Set the value on `[a, b)` to the maximum of what is there and `v`.
+    pub fn raise(&mut self, a: f64, b: f64, v: i64) {
+        let a = a.max(0.0);
+        if !(b > a) {
+            return;
+        }
+        let mut hit: Vec<(f64, f64, i64)> = Vec::new();
+        if let Some((&k, &(e, t))) = self.map.range(..key(a)).next_back() {
+            if e > a {
+                hit.push((val(k), e, t));
+            }
+        }
+        hit.extend(
+            self.map
+                .range(key(a)..key(b))
+                .map(|(&k, &(e, t))| (val(k), e, t)),
+        );
+        for &(f, _, _) in &hit {
+            self.map.remove(&key(f));
+        }
+        let mut pieces: Vec<(f64, f64, i64)> = Vec::with_capacity(hit.len() * 2 + 1);
+        let mut cursor = a;
+        for &(f, e, t) in &hit {
+            if f < a {
+                pieces.push((f, a, t));
+            }
+            let (lo, hi) = (f.max(a), e.min(b));
+            if lo > cursor {
+                pieces.push((cursor, lo, v));
+            }
+            pieces.push((lo, hi, t.max(v)));
+            cursor = hi;
+            if e > b {
+                pieces.push((b, e, t));
+            }
+        }
+        if cursor < b {
+            pieces.push((cursor, b, v));
+        }
+        for (f, e, t) in pieces {
+            if e > f {
+                self.map.insert(key(f), (e, t));
+            }
+        }
+        self.coalesce(a, b);
+    }
+
+    /// Merge touching intervals with equal values around `[a, b]`.
+    fn coalesce(&mut self, a: f64, b: f64) {
+        let start = self
+            .map
+            .range(..key(a))
+            .next_back()
+            .map_or(key(a), |(&k, _)| k);
+        let keys: Vec<u64> = self
+            .map
+            .range(start..)
+            .take_while(|(k, _)| val(**k) <= b)
+            .map(|(&k, _)| k)
+            .chain(
+                self.map
+                    .range(key(b).saturating_add(1)..)
+                    .take(1)
+                    .map(|(&k, _)| k),
+            )
+            .collect();
+        let mut prev: Option<u64> = None;
+        for k in keys {
+            let Some(&(e, t)) = self.map.get(&k) else {
+                continue;
+            };
+            if let Some(p) = prev {
+                let (pe, pt) = self.map[&p];
+                if pe == val(k) && pt == t {
+                    self.map.insert(p, (e, t));
+                    self.map.remove(&k);
+                    continue;
+                }
+            }
+            prev = Some(k);
+        }
+    }
+
+    /// The intervals and their values, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (f64, f64, i64)> + '_ {
+        self.map.iter().map(|(&k, &(e, t))| (val(k), e, t))
+    }
+
+    /// Number of intervals stored.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_set_merges() {
+        let mut s = IntervalSet::default();
+        s.insert(10.0, 20.0);
+        s.insert(30.0, 40.0);
+        s.insert(15.0, 32.0);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(10.0, 40.0)]);
+        s.insert(40.0, 45.0);
+        s.insert(0.0, 1.0);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(0.0, 1.0), (10.0, 45.0)]);
+        assert_eq!(s.measure(), 36.0);
+    }
+
+    #[test]
+    fn step_counts_cancel() {
+        let mut c = StepCounts::default();
+        c.add(0.0, 10.0, 1);
+        c.add(10.0, 20.0, 1);
+        assert_eq!(c.len(), 2);
+        c.add(5.0, 15.0, 1);
+        assert_eq!(
+            c.runs(),
+            vec![(0.0, 5.0, 1), (5.0, 15.0, 2), (15.0, 20.0, 1)]
+        );
+        c.add(5.0, 15.0, -1);
+        assert_eq!(c.runs(), vec![(0.0, 20.0, 1)]);
+    }
+
+    #[test]
+    fn max_map_keeps_newest() {
+        let mut m = MaxMap::default();
+        m.raise(0.0, 10.0, 5);
+        m.raise(5.0, 15.0, 3);
+        m.raise(12.0, 20.0, 7);
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            vec![(0.0, 10.0, 5), (10.0, 12.0, 3), (12.0, 20.0, 7)]
+        );
+        m.raise(0.0, 20.0, 7);
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![(0.0, 20.0, 7)]);
+    }
+}

@@ -1,0 +1,273 @@
+//! A route compiled for fast queries: vertices in a local metric frame, cumulative
+//! lengths, a segment index, and the exact "which part of the route lies within
+//! the corridor half-width of this pass segment" computation coverage is built on.
+
+use crate::projection::LocalFrame;
+use geo::LineString;
+use rstar::primitives::{GeomWithData, Line};
+use rstar::{AABB, RTree};
+
+/// Routes with more segments than this get an R-tree over their segments;
+/// shorter ones are scanned linearly, which is faster below this size.
+const LINEAR_SCAN_MAX: usize = 24;
+
+type SegEntry = GeomWithData<Line<[f64; 2]>, u32>;
+
+/// A route line in local metres.
+#[derive(Debug)]
+pub(crate) struct RouteGeom {
+    pub frame: LocalFrame,
+    pts: Vec<[f64; 2]>,
+    cum: Vec<f64>,
+    pub half_width: f64,
+    tree: Option<RTree<SegEntry>>,
+}
+
+#[inline]
+fn sub(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+    [a[0] - b[0], a[1] - b[1]]
+}
+#[inline]
+fn dot(a: [f64; 2], b: [f64; 2]) -> f64 {
+    a[0] * b[0] + a[1] * b[1]
+}
+
+/// Parameter interval `t` in [0,1] where `p + t d` lies in the disk (c, r).
+fn disk_interval(p: [f64; 2], d: [f64; 2], c: [f64; 2], r: f64) -> Option<(f64, f64)> {
+    let pc = sub(p, c);
+    let a = dot(d, d);
+    let b = 2.0 * dot(d, pc);
+    let cc = dot(pc, pc) - r * r;
+    let disc = b * b - 4.0 * a * cc;
+    if disc < 0.0 {
+        return None;
+    }
+    let sq = disc.sqrt();
+    let (lo, hi) = ((-b - sq) / (2.0 * a), (-b + sq) / (2.0 * a));
+    let (lo, hi) = (lo.max(0.0), hi.min(1.0));
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Liang-Barsky: clip `t` in [lo,hi] to `v0 + t dv` in [min,max].
+fn clip_slab(lo: &mut f64, hi: &mut f64, v0: f64, dv: f64, min: f64, max: f64) -> bool {
+    if dv.abs() < 1e-15 {
+        return v0 >= min && v0 <= max;
+    }
+    let (mut t1, mut t2) = ((min - v0) / dv, (max - v0) / dv);
+    if t1 > t2 {
+        std::mem::swap(&mut t1, &mut t2);
+    }
+    *lo = lo.max(t1);
+    *hi = hi.min(t2);
+    lo <= hi
+}
+
+/// Parameter interval where `p + t d` (t in [0,1]) is within `r` of segment ab.
+pub fn capsule_interval(
+    p: [f64; 2],
+    d: [f64; 2],
+    a: [f64; 2],
+    b: [f64; 2],
+    r: f64,
+) -> Option<(f64, f64)> {
+    let mut best: Option<(f64, f64)> = None;
+    let mut add = |iv: Option<(f64, f64)>| {
+        if let Some((lo, hi)) = iv {
+            best = Some(match best {
+                None => (lo, hi),
+                Some((l, h)) => (l.min(lo), h.max(hi)),
+            });
+        }
+    };
+    if dot(d, d) == 0.0 {
+        return None;
+    }
+    add(disk_interval(p, d, a, r));
+    let ab = sub(b, a);
+    let len = dot(ab, ab).sqrt();
+    if len > 0.0 {
+        add(disk_interval(p, d, b, r));
+        let e = [ab[0] / len, ab[1] / len];
+        let n = [-e[1], e[0]];
+        let pa = sub(p, a);
+        let (mut lo, mut hi) = (0.0, 1.0);
+        if clip_slab(&mut lo, &mut hi, dot(pa, e), dot(d, e), 0.0, len)
+            && clip_slab(&mut lo, &mut hi, dot(pa, n), dot(d, n), -r, r)
+        {
+            add(Some((lo, hi)));
+        }
+    }
+    best
+}
+
+impl RouteGeom {
+    /// Compile a validated route line (degrees) with its corridor half-width.
+    pub fn new(line: &LineString<f64>, half_width: f64) -> Self {
+        let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for c in line.coords() {
+            (minx, miny, maxx, maxy) = (minx.min(c.x), miny.min(c.y), maxx.max(c.x), maxy.max(c.y));
+        }
+        let frame = LocalFrame::new((minx + maxx) * 0.5, (miny + maxy) * 0.5);
+        let mut pts: Vec<[f64; 2]> = Vec::with_capacity(line.0.len());
+        for c in line.coords() {
+            let p = frame.project(c.x, c.y);
+            if pts.last() != Some(&p) {
+                pts.push(p);
+            }
+        }
+        let mut cum = Vec::with_capacity(pts.len());
+        let mut acc = 0.0;
+        cum.push(0.0);
+        for w in pts.windows(2) {
+            let d = sub(w[1], w[0]);
+            acc += dot(d, d).sqrt();
+            cum.push(acc);
+        }
+        let nseg = pts.len().saturating_sub(1);
+        let tree = (nseg > LINEAR_SCAN_MAX).then(|| {
+            let segs = pts
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| GeomWithData::new(Line::new(w[0], w[1]), i as u32))
+                .collect();
+            RTree::bulk_load(segs)
+        });
+        RouteGeom {
+            frame,
+            pts,
+            cum,
+            half_width,
+            tree,
+        }
+    }
+
+    /// Route length, metres.
+    pub fn total(&self) -> f64 {
+        *self.cum.last().unwrap_or(&0.0)
+    }
+
+    /// Number of segments.
+    pub fn segments(&self) -> usize {
+        self.pts.len().saturating_sub(1)
+    }
+
+    fn for_candidates(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(usize)) {
+        match &self.tree {
+            Some(tree) => {
+                for s in tree.locate_in_envelope_intersecting(&AABB::from_corners(min, max)) {
+                    f(s.data as usize);
+                }
+            }
+            None => {
+                for (i, w) in self.pts.windows(2).enumerate() {
+                    let (a, b) = (w[0], w[1]);
+                    if a[0].max(b[0]) >= min[0]
+                        && a[0].min(b[0]) <= max[0]
+                        && a[1].max(b[1]) >= min[1]
+                        && a[1].min(b[1]) <= max[1]
+                    {
+                        f(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nearest point on the route: (distance, along-route position), or `None`
+    /// if nothing is within `reach` metres.
+    pub fn locate(&self, p: [f64; 2], reach: f64) -> Option<(f64, f64)> {
+        let mut best: Option<(f64, f64)> = None;
+        let min = [p[0] - reach, p[1] - reach];
+        let max = [p[0] + reach, p[1] + reach];
+        self.for_candidates(min, max, |i| {
+            let (a, b) = (self.pts[i], self.pts[i + 1]);
+            let ab = sub(b, a);
+            let l2 = dot(ab, ab);
+            let t = (dot(sub(p, a), ab) / l2).clamp(0.0, 1.0);
+            let q = [a[0] + t * ab[0], a[1] + t * ab[1]];
+            let d = dot(sub(p, q), sub(p, q)).sqrt();
+            let s = self.cum[i] + t * (self.cum[i + 1] - self.cum[i]);
+            if d <= reach && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, s));
+            }
+        });
+        best
+    }
+
+    /// The stretches `[from_m, to_m]` of the route lying within the corridor
+    /// half-width of the pass segment `a`-`b` (local metres), merged and sorted.
+    pub fn covered_by_segment(&self, a: [f64; 2], b: [f64; 2], out: &mut Vec<(f64, f64)>) {
+        out.clear();
+        // a micrometre of slack so a pass exactly on the corridor edge counts
+        let r = self.half_width + crate::spatial::EDGE_EPS_M;
+        let min = [a[0].min(b[0]) - r, a[1].min(b[1]) - r];
+        let max = [a[0].max(b[0]) + r, a[1].max(b[1]) + r];
+        self.for_candidates(min, max, |i| {
+            let (p, q) = (self.pts[i], self.pts[i + 1]);
+            if let Some((lo, hi)) = capsule_interval(p, sub(q, p), a, b, r) {
+                let len = self.cum[i + 1] - self.cum[i];
+                let (f, t) = (self.cum[i] + lo * len, self.cum[i] + hi * len);
+                if t > f {
+                    out.push((f, t));
+                }
+            }
+        });
+        out.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let mut merged: Vec<(f64, f64)> = Vec::with_capacity(out.len());
+        for &(f, t) in out.iter() {
+            match merged.last_mut() {
+                Some(last) if f <= last.1 => last.1 = last.1.max(t),
+                _ => merged.push((f, t)),
+            }
+        }
+        *out = merged;
+    }
+
+    /// The route between two along-route positions, as (lon, lat) points.
+    pub fn stretch_lonlat(&self, from: f64, to: f64) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let at = |i: usize, s: f64| {
+            let len = self.cum[i + 1] - self.cum[i];
+            let t = if len > 0.0 {
+                (s - self.cum[i]) / len
+            } else {
+                0.0
+            };
+            let (a, b) = (self.pts[i], self.pts[i + 1]);
+            self.frame
+                .unproject([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])])
+        };
+        for i in 0..self.segments() {
+            let (s0, s1) = (self.cum[i], self.cum[i + 1]);
+            if s1 < from || s0 > to {
+                continue;
+            }
+            if out.is_empty() {
+                out.push(at(i, from.max(s0)));
+            }
+            out.push(at(i, to.min(s1)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capsule_of_crossing_segment() {
+        // route along x axis from 0..100, pass crossing perpendicular at x=50
+        let iv = capsule_interval([0.0, 0.0], [100.0, 0.0], [50.0, -20.0], [50.0, 20.0], 8.0);
+        let (lo, hi) = iv.unwrap();
+        assert!((lo * 100.0 - 42.0).abs() < 1e-9 && (hi * 100.0 - 58.0).abs() < 1e-9);
+        // a pass exactly on the corridor edge touches in a zero-length interval or more
+        let iv = capsule_interval([0.0, 0.0], [100.0, 0.0], [10.0, 8.0], [90.0, 8.0], 8.0);
+        let (lo, hi) = iv.unwrap();
+        assert!((lo - 0.1).abs() < 1e-9 && (hi - 0.9).abs() < 1e-9);
+        // further away than r: nothing
+        assert!(
+            capsule_interval([0.0, 0.0], [100.0, 0.0], [10.0, 8.01], [90.0, 8.01], 8.0).is_none()
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! The per-device rule state machine, one function per input (a fix in time
+//! order, or a tick). Pure: the engine resolves areas, shifts and parameters
+//! into a context, these functions update [`DeviceState`] and emit transitions.
+
+use crate::alert::{AlertKind, AlertTransition, Change};
+use crate::device::{Anchor, DeviceState};
+use crate::fix::{DeviceKind, Fix};
+use crate::ids::{AreaId, DeviceKey};
+use crate::projection::local_distance_m;
+use crate::rules_config::RuleParams;
+use crate::shift::ShiftInstance;
+use chrono::{DateTime, Utc};
+
+/// The assignment the device is working under right now.
+pub(crate) struct Active<'a> {
+    pub inst: &'a ShiftInstance,
+    pub area: &'a AreaId,
+}
+
+/// Everything the rules need to know about one in-order fix.
+pub(crate) struct FixCtx<'a> {
+    pub device: &'a DeviceKey,
+    pub fix: &'a Fix,
+    pub params: &'a RuleParams,
+    pub active: Option<Active<'a>>,
+    /// Inside (one of) the active assigned area(s).
+    pub inside: bool,
+    pub in_rest_zone: bool,
+    pub speed_kmh: f64,
+    pub has_assignments: bool,
+    /// The area the device is in, for labelling alerts that are not about an assignment.
+    pub here: Option<&'a AreaId>,
+}
+
+pub(crate) fn ts(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Builds transitions for one device at one position.
+pub(crate) struct Emitter<'a> {
+    pub device: &'a DeviceKey,
+    pub lat: f64,
+    pub lon: f64,
+    pub out: &'a mut Vec<AlertTransition>,
+}
+
+impl Emitter<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit(
+        &mut self,
+        st: &mut DeviceState,
+        kind: AlertKind,
+        change: Change,
+        at_ms: i64,
+        area: Option<&AreaId>,
+        inst: Option<&ShiftInstance>,
+        message: String,
+    ) {
+        st.set_open(kind, change == Change::Open && kind != AlertKind::Sos);
+        self.out.push(AlertTransition {
+            device: self.device.clone(),
+            kind,
+            change,
+            at: ts(at_ms),
+            lat: self.lat,
+            lon: self.lon,
+            area: area.cloned(),
+            shift_instance: inst.cloned(),
+            message,
+        });
+    }
+}
+
+/// The dwell message: a welfare check for street cleaners, plain for vehicles.
+pub(crate) fn idle_message(kind: DeviceKind, minutes: i64) -> String {
+    if kind == DeviceKind::Worker {
+        format!(
+            "Welfare check: no movement for {minutes} min outside a rest zone. Please check on \
+             the cleaner (heat, a fall, an SOS they could not press). This is not a penalty."
+        )
+    } else {
+        format!("Stationary for {minutes} min during the shift while not working")
+    }
+}
+
+/// Close the shift-bound alerts of a finished instance at `at_ms`.
+pub(crate) fn end_bound(st: &mut DeviceState, em: &mut Emitter<'_>, at_ms: i64) {
+    let Some(inst) = st.bound.take() else { return };
+    for kind in [
+        AlertKind::Idle,
+        AlertKind::OffArea,
+        AlertKind::Offline,
+        AlertKind::LateStart,
+    ] {
+        if st.is_open(kind) {
+            let msg = format!("{}: shift instance ended", kind.as_str());
+            em.emit(st, kind, Change::Clear, at_ms, None, Some(&inst), msg);
+        }
+    }
+    st.anchor = None;
+    st.outside_since_ms = None;
+    st.allowance_used_s = 0;
+}
+
+fn close_dwell(st: &mut DeviceState, p: &RuleParams, now_ms: i64) {
+    if let Some(a) = st.anchor.take() {
+        let dwell_s = (now_ms - a.ts_ms) / 1000;
+        let remaining = (p.break_allowance_s - st.allowance_used_s).max(0);
+        st.allowance_used_s += dwell_s.min(remaining);
+    }
+}
+
+/// Evaluate the rules for a fix that is not older than the device's newest.
+pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTransition>) {
+    let t = c.fix.ts.timestamp_millis();
+    let p = c.params;
+    let mut em = Emitter {
+        device: c.device,
+        lat: c.fix.lat,
+        lon: c.fix.lon,
+        out,
+    };
+    let inst = c.active.as_ref().map(|a| a.inst);
+    if st.is_open(AlertKind::Offline) {
+        let b = st.bound.clone();
+        em.emit(
+            st,
+            AlertKind::Offline,
+            Change::Clear,
+            t,
+            c.here,
+            b.as_ref(),
+            "fix received".into(),
+        );
+    }
+    if st.bound.is_some() && st.bound.as_ref() != inst {
+        let end = st
+            .bound
+            .as_ref()
+            .map_or(t, |b| b.end.timestamp_millis().min(t));
+        end_bound(st, &mut em, end);
+    }
+    if c.fix.sos && !st.last_sos {
+        st.last_sos_open_ms = Some(t);
+        em.emit(
+            st,
+            AlertKind::Sos,
+            Change::Open,
+            t,
+            c.here,
+            inst,
+            "SOS pressed".into(),
+        );
+    }
+    st.last_sos = c.fix.sos;
+    let working = st.kind.has_work_sensor() && c.fix.work == Some(true);
+    if let Some(a) = &c.active {
+        st.bound = Some(a.inst.clone());
+        late_start(st, c, a, &mut em, t);
+        off_area(st, c, a, &mut em, t);
+        idle(st, c, a, working, &mut em, t);
+    } else {
+        st.anchor = None;
+        st.outside_since_ms = None;
+    }
+    speeding(st, c, working, &mut em, t);
+    off_shift(st, c, working, &mut em, t);
+    let _ = p;
+}
+
+fn late_start(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emitter<'_>, t: i64) {
+    if st.late.as_ref().is_none_or(|(i, _)| i != a.inst) {
+        st.late = Some((a.inst.clone(), false));
+    }
+    let arrived = st.late.as_ref().is_some_and(|(_, arr)| *arr);
+    if c.inside {
+        if !arrived {
+            st.late = Some((a.inst.clone(), true));
+            if st.is_open(AlertKind::LateStart) {
+                em.emit(
+                    st,
+                    AlertKind::LateStart,
+                    Change::Clear,
+                    t,
+                    Some(a.area),
+                    Some(a.inst),
+                    "arrived in the area".into(),
+                );
+            }
+        }
+        return;
+    }
+    let deadline = a.inst.start.timestamp_millis() + c.params.late_start_after_s * 1000;
+    if !arrived && t >= deadline && !st.is_open(AlertKind::LateStart) {
+        let msg = format!(
+            "not in the area {} min after shift start",
+            c.params.late_start_after_s / 60
+        );
+        em.emit(
+            st,
+            AlertKind::LateStart,
+            Change::Open,
+            deadline,
+            Some(a.area),
+            Some(a.inst),
+            msg,
+        );
+    }
+}
+
+fn off_area(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emitter<'_>, t: i64) {
+    if c.inside {
+        st.outside_since_ms = None;
+        if st.is_open(AlertKind::OffArea) {
+            em.emit(
+                st,
+                AlertKind::OffArea,
+                Change::Clear,
+                t,
+                Some(a.area),
+                Some(a.inst),
+                "back inside the area".into(),
+            );
+        }
+        return;
+    }
+    let since = *st.outside_since_ms.get_or_insert(t);
+    if t - since >= c.params.off_area_after_s * 1000 && !st.is_open(AlertKind::OffArea) {
+        let msg = format!("outside the assigned area for {} s", (t - since) / 1000);
+        em.emit(
+            st,
+            AlertKind::OffArea,
+            Change::Open,
+            t,
+            Some(a.area),
+            Some(a.inst),
+            msg,
+        );
+    }
+}
+
+fn idle(
+    st: &mut DeviceState,
+    c: &FixCtx<'_>,
+    a: &Active<'_>,
+    working: bool,
+    em: &mut Emitter<'_>,
+    t: i64,
+) {
+    let p = c.params;
+    let (lon, lat) = (c.fix.lon, c.fix.lat);
+    let here = c.here.or(Some(a.area));
+    if working || c.in_rest_zone {
+        close_dwell(st, p, t);
+        if st.is_open(AlertKind::Idle) {
+            let why = if working {
+                "working again"
+            } else {
+                "in a rest zone"
+            };
+            em.emit(
+                st,
+                AlertKind::Idle,
+                Change::Clear,
+                t,
+                here,
+                Some(a.inst),
+                why.into(),
+            );
+        }
+        return;
+    }
+    let Some(anchor) = st.anchor else {
+        st.anchor = Some(Anchor { ts_ms: t, lon, lat });
+        return;
+    };
+    if local_distance_m(anchor.lon, anchor.lat, lon, lat) > p.idle_radius_m {
+        close_dwell(st, p, t);
+        st.anchor = Some(Anchor { ts_ms: t, lon, lat });
+        if st.is_open(AlertKind::Idle) {
+            em.emit(
+                st,
+                AlertKind::Idle,
+                Change::Clear,
+                t,
+                here,
+                Some(a.inst),
+                "moved on".into(),
+            );
+        }
+        return;
+    }
+    let remaining = (p.break_allowance_s - st.allowance_used_s).max(0);
+    let dwell_ms = t - anchor.ts_ms;
+    if dwell_ms >= (p.idle_after_s + remaining) * 1000 && !st.is_open(AlertKind::Idle) {
+        let msg = idle_message(st.kind, dwell_ms / 60_000);
+        em.emit(
+            st,
+            AlertKind::Idle,
+            Change::Open,
+            t,
+            here,
+            Some(a.inst),
+            msg,
+        );
+    }
+}
+
+fn speeding(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitter<'_>, t: i64) {
+    let inst = c.active.as_ref().map(|a| a.inst);
+    let area = c.active.as_ref().map(|a| a.area).or(c.here);
+    if working && c.speed_kmh > c.params.work_speed_max_kmh {
+        let since = *st.speeding_since_ms.get_or_insert(t);
+        if t - since >= c.params.speeding_after_s * 1000 && !st.is_open(AlertKind::SpeedingAtWork) {
+            let msg = format!(
+                "working at {:.0} km/h, above {:.0} km/h",
+                c.speed_kmh, c.params.work_speed_max_kmh
+            );
+            em.emit(
+                st,
+                AlertKind::SpeedingAtWork,
+                Change::Open,
+                t,
+                area,
+                inst,
+                msg,
+            );
+        }
+    } else {
+        st.speeding_since_ms = None;
+        if st.is_open(AlertKind::SpeedingAtWork) {
+            em.emit(
+                st,
+                AlertKind::SpeedingAtWork,
+                Change::Clear,
+                t,
+                area,
+                inst,
+                "speed back in the working band".into(),
+            );
+        }
+    }
+}
+
+fn off_shift(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitter<'_>, t: i64) {
+    if working && c.has_assignments && c.active.is_none() {
+        let since = *st.off_shift_since_ms.get_or_insert(t);
+        if t - since >= c.params.off_shift_work_after_s * 1000
+            && !st.is_open(AlertKind::OffShiftWork)
+        {
+            em.emit(
+                st,
+                AlertKind::OffShiftWork,
+                Change::Open,
+                t,
+                c.here,
+                None,
+                "working outside every assigned shift".into(),
+            );
+        }
+    } else {
+        st.off_shift_since_ms = None;
+        if st.is_open(AlertKind::OffShiftWork) {
+            let why = if working {
+                "shift started"
+            } else {
+                "work stopped"
+            };
+            em.emit(
+                st,
+                AlertKind::OffShiftWork,
+                Change::Clear,
+                t,
+                c.here,
+                None,
+                why.into(),
+            );
+        }
+    }
+}
+
+/// Timer-driven rules at `now`: offline, late start, and the end of a shift.
+/// `active` is the device's active assignment at `now`, if any.
+pub(crate) fn on_tick(
+    st: &mut DeviceState,
+    active: Option<Active<'_>>,
+    params: &RuleParams,
+    now_ms: i64,
+    em: &mut Emitter<'_>,
+) {
+    let inst = active.as_ref().map(|a| a.inst);
+    if let Some(b) = &st.bound {
+        if inst != Some(b) && now_ms >= b.end.timestamp_millis() {
+            let end = b.end.timestamp_millis();
+            end_bound(st, em, end);
+        }
+    }
+    let Some(a) = active else { return };
+    let start = a.inst.start.timestamp_millis();
+    let last = st.newest().map_or(i64::MIN, |p| p.ts_ms);
+    let deadline = last.max(start) + params.offline_after_s * 1000;
+    if deadline <= now_ms && !st.is_open(AlertKind::Offline) {
+        st.bound = Some(a.inst.clone());
+        let msg = format!(
+            "no fix for {} min during the shift",
+            params.offline_after_s / 60
+        );
+        em.emit(
+            st,
+            AlertKind::Offline,
+            Change::Open,
+            deadline,
+            Some(a.area),
+            Some(a.inst),
+            msg,
+        );
+    }
+    if st.late.as_ref().is_none_or(|(i, _)| i != a.inst) {
+        st.late = Some((a.inst.clone(), false));
+    }
+    let arrived = st.late.as_ref().is_some_and(|(_, arr)| *arr);
+    let late_deadline = start + params.late_start_after_s * 1000;
+    if !arrived && late_deadline <= now_ms && !st.is_open(AlertKind::LateStart) {
+        st.bound = Some(a.inst.clone());
+        let msg = format!(
+            "not in the area {} min after shift start",
+            params.late_start_after_s / 60
+        );
+        em.emit(
+            st,
+            AlertKind::LateStart,
+            Change::Open,
+            late_deadline,
+            Some(a.area),
+            Some(a.inst),
+            msg,
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Table-driven rule tests, at and around each threshold, in event time.
+
+use crate::helpers::*;
+use geofence::*;
+
+/// Fixes every `step` seconds from `from` to `to` (inclusive) at one place.
+fn hold(
+    start: chrono::DateTime<chrono::Utc>,
+    from: i64,
+    to: i64,
+    step: i64,
+    x: f64,
+    y: f64,
+) -> Vec<Fix> {
+    let mut v: Vec<Fix> = (0..)
+        .map(|i| from + i * step)
+        .take_while(|s| *s < to)
+        .map(|s| fix(secs(start, s), x, y))
+        .collect();
+    v.push(fix(secs(start, to), x, y));
+    v
+}
+
+#[test]
+fn off_area_opens_after_three_minutes_outside() {
+    // (seconds outside, expect open)
+    for (dur, expect) in [
+        (0, false),
+        (120, false),
+        (179, false),
+        (180, true),
+        (181, true),
+        (600, true),
+    ] {
+        let mut e = engine();
+        let mut fixes = vec![fix(t(8, 5, 0), 100.0, 0.0).working(false)];
+        fixes.extend(hold(t(8, 10, 0), 0, dur, 30, 100.0, 200.0));
+        let out = feed(&mut e, SWEEPER, &fixes);
+        assert_eq!(opened(AlertKind::OffArea, &out), expect, "outside {dur} s");
+        if expect {
+            let open = of(AlertKind::OffArea, &out)[0];
+            assert_eq!(open.area.as_ref().unwrap().as_str(), "route-1");
+            assert_eq!(open.shift_instance.as_ref().unwrap().key(), day_key());
+            // back inside clears
+            let back = feed(
+                &mut e,
+                SWEEPER,
+                &[fix(secs(t(8, 10, 0), dur + 5), 100.0, 3.0)],
+            );
+            assert!(cleared(AlertKind::OffArea, &back));
+        }
+    }
+}
+
+#[test]
+fn off_area_margin_and_corridor_edge() {
+    // corridor half-width 8 m + sweeper area margin 15 m = 23 m
+    for (y, expect_open) in [
+        (8.0, false),
+        (22.9, false),
+        (23.0, false),
+        (23.5, true),
+        (40.0, true),
+    ] {
+        let mut e = engine();
+        let fixes = hold(t(8, 10, 0), 0, 240, 30, 300.0, y);
+        let out = feed(&mut e, SWEEPER, &fixes);
+        assert_eq!(opened(AlertKind::OffArea, &out), expect_open, "y = {y}");
+    }
+}
+
+#[test]
+fn gps_jitter_at_a_boundary_raises_nothing() {
+    let mut e = engine();
+    // alternate 2 m inside / 2 m outside the beat's east edge (x = 200) every 20 s for 30 min
+    let fixes: Vec<Fix> = (0..90)
+        .map(|i| {
+            let x = if i % 2 == 0 { 198.0 } else { 202.0 } + (i % 3) as f64;
+            fix(secs(t(9, 0, 0), i * 20), x, 100.0 + (i % 5) as f64 * 6.0).working(true)
+        })
+        .collect();
+    let out = feed(&mut e, WORKER, &fixes);
+    assert!(!opened(AlertKind::OffArea, &out), "{out:?}");
+    assert!(!opened(AlertKind::Idle, &out));
+}
+
+#[test]
+fn idle_thresholds_per_kind() {
+    // (device, dwell seconds, expect)
+    for (dev, dwell, expect) in [
+        (SWEEPER, 590, false),
+        (SWEEPER, 599, false),
+        (SWEEPER, 600, true),
+        (WORKER, 1199, false),
+        (WORKER, 1200, true),
+    ] {
+        let mut e = engine();
+        let (x, y) = if dev == WORKER {
+            (100.0, 100.0)
+        } else {
+            (300.0, 2.0)
+        };
+        let fixes: Vec<Fix> = hold(t(9, 0, 0), 0, dwell, 60, x, y)
+            .into_iter()
+            .map(|f| f.working(false))
+            .collect();
+        let out = feed(&mut e, dev, &fixes);
+        assert_eq!(opened(AlertKind::Idle, &out), expect, "{dev} {dwell}");
+        if expect && dev == WORKER {
+            assert!(
+                of(AlertKind::Idle, &out)[0]
+                    .message
+                    .contains("Welfare check")
+            );
+        }
+    }
+}
+
+#[test]
+fn idle_jitter_within_radius_still_counts_and_moving_clears() {
+    let mut e = engine();
+    let fixes: Vec<Fix> = (0..=10)
+        .map(|i| fix(secs(t(9, 0, 0), i * 60), 300.0 + (i % 2) as f64 * 15.0, 1.0).working(false))
+        .collect();
+    let out = feed(&mut e, SWEEPER, &fixes);
+    assert!(opened(AlertKind::Idle, &out));
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(9, 10, 30), 330.0, 1.0).working(false)],
+    );
+    assert!(cleared(AlertKind::Idle, &out));
+}
+
+#[test]
+fn idle_not_raised_when_working_or_in_rest_zone_or_within_break_allowance() {
+    // a collector running its PTO is not idle
+    let mut e = engine();
+    let fixes: Vec<Fix> = hold(t(9, 0, 0), 0, 1800, 60, 300.0, 2.0)
+        .into_iter()
+        .map(|f| f.working(true))
+        .collect();
+    assert!(!opened(AlertKind::Idle, &feed(&mut e, COLLECTOR, &fixes)));
+    // a worker resting in a rest zone (it lies outside the beat, so off_area may open)
+    let mut e = engine();
+    let fixes: Vec<Fix> = hold(t(9, 0, 0), 0, 3600, 60, 515.0, 115.0)
+        .into_iter()
+        .map(|f| f.working(false))
+        .collect();
+    assert!(!opened(AlertKind::Idle, &feed(&mut e, WORKER, &fixes)));
+    // a 30 min break allowance: a 45 min dwell opens at 20 + 30 = 50 min, not before
+    for (dwell, expect) in [(2999, false), (3000, true)] {
+        let mut e = engine();
+        let mut rules = RuleConfig::default();
+        rules.devices.insert(
+            id(WORKER),
+            RuleOverride {
+                break_allowance_s: Some(1800),
+                ..Default::default()
+            },
+        );
+        e.set_rules(rules);
+        let fixes: Vec<Fix> = hold(t(9, 0, 0), 0, dwell, 60, 100.0, 100.0)
+            .into_iter()
+            .map(|f| f.working(false))
+            .collect();
+        assert_eq!(
+            opened(AlertKind::Idle, &feed(&mut e, WORKER, &fixes)),
+            expect,
+            "{dwell}"
+        );
+    }
+}
+
+#[test]
+fn offline_is_timer_driven() {
+    for (silence, expect) in [(599, false), (600, true), (601, true)] {
+        let mut e = engine();
+        feed(&mut e, SWEEPER, &[fix(t(9, 0, 0), 100.0, 0.0)]);
+        let out = tick_for(&mut e, SWEEPER, secs(t(9, 0, 0), silence));
+        let off = of(AlertKind::Offline, &out);
+        assert_eq!(!off.is_empty(), expect, "{silence}");
+        if expect {
+            assert_eq!(off[0].at, secs(t(9, 0, 0), 600));
+            assert!(
+                tick_for(&mut e, SWEEPER, secs(t(9, 0, 0), silence + 60)).is_empty(),
+                "opens once"
+            );
+            let back = feed(&mut e, SWEEPER, &[fix(t(9, 20, 0), 100.0, 0.0)]);
+            assert!(cleared(AlertKind::Offline, &back));
+        }
+    }
+    // outside the shift, silence is fine
+    let mut e = engine();
+    feed(&mut e, SWEEPER, &[fix(t(17, 0, 0), 100.0, 0.0)]);
+    assert!(of(AlertKind::Offline, &tick_for(&mut e, SWEEPER, t(18, 0, 0))).is_empty());
+}
+
+#[test]
+fn late_start_fifteen_minutes_after_shift_start() {
+    for (tick_s, expect) in [(899, false), (900, true)] {
+        let mut e = engine();
+        feed(&mut e, SWEEPER, &[fix(t(7, 55, 0), 100.0, 500.0)]);
+        let out = tick_for(&mut e, SWEEPER, secs(t(8, 0, 0), tick_s));
+        assert_eq!(opened(AlertKind::LateStart, &out), expect, "{tick_s}");
+    }
+    // arriving clears it
+    let mut e = engine();
+    feed(&mut e, SWEEPER, &[fix(t(7, 55, 0), 100.0, 500.0)]);
+    tick_for(&mut e, SWEEPER, t(8, 16, 0));
+    let out = feed(&mut e, SWEEPER, &[fix(t(8, 17, 0), 100.0, 2.0)]);
+    assert!(cleared(AlertKind::LateStart, &out));
+    // arriving in time means no late start
+    let mut e = engine();
+    feed(&mut e, SWEEPER, &[fix(t(8, 5, 0), 100.0, 2.0)]);
+    feed(&mut e, SWEEPER, &[fix(t(8, 9, 0), 100.0, 300.0)]);
+    assert!(!opened(
+        AlertKind::LateStart,
+        &tick_for(&mut e, SWEEPER, t(8, 15, 0))
+    ));
+}
+
+#[test]
+fn shift_bound_alerts_clear_when_the_shift_ends() {
+    let mut e = engine();
+    feed(&mut e, SWEEPER, &[fix(t(15, 40, 0), 100.0, 2.0)]);
+    assert!(opened(
+        AlertKind::Offline,
+        &tick_for(&mut e, SWEEPER, t(15, 55, 0))
+    ));
+    let out = tick_for(&mut e, SWEEPER, t(16, 1, 0));
+    let c = of(AlertKind::Offline, &out);
+    assert_eq!(c[0].change, Change::Clear);
+    assert_eq!(c[0].at, t(16, 0, 0));
+}
+
+#[test]
+fn speeding_at_work_after_one_minute_above_band() {
+    // (speed, seconds, expect)
+    for (speed, dur, expect) in [
+        (15.0, 120, false),
+        (16.0, 59, false),
+        (16.0, 60, true),
+        (30.0, 90, true),
+    ] {
+        let mut e = engine();
+        let fixes: Vec<Fix> = (0..=dur)
+            .step_by(1)
+            .filter(|s| s % 10 == 0 || *s == dur)
+            .map(|s| {
+                fix(secs(t(9, 0, 0), s), s as f64 * speed / 3.6, 0.0)
+                    .working(true)
+                    .speed(speed)
+            })
+            .collect();
+        let out = feed(&mut e, SWEEPER, &fixes);
+        assert_eq!(
+            opened(AlertKind::SpeedingAtWork, &out),
+            expect,
+            "{speed} km/h for {dur} s"
+        );
+        if expect {
+            let out = feed(
+                &mut e,
+                SWEEPER,
+                &[fix(secs(t(9, 0, 0), dur + 10), 500.0, 0.0)
+                    .working(true)
+                    .speed(10.0)],
+            );
+            assert!(cleared(AlertKind::SpeedingAtWork, &out));
+        }
+    }
+    // not working: no speeding
+    let mut e = engine();
+    let fixes: Vec<Fix> = (0..10)
+        .map(|i| {
+            fix(secs(t(9, 0, 0), i * 10), i as f64 * 80.0, 0.0)
+                .working(false)
+                .speed(30.0)
+        })
+        .collect();
+    assert!(!opened(
+        AlertKind::SpeedingAtWork,
+        &feed(&mut e, SWEEPER, &fixes)
+    ));
+}
+
+#[test]
+fn off_shift_work_opens_outside_shifts_only() {
+    let mut e = engine();
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(7, 59, 59), 100.0, 0.0).working(true)],
+    );
+    assert!(opened(AlertKind::OffShiftWork, &out));
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(8, 0, 0), 100.0, 0.0).working(true)],
+    );
+    assert!(cleared(AlertKind::OffShiftWork, &out));
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(16, 0, 0), 100.0, 0.0).working(true)],
+    );
+    assert!(opened(AlertKind::OffShiftWork, &out));
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(16, 0, 5), 100.0, 0.0).working(false)],
+    );
+    assert!(cleared(AlertKind::OffShiftWork, &out));
+    // an auto-registered device never raises work alerts
+    let mut e = engine();
+    let out = feed(
+        &mut e,
+        "humen/new-1",
+        &[fix(t(20, 0, 0), 100.0, 0.0).working(true).speed(40.0)],
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn sos_opens_once_per_press_and_never_clears() {
+    let mut e = engine();
+    let mut f = fix(t(9, 0, 0), 100.0, 100.0);
+    f.sos = true;
+    let mut g = f.clone();
+    g.ts = t(9, 0, 10);
+    let mut h = fix(t(9, 0, 20), 100.0, 100.0);
+    h.sos = false;
+    let mut i = f.clone();
+    i.ts = t(9, 0, 30);
+    let out = feed(&mut e, WORKER, &[f, g, h, i]);
+    let sos = of(AlertKind::Sos, &out);
+    assert_eq!(sos.len(), 2);
+    assert!(sos.iter().all(|s| s.change == Change::Open));
+}
+
+#[test]
+fn late_fixes_do_not_rewind_rule_state() {
+    let mut e = engine();
+    let fixes: Vec<Fix> = hold(t(9, 0, 0), 0, 600, 60, 300.0, 2.0)
+        .into_iter()
+        .map(|f| f.working(false))
+        .collect();
+    assert!(opened(AlertKind::Idle, &feed(&mut e, SWEEPER, &fixes)));
+    // a late fix far away (older than the newest) changes nothing
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(9, 5, 30), 900.0, 300.0).working(false)],
+    );
+    assert!(out.is_empty(), "{out:?}");
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(9, 11, 0), 300.0, 2.0).working(false)],
+    );
+    assert!(!cleared(AlertKind::Idle, &out));
+}

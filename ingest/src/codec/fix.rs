@@ -1,0 +1,211 @@
+//! One fix on the wire (`.../fix`, each element of `.../fixes`, and OwnTracks
+//! locations), and its validation into a [`Fix`].
+
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Limits, Reject, RejectReason};
+
+/// A validated fix: finite numbers in range, a timestamp inside the accepted window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    pub ts: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    /// km/h
+    pub speed: Option<f64>,
+    /// degrees clockwise from north
+    pub heading: Option<f64>,
+    /// horizontal accuracy, metres
+    pub acc: Option<f64>,
+    /// broom down / pump on / uniform on duty
+    pub work: Option<bool>,
+    pub sos: bool,
+    /// percent
+    pub batt: Option<f64>,
+    /// device counter
+    pub seq: Option<i64>,
+}
+
+/// `ts` is RFC 3339 or integer epoch milliseconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireTs {
+    Millis(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct WireFix {
+    ts: WireTs,
+    lat: f64,
+    lon: f64,
+    speed: Option<f64>,
+    heading: Option<f64>,
+    acc: Option<f64>,
+    work: Option<bool>,
+    sos: Option<bool>,
+    batt: Option<f64>,
+    seq: Option<i64>,
+    device: Option<String>,
+}
+
+/// OwnTracks `_type:"location"`: `tst` epoch seconds, `vel` km/h, `cog` degrees.
+#[derive(Deserialize)]
+struct WireOwnTracks {
+    #[serde(rename = "_type")]
+    kind: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    tst: Option<i64>,
+    vel: Option<f64>,
+    cog: Option<f64>,
+    acc: Option<f64>,
+    batt: Option<f64>,
+}
+
+/// Parses and validates one contract fix from JSON.
+pub(super) fn parse_fix(
+    json: &[u8],
+    topic_device: &str,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Fix, Reject> {
+    let wire: WireFix = serde_json::from_slice(json).map_err(|e| Reject::json(&e))?;
+    if let Some(d) = &wire.device
+        && d != topic_device
+    {
+        return Err(Reject::new(
+            RejectReason::DeviceMismatch,
+            format!("payload device {d:?} differs from topic device {topic_device:?}"),
+        ));
+    }
+    let ts = match wire.ts {
+        WireTs::Millis(ms) => DateTime::from_timestamp_millis(ms),
+        WireTs::Text(s) => DateTime::parse_from_rfc3339(&s).ok().map(|t| t.to_utc()),
+    }
+    .ok_or_else(|| Reject::new(RejectReason::InvalidValue, "ts is not RFC 3339 or epoch ms"))?;
+    let fix = Fix {
+        ts,
+        lat: wire.lat,
+        lon: wire.lon,
+        speed: wire.speed,
+        heading: wire.heading,
+        acc: wire.acc,
+        work: wire.work,
+        sos: wire.sos.unwrap_or(false),
+        batt: wire.batt,
+        seq: wire.seq,
+    };
+    validate(fix, limits, now)
+}
+
+/// Parses an element of a backlog array (already split out as raw JSON).
+pub(super) fn parse_fix_raw(
+    raw: &RawValue,
+    topic_device: &str,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Fix, Reject> {
+    parse_fix(raw.get().as_bytes(), topic_device, limits, now)
+}
+
+/// Parses an OwnTracks message; anything but `_type:"location"` is refused.
+pub(super) fn parse_owntracks(
+    json: &[u8],
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Fix, Reject> {
+    let wire: WireOwnTracks = serde_json::from_slice(json).map_err(|e| Reject::json(&e))?;
+    if wire.kind != "location" {
+        return Err(Reject::new(
+            RejectReason::UnsupportedType,
+            format!("OwnTracks _type {:?} is not \"location\"", wire.kind),
+        ));
+    }
+    let missing = |f: &str| Reject::new(RejectReason::InvalidJson, format!("missing field `{f}`"));
+    let tst = wire.tst.ok_or_else(|| missing("tst"))?;
+    let ts = DateTime::from_timestamp(tst, 0)
+        .ok_or_else(|| Reject::new(RejectReason::InvalidValue, "tst out of range"))?;
+    let fix = Fix {
+        ts,
+        lat: wire.lat.ok_or_else(|| missing("lat"))?,
+        lon: wire.lon.ok_or_else(|| missing("lon"))?,
+        speed: wire.vel,
+        heading: wire.cog,
+        acc: wire.acc,
+        work: None,
+        sos: false,
+        batt: wire.batt,
+        seq: None,
+    };
+    validate(fix, limits, now)
+}
+
+fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Reject> {
+    // The database keeps microseconds; so do we, so a fix reads back equal.
+    fix.ts = fix.ts.trunc_subsecs(6);
+    check("lat", Some(fix.lat), -90.0, 90.0)?;
+    check("lon", Some(fix.lon), -180.0, 180.0)?;
+    check("speed", fix.speed, 0.0, 500.0)?;
+    check("heading", fix.heading, 0.0, 360.0)?;
+    check("acc", fix.acc, 0.0, 100_000.0)?;
+    check("batt", fix.batt, 0.0, 100.0)?;
+    if fix.lat == 0.0 && fix.lon == 0.0 {
+        return Err(Reject::new(
+            RejectReason::InvalidValue,
+            "lat/lon 0,0 (a receiver without a fix)",
+        ));
+    }
+    if let Some(seq) = fix.seq
+        && seq < 0
+    {
+        return Err(Reject::new(RejectReason::InvalidValue, "seq is negative"));
+    }
+    if fix.ts > now + limits.max_future {
+        return Err(Reject::new(
+            RejectReason::FutureTimestamp,
+            format!(
+                "ts {} is more than {}s ahead of {}",
+                fix.ts,
+                limits.max_future.num_seconds(),
+                now
+            ),
+        ));
+    }
+    if fix.ts < now - limits.max_age {
+        return Err(Reject::new(
+            RejectReason::StaleTimestamp,
+            format!(
+                "ts {} is older than the retention window ({} days)",
+                fix.ts,
+                limits.max_age.num_days()
+            ),
+        ));
+    }
+    Ok(fix)
+}
+
+fn check(field: &str, v: Option<f64>, min: f64, max: f64) -> Result<(), Reject> {
+    match v {
+        Some(x) if !x.is_finite() => Err(Reject::new(
+            RejectReason::InvalidValue,
+            format!("{field} is not a finite number"),
+        )),
+        Some(x) if !(min..=max).contains(&x) => Err(Reject::new(
+            RejectReason::InvalidValue,
+            format!("{field} {x} outside [{min}, {max}]"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The default acceptance window: 5 minutes ahead, `retention_days` back.
+pub fn limits_for_retention(retention_days: u32) -> Limits {
+    Limits {
+        max_future: TimeDelta::minutes(5),
+        max_age: TimeDelta::days(i64::from(retention_days)),
+        ..Limits::default()
+    }
+}

@@ -1,0 +1,113 @@
+//! sweepwatch ingest: from the MQTT broker to the database, losing nothing.
+//!
+//! - [`codec`]: the MQTT contract v1 as a pure function, `(topic, bytes, now)`
+//!   to a typed [`codec::Message`] or a typed [`codec::Reject`].
+//! - [`mqtt`]: client options and the event-loop task (QoS 1, persistent
+//!   session, manual acks; it never awaits anything but the socket).
+//! - `pipeline`: batcher (decode, group by size or age) and writer (register
+//!   devices, one transaction per batch, then acknowledge in order).
+//! - [`metrics`]: the `sweepwatch_*` ingest metrics.
+//!
+//! [`run`] wires them: broker → event loop → batcher → writer → database, and
+//! acknowledgements back to the broker only after commit. A crash at any point
+//! loses nothing: what was not acknowledged is redelivered, and a fix stored
+//! twice is stored once (`(device_id, ts)` is its key).
+
+pub mod codec;
+pub mod config;
+pub mod metrics;
+pub mod mqtt;
+mod pipeline;
+mod ratelog;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::AsyncClient;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::{MqttConfig, PipelineConfig};
+pub use metrics::Metrics;
+pub use mqtt::ConnectionState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Runs ingest until `shutdown` is cancelled, then stops reading, commits and
+/// acknowledges what it holds (waiting at most `shutdown_grace_secs`), and
+/// disconnects. Returns once everything has stopped.
+pub async fn run(
+    mqtt_cfg: &MqttConfig,
+    pipeline_cfg: &PipelineConfig,
+    pool: store::Pool,
+    metrics: Metrics,
+    state: Arc<ConnectionState>,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    let opts = mqtt::options(mqtt_cfg)?;
+    // Capacity of the client's request channel (acks, subscribe, disconnect).
+    let (client, eventloop) = AsyncClient::new(opts, 10_000);
+    let filters = codec::subscription_filters(&mqtt_cfg.orgs, mqtt_cfg.owntracks);
+    info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, ?filters, "starting ingest");
+
+    let (in_tx, in_rx) = mpsc::channel(mqtt::INBOUND_QUEUE);
+    let (batch_tx, batch_rx) = mpsc::channel(pipeline_cfg.batches_in_flight.max(1));
+    let stop_polling = CancellationToken::new();
+
+    let event_loop = tokio::spawn(
+        mqtt::EventLoopTask {
+            eventloop,
+            client: client.clone(),
+            filters,
+            state: state.clone(),
+            metrics: metrics.clone(),
+            stop_reading: shutdown.clone(),
+            stop_polling: stop_polling.clone(),
+        }
+        .run(in_tx),
+    );
+    let batcher = tokio::spawn(pipeline::batcher(
+        in_rx,
+        batch_tx,
+        pipeline_cfg.clone(),
+        metrics.clone(),
+    ));
+    let writer = pipeline::Writer::new(
+        pool,
+        client.clone(),
+        state,
+        metrics,
+        mqtt_cfg.owntracks_org.clone(),
+    );
+    let mut writer = tokio::spawn(writer.run(batch_rx));
+
+    // The writer ends only once the event loop stopped reading and everything
+    // before that was committed and acknowledged.
+    shutdown.cancelled().await;
+    let grace = Duration::from_secs(pipeline_cfg.shutdown_grace_secs);
+    match tokio::time::timeout(grace, &mut writer).await {
+        Ok(_) => info!("ingest drained: everything received was committed and acknowledged"),
+        Err(_) => {
+            warn!(
+                ?grace,
+                "shutdown grace elapsed before the last batch committed; the broker keeps what was not acknowledged"
+            );
+            writer.abort();
+        }
+    }
+    batcher.abort();
+    // Disconnect goes through the same queue as the acks, so it follows them onto the wire.
+    let _ = client.try_disconnect();
+    if tokio::time::timeout(Duration::from_secs(3), event_loop)
+        .await
+        .is_err()
+    {
+        stop_polling.cancel();
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The ingest metrics (prefix `sweepwatch_`, no per-device labels), registered
+//! in the registry the caller passes, so tests and several pipelines in one
+//! process do not collide.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::codec::RejectReason;
+
+#[derive(Clone)]
+pub struct Metrics {
+    /// `result` = accepted | rejected | duplicate
+    pub messages: IntCounterVec,
+    pub rejects: IntCounterVec,
+    pub fixes_stored: IntCounter,
+    pub fixes_duplicate: IntCounter,
+    pub ingest_lag: Histogram,
+    pub batch_rows: Histogram,
+    pub batch_seconds: Histogram,
+    pub db_errors: IntCounter,
+    pub queue_depth: IntGauge,
+    pub mqtt_connected: IntGauge,
+    pub mqtt_reconnects: IntCounter,
+    pub devices_registered: IntGauge,
+}
+
+impl Metrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            messages: IntCounterVec::new(
+                Opts::new(
+                    "sweepwatch_mqtt_messages_total",
+                    "MQTT messages processed, by result",
+                ),
+                &["result"],
+            )?,
+            rejects: IntCounterVec::new(
+                Opts::new(
+                    "sweepwatch_mqtt_rejects_total",
+                    "MQTT messages or backlog elements rejected, by reason",
+                ),
+                &["reason"],
+            )?,
+            fixes_stored: IntCounter::new(
+                "sweepwatch_fixes_stored_total",
+                "Fixes committed to the database",
+            )?,
+            fixes_duplicate: IntCounter::new(
+                "sweepwatch_fixes_duplicate_total",
+                "Fixes not stored because the same device and time was already stored",
+            )?,
+            ingest_lag: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sweepwatch_ingest_lag_seconds",
+                    "Time from a fix's timestamp to its commit",
+                )
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    300.0, 3600.0,
+                ]),
+            )?,
+            batch_rows: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sweepwatch_db_batch_rows",
+                    "Rows (fixes, rejects, statuses) per committed batch",
+                )
+                .buckets(vec![
+                    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+                ]),
+            )?,
+            batch_seconds: Histogram::with_opts(
+                HistogramOpts::new("sweepwatch_db_batch_seconds", "Time to commit one batch")
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ]),
+            )?,
+            db_errors: IntCounter::new(
+                "sweepwatch_db_errors_total",
+                "Failed batch commits (each is retried)",
+            )?,
+            queue_depth: IntGauge::new(
+                "sweepwatch_pipeline_queue_depth",
+                "MQTT messages received and not yet acknowledged (queued, batching or being committed)",
+            )?,
+            mqtt_connected: IntGauge::new(
+                "sweepwatch_mqtt_connected",
+                "1 while connected to the MQTT broker",
+            )?,
+            mqtt_reconnects: IntCounter::new(
+                "sweepwatch_mqtt_connections_total",
+                "MQTT connections established",
+            )?,
+            devices_registered: IntGauge::new(
+                "sweepwatch_devices_known",
+                "Devices this process has resolved",
+            )?,
+        };
+        registry.register(Box::new(m.messages.clone()))?;
+        registry.register(Box::new(m.rejects.clone()))?;
+        registry.register(Box::new(m.fixes_stored.clone()))?;
+        registry.register(Box::new(m.fixes_duplicate.clone()))?;
+        registry.register(Box::new(m.ingest_lag.clone()))?;
+        registry.register(Box::new(m.batch_rows.clone()))?;
+        registry.register(Box::new(m.batch_seconds.clone()))?;
+        registry.register(Box::new(m.db_errors.clone()))?;
+        registry.register(Box::new(m.queue_depth.clone()))?;
+        registry.register(Box::new(m.mqtt_connected.clone()))?;
+        registry.register(Box::new(m.mqtt_reconnects.clone()))?;
+        registry.register(Box::new(m.devices_registered.clone()))?;
+        // Every label value exists from the start, so rate() works from the first scrape.
+        for result in ["accepted", "rejected", "duplicate"] {
+            m.messages.with_label_values(&[result]);
+        }
+        for r in RejectReason::ALL {
+            m.rejects.with_label_values(&[r.as_str()]);
+        }
+        Ok(m)
+    }
+}

@@ -1,0 +1,243 @@
+//! The MQTT connection: options from configuration, and the event-loop task.
+//!
+//! The event loop is polled in its own task and never awaits anything but the
+//! socket: a received PUBLISH is handed to the pipeline with `try_send`, and
+//! acknowledgements come back through the client's request channel, which this
+//! loop drains. Awaiting a full pipeline here would stop the loop from sending
+//! those acks and deadlock.
+//!
+//! Why `try_send` cannot lose a QoS 1 message: the inbound queue holds more
+//! than 65,535 messages, and MQTT packet identifiers are 16-bit, so the broker
+//! can never have more unacknowledged QoS 1/2 messages outstanding to us than
+//! the queue holds. Only QoS 0 messages (which carry no delivery promise) can
+//! find it full; they are then dropped and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode,
+    Transport,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::IngestError;
+use crate::config::MqttConfig;
+use crate::metrics::Metrics;
+use crate::ratelog::RateLimitedLog;
+
+/// Capacity of the queue from the event loop to the pipeline: every packet id
+/// (65,535) plus room for QoS 0 bursts. See the module docs.
+pub const INBOUND_QUEUE: usize = 65_535 + 4_096;
+
+/// A message as received, with what is needed to acknowledge it later.
+#[derive(Debug)]
+pub struct Inbound {
+    pub topic: String,
+    pub payload: bytes::Bytes,
+    pub ack: AckToken,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Enough of a PUBLISH to acknowledge it on the connection it came on.
+#[derive(Debug, Clone, Copy)]
+pub struct AckToken {
+    pub qos: QoS,
+    pub pkid: u16,
+    /// Which connection delivered it. After a reconnect the broker redelivers
+    /// whatever was not acknowledged, and packet ids from the old connection
+    /// may name other messages on the new one, so old acks are dropped.
+    pub epoch: u64,
+}
+
+/// Builds the client options from configuration.
+pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, IngestError> {
+    let url = url::Url::parse(&cfg.url)
+        .map_err(|e| IngestError::Config(format!("mqtt url {:?}: {e}", cfg.url)))?;
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => {
+            return Err(IngestError::Config(format!(
+                "mqtt url scheme {other:?}: use mqtt:// or mqtts://"
+            )));
+        }
+    };
+    let host = url
+        .host_str()
+        .ok_or_else(|| IngestError::Config(format!("mqtt url {:?} has no host", cfg.url)))?;
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut opts = MqttOptions::new(cfg.client_id.clone(), host, port);
+    opts.set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(Duration::from_secs(cfg.keep_alive_secs.max(5)))
+        .set_max_packet_size(cfg.max_packet_bytes, 64 * 1024)
+        // Acks for a whole batch are queued at once; the loop drains them.
+        .set_request_channel_capacity(10_000);
+    if let Some(user) = &cfg.username {
+        opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
+    }
+    if tls {
+        install_crypto_provider();
+        let transport = match &cfg.ca_file {
+            Some(path) => {
+                let ca = std::fs::read(path).map_err(|e| {
+                    IngestError::Config(format!("mqtt ca_file {}: {e}", path.display()))
+                })?;
+                Transport::tls(ca, None, None)
+            }
+            None => Transport::tls_with_default_config(),
+        };
+        opts.set_transport(transport);
+    }
+    Ok(opts)
+}
+
+/// rustls needs one process-wide crypto provider; we build with ring.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Shared view of the connection for the pipeline and readiness checks.
+#[derive(Debug, Default)]
+pub struct ConnectionState {
+    epoch: AtomicU64,
+    connected: AtomicBool,
+}
+
+impl ConnectionState {
+    /// Whether the broker connection is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    fn set_connected(&self, up: bool, metrics: &Metrics) {
+        self.connected.store(up, Ordering::Release);
+        metrics.mqtt_connected.set(i64::from(up));
+    }
+
+    /// The current connection's epoch; 0 while never connected.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) struct EventLoopTask {
+    pub eventloop: EventLoop,
+    pub client: AsyncClient,
+    pub filters: Vec<String>,
+    pub state: Arc<ConnectionState>,
+    pub metrics: Metrics,
+    /// Stop handing messages to the pipeline (shutdown has begun).
+    pub stop_reading: CancellationToken,
+    /// Stop polling altogether (acks are flushed, or we gave up).
+    pub stop_polling: CancellationToken,
+}
+
+impl EventLoopTask {
+    pub async fn run(mut self, tx: mpsc::Sender<Inbound>) {
+        let mut tx = Some(tx);
+        let mut errors = RateLimitedLog::new(Duration::from_secs(60), 5);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = self.stop_polling.cancelled() => break,
+                _ = self.stop_reading.cancelled(), if tx.is_some() => {
+                    // Closing the queue lets the pipeline flush what it has.
+                    tx = None;
+                    continue;
+                }
+                ev = self.eventloop.poll() => ev,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let Some(sender) = &tx else { continue }; // shutting down: the broker redelivers
+                    let inbound = Inbound {
+                        topic: p.topic,
+                        payload: p.payload,
+                        ack: AckToken {
+                            qos: p.qos,
+                            pkid: p.pkid,
+                            epoch: self.state.epoch(),
+                        },
+                        received_at: Utc::now(),
+                    };
+                    match sender.try_send(inbound) {
+                        Ok(()) => self.metrics.queue_depth.inc(),
+                        Err(mpsc::error::TrySendError::Full(m)) => {
+                            // Only QoS 0 can get here (see the module docs).
+                            self.metrics.messages.with_label_values(&["dropped"]).inc();
+                            if errors.allow(|n| {
+                                warn!(suppressed = n, "inbound queue full (log lines suppressed)")
+                            }) {
+                                warn!(topic = %m.topic, qos = ?m.ack.qos, "inbound queue full, message dropped");
+                            }
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => tx = None,
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff = Duration::from_millis(200);
+                    let epoch = self.state.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+                    self.state.set_connected(true, &self.metrics);
+                    self.metrics.mqtt_reconnects.inc();
+                    info!(
+                        session_present = ack.session_present,
+                        epoch, "connected to MQTT broker"
+                    );
+                    if !ack.session_present {
+                        self.subscribe();
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(suback))) => {
+                    if suback
+                        .return_codes
+                        .iter()
+                        .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                    {
+                        error!(filters = ?self.filters, codes = ?suback.return_codes, "broker refused a subscription");
+                    }
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                    self.state.set_connected(false, &self.metrics);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.state.set_connected(false, &self.metrics);
+                    if errors.allow(|n| warn!(suppressed = n, "MQTT errors (log lines suppressed)"))
+                    {
+                        warn!(error = %e, retry_in = ?backoff, "MQTT connection error");
+                    }
+                    tokio::select! {
+                        _ = self.stop_polling.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.state.set_connected(false, &self.metrics);
+    }
+
+    /// The broker did not keep our session (first start, or it lost its state):
+    /// subscribe again. Sent from its own task: this loop must not await.
+    fn subscribe(&self) {
+        let client = self.client.clone();
+        let filters: Vec<rumqttc::SubscribeFilter> = self
+            .filters
+            .iter()
+            .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
+            .collect();
+        tokio::spawn(async move {
+            if let Err(e) = client.subscribe_many(filters).await {
+                error!(error = %e, "could not queue the subscription");
+            }
+        });
+    }
+}

@@ -1,0 +1,23 @@
+//! The sweepwatch fleet simulator.
+//!
+//! Parts:
+//! - [`mqtt`]: broker settings (`mqtt://` / `mqtts://` URLs, credentials) turned into
+//!   rumqttc options.
+//! - [`load`]: load mode. Simulated devices (`load-000001`, ...) move around Humen,
+//!   Dongguan and publish contract-v1 fixes (`sweepwatch/v1/{org}/{device}/fix`, QoS 1)
+//!   over several MQTT connections at a paced target rate; the run reports what was
+//!   published and acknowledged. A counting subscriber measures the broker-only
+//!   ceiling alongside it.
+//!
+//! Data flow in load mode: a per-connection [`load::fleet::Fleet`] produces fix JSON,
+//! a paced publish task hands it to that connection's rumqttc client, and the
+//! connection's event loop task writes it and counts the broker's PUBACKs.
+
+pub mod load;
+pub mod mqtt;
+
+pub use load::{
+    CeilingReport, CountHandle, CountOptions, LoadError, LoadOptions, LoadReport, count_subscriber,
+    run_broker_ceiling, run_load, start_count_subscriber,
+};
+pub use mqtt::{BrokerOptions, BrokerUrlError};

@@ -1,0 +1,171 @@
+//! `sweepwatch serve`: ingest + API (+ retention on plain PostgreSQL), as
+//! supervised tasks sharing one shutdown token. If one task ends, it says which
+//! and why, and the rest are shut down.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let pool = store::connect_pool(&cfg.database.url, cfg.database.pool_size.max(2))?;
+    let Some(report) = migrate_when_reachable(&cfg, &pool, &shutdown).await? else {
+        return Ok(()); // shut down while waiting for the database
+    };
+    let registry = prometheus::Registry::new();
+    let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
+    let conn = Arc::new(ingest::ConnectionState::default());
+
+    let readiness = api::Readiness {
+        pool: pool.clone(),
+        broker_connected: {
+            let conn = conn.clone();
+            Arc::new(move || conn.is_connected())
+        },
+    };
+    let router = api::router(api::AppState {
+        readiness,
+        registry,
+    });
+    info!(addr = %listener.local_addr()?, "HTTP listening");
+
+    let retention_days = cfg.pipeline.retention_days;
+    let mut tasks = JoinSet::new();
+    spawn_named(&mut tasks, "http", {
+        let shutdown = shutdown.clone();
+        async move {
+            api::serve(listener, router, shutdown)
+                .await
+                .context("HTTP server")
+        }
+    });
+    spawn_named(&mut tasks, "ingest", {
+        let (shutdown, pool) = (shutdown.clone(), pool.clone());
+        async move {
+            ingest::run(&cfg.mqtt, &cfg.pipeline, pool, metrics, conn, shutdown)
+                .await
+                .context("ingest")
+        }
+    });
+    if !report.timescale {
+        let (shutdown, pool, days) = (shutdown.clone(), pool.clone(), retention_days);
+        spawn_named(&mut tasks, "retention", async move {
+            retention_loop(pool, days, shutdown).await;
+            Ok(())
+        });
+    }
+
+    let mut failed = false;
+    while let Some(joined) = tasks.join_next().await {
+        let (name, result) = match joined {
+            Ok(r) => r,
+            Err(e) => ("task", Err(anyhow::anyhow!("panicked or was aborted: {e}"))),
+        };
+        match result {
+            Ok(()) if shutdown.is_cancelled() => info!(task = name, "stopped"),
+            Ok(()) => warn!(task = name, "ended unexpectedly; shutting down"),
+            Err(e) => {
+                failed = true;
+                error!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    "failed; shutting down"
+                );
+            }
+        }
+        shutdown.cancel();
+    }
+    anyhow::ensure!(!failed, "a task failed (see the log)");
+    Ok(())
+}
+
+fn spawn_named(
+    tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
+    name: &'static str,
+    fut: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
+    tasks.spawn(async move { (name, fut.await) });
+}
+
+/// Applies migrations, waiting (with back-off) while the database is
+/// unreachable. `None` when shut down before it became reachable.
+async fn migrate_when_reachable(
+    cfg: &Config,
+    pool: &store::Pool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<store::MigrationReport>> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match migrate(cfg, pool).await {
+            Ok(report) => return Ok(Some(report)),
+            Err(e) if e.is_transient() => {
+                warn!(error = %e, source = ?std::error::Error::source(&e), retry_in = ?backoff, "database not reachable yet");
+            }
+            Err(e) => return Err(e).context("while migrating the database"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Applies the migrations once.
+pub async fn migrate(
+    cfg: &Config,
+    pool: &store::Pool,
+) -> Result<store::MigrationReport, store::StoreError> {
+    let mut client = pool.get().await?;
+    let opts = store::MigrateOptions {
+        timescale: cfg.database.timescaledb,
+        retention_days: cfg.pipeline.retention_days,
+    };
+    store::migrate(&mut client, &opts).await
+}
+
+/// Plain PostgreSQL has no retention policy: delete expired fixes hourly, in
+/// chunks so no transaction grows large.
+async fn retention_loop(pool: store::Pool, days: u32, shutdown: CancellationToken) {
+    const CHUNK: i64 = 10_000;
+    loop {
+        let mut deleted = 0u64;
+        loop {
+            let n = match pool.get().await {
+                Ok(client) => store::migrate::delete_expired_fixes(&client, days, CHUNK).await,
+                Err(e) => Err(e.into()),
+            };
+            match n {
+                Ok(n) => {
+                    deleted += n;
+                    if n < CHUNK as u64 || shutdown.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "retention clean-up failed; will retry");
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            info!(deleted, days, "deleted fixes past the retention window");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Layered configuration: defaults, then a TOML file, then `SWEEPWATCH_*`
+//! environment variables. Secrets are never printed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ingest::{MqttConfig, PipelineConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub mqtt: MqttConfig,
+    pub pipeline: PipelineConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host:port/dbname`
+    pub url: String,
+    /// Connections in the pool (the writer uses one, the API the rest).
+    pub pool_size: usize,
+    /// Use TimescaleDB: `auto` (when installed), `on` (required), `off`.
+    pub timescaledb: store::Timescale,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/sweepwatch".into(),
+            pool_size: 8,
+            timescaledb: store::Timescale::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `info,ingest=debug`.
+    pub filter: String,
+    /// `text` or `json` (one JSON object per line).
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// The environment variables and what each sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SWEEPWATCH_DATABASE_URL", "database.url"),
+    ("SWEEPWATCH_MQTT_URL", "mqtt.url"),
+    ("SWEEPWATCH_MQTT_CLIENT_ID", "mqtt.client_id"),
+    ("SWEEPWATCH_MQTT_USERNAME", "mqtt.username"),
+    ("SWEEPWATCH_MQTT_PASSWORD", "mqtt.password"),
+    (
+        "SWEEPWATCH_ORGS",
+        "mqtt.orgs (comma-separated; empty = all)",
+    ),
+    ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
+    ("SWEEPWATCH_LOG", "log.filter"),
+    ("SWEEPWATCH_LOG_FORMAT", "log.format"),
+];
+
+impl Config {
+    /// Loads the configuration: `file` (or `SWEEPWATCH_CONFIG`) if given, then
+    /// the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let path: Option<PathBuf> = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SWEEPWATCH_CONFIG").map(PathBuf::from));
+        let mut cfg = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("while reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("while parsing {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// Applies `SWEEPWATCH_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get("SWEEPWATCH_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_MQTT_URL") {
+            self.mqtt.url = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_MQTT_CLIENT_ID") {
+            self.mqtt.client_id = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_MQTT_USERNAME") {
+            self.mqtt.username = Some(v);
+        }
+        if let Some(v) = get("SWEEPWATCH_MQTT_PASSWORD") {
+            self.mqtt.password = Some(v);
+        }
+        if let Some(v) = get("SWEEPWATCH_ORGS") {
+            self.mqtt.orgs = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            for org in &self.mqtt.orgs {
+                anyhow::ensure!(
+                    ingest::codec::OrgId::parse(org).is_some(),
+                    "SWEEPWATCH_ORGS: {org:?} is not an org ([a-z0-9-]{{1,32}})"
+                );
+            }
+        }
+        if let Some(v) = get("SWEEPWATCH_HTTP_ADDR") {
+            self.http.addr = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_LOG") {
+            self.log.filter = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_LOG_FORMAT") {
+            self.log.format = v;
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, secrets left out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not render configuration: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let mut cfg: Config =
+            toml::from_str("[mqtt]\nurl = \"mqtt://broker:1883\"\nclient_id = \"a\"\n").unwrap();
+        assert_eq!(cfg.http.addr, "127.0.0.1:8080");
+        cfg.apply_env(|k| match k {
+            "SWEEPWATCH_MQTT_CLIENT_ID" => Some("b".into()),
+            "SWEEPWATCH_ORGS" => Some("humen, changan,".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.mqtt.url, "mqtt://broker:1883");
+        assert_eq!(cfg.mqtt.client_id, "b");
+        assert_eq!(cfg.mqtt.orgs, vec!["humen", "changan"]);
+    }
+
+    #[test]
+    fn bad_org_and_unknown_keys_are_errors() {
+        let mut cfg = Config::default();
+        assert!(
+            cfg.apply_env(|k| (k == "SWEEPWATCH_ORGS").then(|| "Humen".into()))
+                .is_err()
+        );
+        assert!(toml::from_str::<Config>("[mqtt]\nurll = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn password_never_printed() {
+        let mut cfg = Config::default();
+        cfg.mqtt.password = Some("s3cret".into());
+        assert!(!cfg.to_toml().contains("s3cret"));
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The `sweepwatch` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sweepwatch::{Config, app, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "sweepwatch",
+    version,
+    about = "Real-time fleet telemetry for city sanitation"
+)]
+struct Cli {
+    /// TOML configuration file (default: $SWEEPWATCH_CONFIG, else built-in defaults).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest from MQTT, store, and serve the HTTP API (health, readiness, metrics).
+    Serve,
+    /// Create the database if needed and apply schema migrations, then exit.
+    Migrate,
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::load(cli.config.as_deref())?;
+    if let Command::Config = cli.command {
+        print!("{}", cfg.to_toml());
+        return Ok(());
+    }
+    telemetry::init(&cfg.log.filter, &cfg.log.format)?;
+    let runtime = tokio::runtime::Runtime::new().context("while starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(cfg).await,
+            Command::Migrate => migrate(cfg).await,
+            Command::Config => unreachable!("handled above"),
+        }
+    })
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
+        .await
+        .with_context(|| format!("while binding the HTTP address {}", cfg.http.addr))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    app::serve(cfg, listener, shutdown).await
+}
+
+async fn migrate(cfg: Config) -> anyhow::Result<()> {
+    if store::create_database_if_missing(&cfg.database.url)
+        .await
+        .context("while creating the database")?
+    {
+        tracing::info!("created the database");
+    }
+    let pool = store::connect_pool(&cfg.database.url, 1)?;
+    let report = app::migrate(&cfg, &pool).await.context("while migrating")?;
+    println!(
+        "schema at version {} ({} applied now; {})",
+        report.version,
+        report.applied.len(),
+        if report.timescale {
+            "TimescaleDB"
+        } else {
+            "plain PostgreSQL"
+        }
+    );
+    Ok(())
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown; a second one exits at once.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("could not install signal handlers");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("shutdown requested: finishing what was received");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::warn!("second signal: exiting without waiting");
+    std::process::exit(130);
+}

@@ -1,0 +1,60 @@
+//! sweepwatch storage: PostgreSQL, with TimescaleDB where the extension is there.
+//!
+//! - [`migrate`]: versioned schema migrations, each a plain-PostgreSQL part plus a
+//!   TimescaleDB part (or its plain stand-in), applied under an advisory lock so
+//!   several instances can start at once.
+//! - [`writer`]: the batched writer. One call writes a whole batch (fixes,
+//!   rejected messages, device status) in one transaction with array-bound
+//!   inserts; duplicates of a fix (same device and time) are skipped by the
+//!   database and reported back, so the caller can count them.
+//! - [`devices`]: the device registry (auto-registration on first fix).
+//! - [`db`]: connection pool and helpers (create a database, readiness ping).
+//!
+//! Data flows in from `ingest` (rows built from decoded MQTT messages) and out to
+//! `api` (queries). This crate knows SQL and nothing about MQTT or HTTP.
+
+pub mod db;
+pub mod devices;
+pub mod migrate;
+pub mod writer;
+
+pub use db::{Pool, connect_pool, create_database_if_missing};
+pub use devices::{DeviceKey, DeviceRegistry};
+pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
+pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, write_batch};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("could not get a database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("TimescaleDB was required (timescaledb = \"on\") but the extension is not available")]
+    TimescaleMissing,
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed (connection lost,
+    /// server shutting down, serialization failure), as opposed to a bug or a
+    /// schema problem.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Db(e) => match e.code() {
+                None => true, // IO / closed connection
+                Some(code) => {
+                    let c = code.code();
+                    c.starts_with("08") // connection exception
+                        || c.starts_with("57P") // admin/crash shutdown, cannot connect now
+                        || c == "40001" // serialization failure
+                        || c == "40P01" // deadlock
+                        || c == "53300" // too many connections
+                }
+            },
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The schema: migrations apply once, on plain PostgreSQL or TimescaleDB.
+
+use std::process::Command;
+
+use crate::helpers::db::TestDb;
+
+fn migrate(url: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sweepwatch"))
+        .arg("migrate")
+        .env("SWEEPWATCH_DATABASE_URL", url)
+        .env("SWEEPWATCH_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_match_the_server() {
+    let db = TestDb::create().await;
+    let first = migrate(&db.url);
+    assert!(first.contains("1 applied now"), "{first}");
+    let second = migrate(&db.url);
+    assert!(second.contains("0 applied now"), "{second}");
+
+    let client = db.client().await;
+    let timescale: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+                AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let recorded: bool = client
+        .query_one("SELECT timescale FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, timescale);
+    if timescale {
+        // TimescaleDB: a compressed hypertable with retention, and the continuous aggregate.
+        let hyper: i64 = client
+            .query_one("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'fixes'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(hyper, 1);
+        let jobs: i64 = client
+            .query_one(
+                "SELECT count(*) FROM timescaledb_information.jobs
+                 WHERE proc_name IN ('policy_retention', 'policy_compression', 'policy_refresh_continuous_aggregate')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(jobs, 3);
+        assert!(second.contains("TimescaleDB"));
+    } else {
+        let brin: i64 = client
+            .query_one("SELECT count(*) FROM pg_indexes WHERE tablename = 'fixes' AND indexdef LIKE '%USING brin%'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(brin, 1);
+        assert!(second.contains("plain PostgreSQL"));
+    }
+    // The same hourly view exists on both.
+    client
+        .query(
+            "SELECT device_id, hour, fixes, distance_m, working_s FROM fixes_hourly",
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn migrate_creates_a_missing_database() {
+    let name = crate::helpers::unique("swtest_new_");
+    let url = format!("{}/{name}", crate::helpers::db::SERVER);
+    let out = migrate(&url);
+    assert!(out.contains("1 applied now"), "{out}");
+    // Clean up through the same helper as every other test database.
+    drop(TestDb { url, name });
+}
