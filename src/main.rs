@@ -1,5 +1,7 @@
 //! The `sweepwatch` command line: parses arguments and calls the library.
 
+mod cli_simulate;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -29,6 +31,11 @@ enum Command {
     Migrate,
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Config,
+    /// Publish a simulated fleet to a broker.
+    Simulate {
+        #[command(subcommand)]
+        mode: cli_simulate::SimulateMode,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +51,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => serve(cfg).await,
             Command::Migrate => migrate(cfg).await,
+            Command::Simulate { mode } => {
+                let cancel = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(cancel.clone()));
+                cli_simulate::run(mode, &cfg.mqtt.url, cancel).await
+            }
             Command::Config => unreachable!("handled above"),
         }
     })

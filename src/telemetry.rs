@@ -1,5 +1,7 @@
 //! Logging set-up: a `tracing` filter, text or JSON lines, to stderr.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str, format: &str) -> anyhow::Result<()> {
@@ -7,7 +9,8 @@ pub fn init(filter: &str, format: &str) -> anyhow::Result<()> {
         EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("log filter {filter:?}: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         "json" => builder.json().flatten_event(true).try_init(),
         "text" => builder.try_init(),

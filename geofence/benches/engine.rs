@@ -64,6 +64,7 @@ struct City {
     areas: Vec<Area>,
     /// Per route: positions every STEP_M metres along it, (lon, lat).
     tracks: Vec<Vec<(f64, f64)>>,
+    base_ms: i64,
 }
 
 fn city() -> City {
@@ -133,6 +134,7 @@ fn city() -> City {
         frame,
         areas,
         tracks,
+        base_ms: base().timestamp_millis(),
     }
 }
 
@@ -163,7 +165,8 @@ fn fix_for(city: &City, i: usize, k: usize) -> Fix {
     let j = (k + i) % period;
     let j = if j < track.len() { j } else { period - j };
     let (lon, lat) = track[j];
-    let ts = base() + Duration::hours(2) + Duration::milliseconds((k * 5_000 + i % 5_000) as i64);
+    let ms = city.base_ms + 2 * 3_600_000 + (k * 5_000 + i % 5_000) as i64;
+    let ts = DateTime::from_timestamp_millis(ms).unwrap_or_default();
     Fix {
         ts,
         lat,

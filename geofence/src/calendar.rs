@@ -3,6 +3,7 @@
 
 use crate::shift::{Shift, ShiftInstance};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// Cache span either side of the instant that missed (ms): two days.
 const SPAN_MS: i64 = 2 * 86_400_000;
@@ -12,7 +13,8 @@ pub(crate) struct Calendar {
     pub shift: Shift,
     lo_ms: i64,
     hi_ms: i64,
-    cache: Vec<ShiftInstance>,
+    /// (start ms, end ms, instance)
+    cache: Vec<(i64, i64, Arc<ShiftInstance>)>,
 }
 
 impl Calendar {
@@ -39,18 +41,30 @@ impl Calendar {
             self.cache.clear();
             return;
         };
-        self.cache = self.shift.instances_overlapping(from, to);
+        self.cache = self
+            .shift
+            .instances_overlapping(from, to)
+            .into_iter()
+            .map(|i| {
+                (
+                    i.start.timestamp_millis(),
+                    i.end.timestamp_millis(),
+                    Arc::new(i),
+                )
+            })
+            .collect();
         (self.lo_ms, self.hi_ms) = (lo, hi);
     }
 
     /// The instance containing `t_ms` (call [`Calendar::ensure`] first).
-    pub fn find(&self, t_ms: i64) -> Option<&ShiftInstance> {
+    pub fn find(&self, t_ms: i64) -> Option<&Arc<ShiftInstance>> {
         if t_ms < self.lo_ms || t_ms >= self.hi_ms {
             return None;
         }
         self.cache
             .iter()
             .rev()
-            .find(|i| i.start.timestamp_millis() <= t_ms && t_ms < i.end.timestamp_millis())
+            .find(|(s, e, _)| *s <= t_ms && t_ms < *e)
+            .map(|(_, _, i)| i)
     }
 }

@@ -13,18 +13,39 @@
 //!
 //! Covered = settled ∪ pending, exact up to floating point.
 
+use crate::fxhash::FxMap;
 use crate::ids::AreaId;
 use crate::intervals::{IntervalSet, StepCounts};
 use crate::shift::ShiftInstanceKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Covered intervals of one segment: nearly always a single one.
+#[derive(Debug, Clone)]
+pub(crate) enum Spans {
+    One((f64, f64)),
+    Many(Box<[(f64, f64)]>),
+}
+
+impl Spans {
+    pub fn from_slice(s: &[(f64, f64)]) -> Self {
+        match s {
+            [one] => Spans::One(*one),
+            _ => Spans::Many(s.into()),
+        }
+    }
+    pub fn as_slice(&self) -> &[(f64, f64)] {
+        match self {
+            Spans::One(one) => std::slice::from_ref(one),
+            Spans::Many(v) => v,
+        }
+    }
+}
+
 /// One removable segment contribution.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Pending {
-    pub device: u32,
-    pub t0_ms: i64,
-    pub covered: Vec<(f64, f64)>,
+    pub covered: Spans,
     pub count: Option<(f64, f64)>,
 }
 
@@ -47,7 +68,8 @@ pub(crate) struct Cell {
     pub instance_end: DateTime<Utc>,
     pub total_m: f64,
     pub settled: IntervalSet,
-    pub pending: Vec<Pending>,
+    /// Pending contributions by (device, start of segment).
+    pub pending: FxMap<(u32, i64), Pending>,
     pub counts: StepCounts,
     pub justified: Vec<Justification>,
 }
@@ -85,27 +107,26 @@ impl Cell {
             instance_end,
             total_m,
             settled: IntervalSet::default(),
-            pending: Vec::new(),
+            pending: FxMap::default(),
             counts: StepCounts::default(),
             justified: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, p: Pending) {
+    pub fn add(&mut self, device: u32, t0_ms: i64, p: Pending) {
         if let Some((a, b)) = p.count {
             self.counts.add(a, b, 1);
         }
-        self.pending.push(p);
+        if let Some(old) = self.pending.insert((device, t0_ms), p) {
+            if let Some((a, b)) = old.count {
+                self.counts.add(a, b, -1);
+            }
+        }
     }
 
     /// Remove a pending contribution (a late fix split its segment).
     pub fn remove(&mut self, device: u32, t0_ms: i64) {
-        if let Some(i) = self
-            .pending
-            .iter()
-            .position(|p| p.device == device && p.t0_ms == t0_ms)
-        {
-            let p = self.pending.swap_remove(i);
+        if let Some(p) = self.pending.remove(&(device, t0_ms)) {
             if let Some((a, b)) = p.count {
                 self.counts.add(a, b, -1);
             }
@@ -114,13 +135,8 @@ impl Cell {
 
     /// Make a contribution permanent (its start fix left the reorder window).
     pub fn settle(&mut self, device: u32, t0_ms: i64) {
-        if let Some(i) = self
-            .pending
-            .iter()
-            .position(|p| p.device == device && p.t0_ms == t0_ms)
-        {
-            let p = self.pending.swap_remove(i);
-            for (a, b) in p.covered {
+        if let Some(p) = self.pending.remove(&(device, t0_ms)) {
+            for &(a, b) in p.covered.as_slice() {
                 self.settled.insert(a, b);
             }
         }
@@ -129,8 +145,8 @@ impl Cell {
     /// The covered set: settled plus pending.
     pub fn covered(&self) -> IntervalSet {
         let mut s = self.settled.clone();
-        for p in &self.pending {
-            for &(a, b) in &p.covered {
+        for p in self.pending.values() {
+            for &(a, b) in p.covered.as_slice() {
                 s.insert(a, b);
             }
         }
@@ -156,7 +172,7 @@ impl Cell {
             instance_end: s.instance_end,
             total_m: s.total_m,
             settled: s.covered,
-            pending: Vec::new(),
+            pending: FxMap::default(),
             counts: s.counts,
             justified: s.justified,
         }
@@ -169,8 +185,8 @@ impl Cell {
             + self.counts.len() * 40
             + self
                 .pending
-                .iter()
-                .map(|p| 64 + p.covered.capacity() * 16)
+                .values()
+                .map(|p| 64 + p.covered.as_slice().len() * 16)
                 .sum::<usize>()
     }
 }

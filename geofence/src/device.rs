@@ -6,6 +6,7 @@ use crate::fix::{DeviceKind, Fix};
 use crate::shift::ShiftInstance;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// How many of a device's newest fixes are kept to place a late fix between
 /// its neighbours. A late fix older than all of them still counts as stored but
@@ -45,12 +46,38 @@ impl TrackPoint {
     }
 }
 
+/// Coverage cells a pass segment touched: nearly always none or one.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum CellRefs {
+    #[default]
+    None,
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl CellRefs {
+    pub fn from_slice(s: &[u32]) -> Self {
+        match s {
+            [] => CellRefs::None,
+            [one] => CellRefs::One(*one),
+            _ => CellRefs::Many(s.into()),
+        }
+    }
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            CellRefs::None => &[],
+            CellRefs::One(one) => std::slice::from_ref(one),
+            CellRefs::Many(v) => v,
+        }
+    }
+}
+
 /// A buffered fix and the coverage cells its outgoing pass segment touched.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Buffered {
     pub p: TrackPoint,
     #[serde(skip)]
-    pub cells: Vec<u32>,
+    pub cells: CellRefs,
 }
 
 /// A dwell in progress.
@@ -70,9 +97,9 @@ pub(crate) struct DeviceState {
     /// Bit set of open alerts (`AlertKind::bit`).
     pub open: u8,
     /// Shift instance the shift-bound alerts (idle, off_area, offline, late_start) belong to.
-    pub bound: Option<ShiftInstance>,
+    pub bound: Option<Arc<ShiftInstance>>,
     /// Late-start tracking: the instance and whether the device has arrived.
-    pub late: Option<(ShiftInstance, bool)>,
+    pub late: Option<(Arc<ShiftInstance>, bool)>,
     pub anchor: Option<Anchor>,
     /// Break allowance used in `bound`'s instance, seconds.
     pub allowance_used_s: i64,
@@ -123,12 +150,13 @@ impl DeviceState {
 
     /// Bytes owned by this state, including heap buffers (for memory reports).
     pub fn heap_bytes(&self) -> usize {
-        let inst = std::mem::size_of::<ShiftInstance>() + 32;
+        // shift instances are shared with the calendar cache: only the pointer is ours
+        let inst = 0;
         self.buf.capacity() * std::mem::size_of::<Buffered>()
             + self
                 .buf
                 .iter()
-                .map(|b| b.cells.capacity() * 4)
+                .map(|b| b.cells.as_slice().len().saturating_sub(1) * 4)
                 .sum::<usize>()
             + self.assignments.capacity() * 4
             + usize::from(self.bound.is_some()) * inst

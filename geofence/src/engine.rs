@@ -9,6 +9,7 @@ use crate::coverage::Cell;
 use crate::device::DeviceState;
 use crate::error::GeofenceError;
 use crate::fix::DeviceKind;
+use crate::fxhash::{FxMap, FxSet};
 use crate::ids::{AreaId, DeviceKey, ShiftId};
 use crate::intervals::MaxMap;
 use crate::rules_config::RuleConfig;
@@ -18,7 +19,7 @@ use crate::summary::DailySummary;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Org-level configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,13 +54,6 @@ pub struct Assignment {
     pub valid_to: Option<DateTime<Utc>>,
 }
 
-impl Assignment {
-    pub(crate) fn valid_at(&self, t_ms: i64) -> bool {
-        self.valid_from.timestamp_millis() <= t_ms
-            && self.valid_to.is_none_or(|e| t_ms < e.timestamp_millis())
-    }
-}
-
 /// Sizes of the engine's state, for memory reports.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryReport {
@@ -73,8 +67,41 @@ pub struct MemoryReport {
     pub coverage_bytes: usize,
 }
 
+/// An assignment resolved to table indices, validity in epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub area: u32,
+    pub shift: u32,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl Link {
+    #[inline]
+    pub fn valid_at(&self, t_ms: i64) -> bool {
+        self.from_ms <= t_ms && t_ms < self.to_ms
+    }
+}
+
 /// Compact key of a coverage cell: (route index, shift index, local date).
 pub(crate) type CellKey = (u32, u32, NaiveDate);
+
+/// Reused buffers of the hot path (no allocation per fix).
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub spans: Vec<(f64, f64)>,
+    pub routes: Vec<u32>,
+    pub cells: Vec<u32>,
+    pub touched: Vec<u32>,
+}
+
+/// The local date of the org's time zone for instants in `[lo_ms, hi_ms)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DayCache {
+    pub lo_ms: i64,
+    pub hi_ms: i64,
+    pub date: NaiveDate,
+}
 
 /// The geofence engine of one org. See the crate docs.
 #[derive(Debug)]
@@ -84,23 +111,24 @@ pub struct Engine {
     pub(crate) calendars: Vec<Calendar>,
     pub(crate) shift_ids: HashMap<ShiftId, u32>,
     pub(crate) assignments: Vec<Assignment>,
-    /// Per assignment: (area index, shift index) when both exist.
-    pub(crate) resolved: Vec<Option<(u32, u32)>>,
-    /// Per route index: assignments naming it.
-    pub(crate) route_assignments: HashMap<u32, Vec<u32>>,
-    pub(crate) kinds: HashMap<DeviceKey, DeviceKind>,
-    pub(crate) dev_ids: HashMap<DeviceKey, u32>,
+    /// Per assignment: its links to the area and shift tables, when both exist.
+    pub(crate) resolved: Vec<Option<Link>>,
+    /// Per route index: the shifts it is assigned in, with validity (deduplicated).
+    pub(crate) route_shifts: FxMap<u32, Vec<Link>>,
+    pub(crate) dev_ids: FxMap<DeviceKey, u32>,
     pub(crate) dev_keys: Vec<DeviceKey>,
     pub(crate) devices: Vec<DeviceState>,
-    pub(crate) cells: HashMap<u32, Cell>,
-    pub(crate) cell_index: HashMap<CellKey, u32>,
+    pub(crate) cells: FxMap<u32, Cell>,
+    pub(crate) cell_index: FxMap<CellKey, u32>,
     pub(crate) cell_by_key: HashMap<(AreaId, ShiftInstanceKey), u32>,
     pub(crate) next_cell: u32,
-    pub(crate) served: HashMap<AreaId, MaxMap>,
-    pub(crate) dirty_cells: HashSet<u32>,
-    pub(crate) summaries: HashMap<(u32, NaiveDate), DailySummary>,
-    pub(crate) dirty_summaries: HashSet<(u32, NaiveDate)>,
-    pub(crate) scratch: Vec<(f64, f64)>,
+    /// Per area index (routes only are ever filled): when each stretch was last served.
+    pub(crate) served: Vec<MaxMap>,
+    pub(crate) dirty_cells: FxSet<u32>,
+    pub(crate) summaries: FxMap<(u32, NaiveDate), DailySummary>,
+    pub(crate) dirty_summaries: FxSet<(u32, NaiveDate)>,
+    pub(crate) day: Option<DayCache>,
+    pub(crate) scratch: Scratch,
 }
 
 impl Engine {
@@ -113,20 +141,20 @@ impl Engine {
             shift_ids: HashMap::new(),
             assignments: Vec::new(),
             resolved: Vec::new(),
-            route_assignments: HashMap::new(),
-            kinds: HashMap::new(),
-            dev_ids: HashMap::new(),
+            route_shifts: FxMap::default(),
+            dev_ids: FxMap::default(),
             dev_keys: Vec::new(),
             devices: Vec::new(),
-            cells: HashMap::new(),
-            cell_index: HashMap::new(),
+            cells: FxMap::default(),
+            cell_index: FxMap::default(),
             cell_by_key: HashMap::new(),
             next_cell: 0,
-            served: HashMap::new(),
-            dirty_cells: HashSet::new(),
-            summaries: HashMap::new(),
-            dirty_summaries: HashSet::new(),
-            scratch: Vec::new(),
+            served: Vec::new(),
+            dirty_cells: FxSet::default(),
+            summaries: FxMap::default(),
+            dirty_summaries: FxSet::default(),
+            day: None,
+            scratch: Scratch::default(),
         }
     }
 
@@ -137,17 +165,39 @@ impl Engine {
 
     /// Replace all areas. Coverage of routes that vanished or changed length is dropped.
     pub fn set_areas(&mut self, areas: Vec<Area>) {
+        let mut old_served: HashMap<AreaId, MaxMap> = HashMap::new();
+        for (i, m) in std::mem::take(&mut self.served).into_iter().enumerate() {
+            if let Some(c) = self.index.areas.get(i) {
+                old_served.insert(c.area.id().clone(), m);
+            }
+        }
+        let old_len: HashMap<AreaId, f64> = self
+            .index
+            .areas
+            .iter()
+            .filter_map(|c| Some((c.area.id().clone(), c.route()?.total())))
+            .collect();
         self.index = AreaIndex::build(areas);
         let index = &self.index;
-        let keep = |c: &Cell| {
+        let same_route = |id: &AreaId, total: f64| {
             index
                 .by_id
-                .get(&c.route)
+                .get(id)
                 .and_then(|&i| index.areas[i as usize].route())
-                .is_some_and(|r| (r.total() - c.total_m).abs() < 1e-6)
+                .is_some_and(|r| (r.total() - total).abs() < 1e-6)
         };
-        self.cells.retain(|_, c| keep(c));
-        self.served.retain(|id, _| index.by_id.contains_key(id));
+        self.cells.retain(|_, c| same_route(&c.route, c.total_m));
+        self.served = index
+            .areas
+            .iter()
+            .map(|c| {
+                let id = c.area.id();
+                match old_len.get(id) {
+                    Some(&len) if same_route(id, len) => old_served.remove(id).unwrap_or_default(),
+                    _ => MaxMap::default(),
+                }
+            })
+            .collect();
         self.resolve();
     }
 
@@ -171,13 +221,19 @@ impl Engine {
     /// Replace the device registry (key and kind). Devices not listed keep their
     /// state but become `Unknown`.
     pub fn set_devices(&mut self, devices: Vec<(DeviceKey, DeviceKind)>) {
-        self.kinds = devices.into_iter().collect();
-        for (i, key) in self.dev_keys.iter().enumerate() {
-            self.devices[i].kind = self.kinds.get(key).copied().unwrap_or(DeviceKind::Unknown);
+        let mut listed = vec![false; self.devices.len()];
+        for (key, kind) in devices {
+            let d = self.device_index(&key) as usize;
+            self.devices[d].kind = kind;
+            if d >= listed.len() {
+                listed.resize(d + 1, false);
+            }
+            listed[d] = true;
         }
-        let keys: Vec<DeviceKey> = self.kinds.keys().cloned().collect();
-        for k in keys {
-            self.device_index(&k);
+        for (d, st) in self.devices.iter_mut().enumerate() {
+            if !listed.get(d).copied().unwrap_or(false) {
+                st.kind = DeviceKind::Unknown;
+            }
         }
     }
 
@@ -214,28 +270,30 @@ impl Engine {
             .assignments
             .iter()
             .map(|a| {
-                Some((
-                    *self.index.by_id.get(&a.area)?,
-                    *self.shift_ids.get(&a.shift)?,
-                ))
+                Some(Link {
+                    area: *self.index.by_id.get(&a.area)?,
+                    shift: *self.shift_ids.get(&a.shift)?,
+                    from_ms: a.valid_from.timestamp_millis(),
+                    to_ms: a.valid_to.map_or(i64::MAX, |t| t.timestamp_millis()),
+                })
             })
             .collect();
-        self.route_assignments.clear();
+        self.route_shifts.clear();
         for d in &mut self.devices {
             d.assignments.clear();
         }
         for (i, a) in self.assignments.iter().enumerate() {
-            let Some((area, _)) = self.resolved[i] else {
+            let Some(link) = self.resolved[i] else {
                 continue;
             };
             if let Some(&d) = self.dev_ids.get(&a.device) {
                 self.devices[d as usize].assignments.push(i as u32);
             }
-            if self.index.areas[area as usize].route().is_some() {
-                self.route_assignments
-                    .entry(area)
-                    .or_default()
-                    .push(i as u32);
+            if self.index.areas[link.area as usize].route().is_some() {
+                let shifts = self.route_shifts.entry(link.area).or_default();
+                if !shifts.contains(&link) {
+                    shifts.push(link);
+                }
             }
         }
         self.cell_index.clear();
@@ -259,8 +317,7 @@ impl Engine {
             return i;
         }
         let i = self.devices.len() as u32;
-        let kind = self.kinds.get(key).copied().unwrap_or(DeviceKind::Unknown);
-        let mut st = DeviceState::new(kind);
+        let mut st = DeviceState::new(DeviceKind::Unknown);
         for (ai, a) in self.assignments.iter().enumerate() {
             if &a.device == key && self.resolved.get(ai).is_some_and(Option::is_some) {
                 st.assignments.push(ai as u32);
@@ -287,7 +344,7 @@ impl Engine {
             .map(|(d, k)| std::mem::size_of::<DeviceState>() + d.heap_bytes() + per_key(k))
             .sum();
         let coverage_bytes = self.cells.values().map(Cell::heap_bytes).sum::<usize>()
-            + self.served.values().map(|m| m.len() * 48).sum::<usize>();
+            + self.served.iter().map(|m| m.len() * 48).sum::<usize>();
         MemoryReport {
             devices: self.devices.len(),
             device_state_bytes,

@@ -1,8 +1,8 @@
 //! The coverage side of the engine: placing a fix in the device's reorder
 //! window, turning pass segments into route intervals, and the coverage API.
 
-use crate::coverage::{Cell, CoverageSnapshot, Justification, Pending};
-use crate::device::{Buffered, REORDER_WINDOW, TrackPoint};
+use crate::coverage::{Cell, CoverageSnapshot, Justification, Pending, Spans};
+use crate::device::{Buffered, CellRefs, REORDER_WINDOW, TrackPoint};
 use crate::engine::Engine;
 use crate::error::GeofenceError;
 use crate::ids::AreaId;
@@ -37,7 +37,7 @@ impl Engine {
         let succ = buf.get(pos).map(|b| b.p);
         if let (Some(p), Some(_)) = (pred, succ) {
             let old = std::mem::take(&mut self.devices[d as usize].buf[pos - 1].cells);
-            for c in old {
+            for &c in old.as_slice() {
                 if let Some(cell) = self.cells.get_mut(&c) {
                     cell.remove(d, p.ts_ms);
                     self.dirty_cells.insert(c);
@@ -50,14 +50,14 @@ impl Engine {
         }
         let cells = match succ {
             Some(s) => self.add_segment(d, &tp, &s),
-            None => Vec::new(),
+            None => CellRefs::None,
         };
         let buf = &mut self.devices[d as usize].buf;
         buf.insert(pos, Buffered { p: tp, cells });
         if buf.len() > REORDER_WINDOW {
             if let Some(old) = buf.pop_front() {
-                for c in old.cells {
-                    if let Some(cell) = self.cells.get_mut(&c) {
+                for c in old.cells.as_slice() {
+                    if let Some(cell) = self.cells.get_mut(c) {
                         cell.settle(d, old.p.ts_ms);
                     }
                 }
@@ -68,8 +68,7 @@ impl Engine {
 
     /// Add the pass segment a→b of device `d` to every route cell it covers;
     /// returns the cells touched.
-    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint) -> Vec<u32> {
-        let mut touched = Vec::new();
+    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint) -> CellRefs {
         let kind = self.devices[d as usize].kind;
         let p = self
             .config
@@ -78,7 +77,7 @@ impl Engine {
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
         let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
-            return touched;
+            return CellRefs::None;
         }
         let speed = match (a.speed, b.speed) {
             (Some(sa), Some(sb)) => f64::from(sa + sb) * 0.5,
@@ -89,70 +88,63 @@ impl Engine {
             None => speed >= p.moving_min_kmh,
         };
         if !(works(a) && works(b)) || speed < p.work_speed_min_kmh || speed > p.work_speed_max_kmh {
-            return touched;
+            return CellRefs::None;
         }
         let min = [a.lon.min(b.lon), a.lat.min(b.lat)];
         let max = [a.lon.max(b.lon), a.lat.max(b.lat)];
-        let mut routes: Vec<u32> = Vec::new();
-        self.index.near(min, max, |i| routes.push(i));
-        let mut covered = std::mem::take(&mut self.scratch);
-        for ri in routes {
+        let mut sc = std::mem::take(&mut self.scratch);
+        sc.routes.clear();
+        sc.touched.clear();
+        self.index.near_routes(min, max, |i| sc.routes.push(i));
+        for k in 0..sc.routes.len() {
+            let ri = sc.routes[k];
             let Some(route) = self.index.areas[ri as usize].route() else {
                 continue;
             };
-            let (pa, pb) = (
-                route.frame.project(a.lon, a.lat),
-                route.frame.project(b.lon, b.lat),
-            );
-            route.covered_by_segment(pa, pb, &mut covered);
-            if covered.is_empty() {
+            let pa = route.frame.project(a.lon, a.lat);
+            let pb = route.frame.project(b.lon, b.lat);
+            let (sa, sb) = route.covered_by_segment(pa, pb, &mut sc.spans);
+            if sc.spans.is_empty() {
                 continue;
             }
-            // an end point of a segment touching the corridor is within this reach
-            let reach = route.half_width + dist + 1.0;
-            let s_of = |p| route.locate(p, reach).map_or(0.0, |x: (f64, f64)| x.1);
-            let count = count_interval(&covered, s_of(pa), s_of(pb));
-            let route_id = self.index.areas[ri as usize].area.id().clone();
-            let served = self.served.entry(route_id).or_default();
+            let count = count_interval(&sc.spans, sa, sb);
             let minute = b.ts_ms.div_euclid(60_000) * 60;
-            for &(f, t) in &covered {
-                served.raise(f, t, minute);
+            if let Some(served) = self.served.get_mut(ri as usize) {
+                for &(f, t) in &sc.spans {
+                    served.raise(f, t, minute);
+                }
             }
             let total = route.total();
-            for c in self.cells_at(ri, b.ts_ms, total) {
-                if touched.contains(&c) {
+            self.cells_at(ri, b.ts_ms, total, &mut sc.cells);
+            for &c in &sc.cells {
+                if sc.touched.contains(&c) {
                     continue;
                 }
                 if let Some(cell) = self.cells.get_mut(&c) {
-                    cell.add(Pending {
-                        device: d,
-                        t0_ms: a.ts_ms,
-                        covered: covered.clone(),
-                        count,
-                    });
+                    let covered = Spans::from_slice(&sc.spans);
+                    cell.add(d, a.ts_ms, Pending { covered, count });
                     self.dirty_cells.insert(c);
-                    touched.push(c);
+                    sc.touched.push(c);
                 }
             }
         }
-        self.scratch = covered;
-        touched
+        let refs = CellRefs::from_slice(&sc.touched);
+        self.scratch = sc;
+        refs
     }
 
-    /// Cells of route `ri` for the shift instances running at `t_ms` (created as needed).
-    fn cells_at(&mut self, ri: u32, t_ms: i64, total: f64) -> Vec<u32> {
-        let mut out = Vec::new();
-        let Some(asgs) = self.route_assignments.get(&ri) else {
-            return out;
+    /// Cells of route `ri` for the shift instances running at `t_ms` (created
+    /// as needed), into `out`.
+    fn cells_at(&mut self, ri: u32, t_ms: i64, total: f64, out: &mut Vec<u32>) {
+        out.clear();
+        let Some(links) = self.route_shifts.get(&ri) else {
+            return;
         };
-        for &ai in asgs {
-            let a = &self.assignments[ai as usize];
-            let Some((_, s)) = self.resolved[ai as usize] else {
-                continue;
-            };
-            if !a.valid_at(t_ms) {
+        for link in links {
+            if !link.valid_at(t_ms) {
                 continue;
             }
+            let s = link.shift;
             let cal = &mut self.calendars[s as usize];
             cal.ensure(t_ms);
             let Some(inst) = cal.find(t_ms) else { continue };
@@ -162,7 +154,7 @@ impl Engine {
                 None => {
                     let id = self.next_cell;
                     self.next_cell += 1;
-                    let route = a.area.clone();
+                    let route = self.index.areas[ri as usize].area.id().clone();
                     let cell = Cell::new(route.clone(), inst.key(), inst.end, total);
                     self.cell_by_key.insert((route, inst.key()), id);
                     self.cells.insert(id, cell);
@@ -174,7 +166,6 @@ impl Engine {
                 out.push(id);
             }
         }
-        out
     }
 
     /// Coverage of a route in a shift instance, if anything was recorded.
@@ -193,7 +184,7 @@ impl Engine {
             cell,
             ca.route()?,
             passes,
-            self.served.get(route),
+            self.served.get(ri as usize),
         ))
     }
 

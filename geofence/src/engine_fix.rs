@@ -2,13 +2,14 @@
 
 use crate::alert::{AlertKind, AlertTransition, Change};
 use crate::device::{DeviceSnapshot, TrackPoint};
+use crate::engine::DayCache;
 use crate::engine::Engine;
 use crate::fix::Fix;
 use crate::ids::DeviceKey;
 use crate::projection::local_distance_m;
 use crate::rules::{self, Active, Emitter, FixCtx};
 use crate::summary::{Activity, DailySummary};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 /// The active assignment found for a device at an instant.
 struct Found {
@@ -26,13 +27,14 @@ impl Engine {
         let n = self.devices[d as usize].assignments.len();
         for k in 0..n {
             let ai = self.devices[d as usize].assignments[k];
-            let a = &self.assignments[ai as usize];
-            let Some((area, cal)) = self.resolved[ai as usize] else {
+            let Some(link) = self.resolved[ai as usize] else {
                 continue;
             };
-            if !a.valid_at(t_ms) {
+            if !link.valid_at(t_ms) {
                 continue;
             }
+            let (area, cal) = (link.area, link.shift);
+            let a = &self.assignments[ai as usize];
             let calendar = &mut self.calendars[cal as usize];
             calendar.ensure(t_ms);
             if calendar.find(t_ms).is_none() {
@@ -108,7 +110,7 @@ impl Engine {
             self.add_to_summary(d, &p, &tp, speed_kmh);
         }
         let found = self.find_active(d, tp.ts_ms, Some((fix.lon, fix.lat)));
-        let (rest, here) = self.index.lookup(fix.lon, fix.lat);
+        let rest = self.index.in_rest_zone(fix.lon, fix.lat);
         let st_kind = self.devices[d as usize].kind;
         let area_id = found
             .as_ref()
@@ -129,9 +131,16 @@ impl Engine {
             in_rest_zone: rest,
             speed_kmh,
             has_assignments: !self.devices[d as usize].assignments.is_empty(),
-            here: here.map(|i| self.index.areas[i as usize].area.id()),
         };
         rules::on_fix(&mut self.devices[d as usize], &ctx, &mut out);
+        if out.iter().any(|t| t.area.is_none()) {
+            // label alerts not about an assignment with the area the device is in
+            let here = self.index.first_containing(fix.lon, fix.lat);
+            let here = here.map(|i| self.index.areas[i as usize].area.id().clone());
+            for t in out.iter_mut().filter(|t| t.area.is_none()) {
+                t.area = here.clone();
+            }
+        }
         out
     }
 
@@ -153,15 +162,38 @@ impl Engine {
         } else {
             Activity::Idle
         };
-        let Some(start) = DateTime::<Utc>::from_timestamp_millis(a.ts_ms) else {
+        let Some(date) = self.local_date(a.ts_ms) else {
             return;
         };
-        let date = start.with_timezone(&self.config.tz).date_naive();
         self.summaries
             .entry((d, date))
             .or_default()
             .add(activity, dist, dt_s);
         self.dirty_summaries.insert((d, date));
+    }
+
+    /// The org-local date of an instant, cached for the current day.
+    fn local_date(&mut self, t_ms: i64) -> Option<NaiveDate> {
+        if let Some(c) = self.day {
+            if c.lo_ms <= t_ms && t_ms < c.hi_ms {
+                return Some(c.date);
+            }
+        }
+        let tz = self.config.tz;
+        let date = DateTime::<Utc>::from_timestamp_millis(t_ms)?
+            .with_timezone(&tz)
+            .date_naive();
+        let lo = crate::shift::local_to_utc(tz, date.and_time(NaiveTime::MIN)).timestamp_millis();
+        let hi = crate::shift::local_to_utc(tz, date.succ_opt()?.and_time(NaiveTime::MIN))
+            .timestamp_millis();
+        if lo <= t_ms && t_ms < hi {
+            self.day = Some(DayCache {
+                lo_ms: lo,
+                hi_ms: hi,
+                date,
+            });
+        }
+        Some(date)
     }
 
     /// Timer-driven rules at `now` (event time or watermark, supplied by the
@@ -220,17 +252,18 @@ impl Engine {
     }
 
     /// Restore a device's state after a restart. The registry's kind wins over the
-    /// snapshot's; buffered fixes come back without their pending coverage links
+    /// snapshot's (for a device the engine already knows); buffered fixes come back without their pending coverage links
     /// (restored coverage already holds their contribution).
     pub fn restore_device(&mut self, device: &DeviceKey, snapshot: DeviceSnapshot) {
+        let known = self.dev_ids.contains_key(device);
         let d = self.device_index(device) as usize;
         let mut st = snapshot.0;
         st.assignments = std::mem::take(&mut self.devices[d].assignments);
-        if let Some(&k) = self.kinds.get(device) {
-            st.kind = k;
+        if known {
+            st.kind = self.devices[d].kind;
         }
         for b in &mut st.buf {
-            b.cells.clear();
+            b.cells = Default::default();
         }
         self.devices[d] = st;
     }

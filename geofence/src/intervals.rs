@@ -52,12 +52,12 @@ impl IntervalSet {
                 self.map.remove(&k);
             }
         }
-        let absorbed: Vec<(u64, f64)> = self
+        while let Some((k, e)) = self
             .map
             .range(key(a)..=key(b))
+            .next()
             .map(|(&k, &e)| (k, e))
-            .collect();
-        for (k, e) in absorbed {
+        {
             b = b.max(e);
             self.map.remove(&k);
         }
@@ -189,6 +189,53 @@ impl MaxMap {
         if !(b > a) {
             return;
         }
+        let left = self
+            .map
+            .range(..key(a))
+            .next_back()
+            .filter(|(_, (e, _))| *e > a)
+            .map(|(&k, &x)| (k, x));
+        let newest = left.is_none_or(|(_, (_, t))| t <= v)
+            && self.map.range(key(a)..key(b)).all(|(_, (_, t))| *t <= v);
+        if newest {
+            self.overwrite(a, b, v, left);
+        } else {
+            self.raise_general(a, b, v);
+        }
+    }
+
+    /// `raise` when `v` is at least every value under `[a, b)` (the usual case:
+    /// passes arrive in time order): overwrite without allocating.
+    fn overwrite(&mut self, a: f64, b: f64, v: i64, left: Option<(u64, (f64, i64))>) {
+        if let Some((lk, (le, lt))) = left {
+            self.map.insert(lk, (a, lt));
+            if le > b {
+                self.map.insert(key(b), (le, lt));
+            }
+        }
+        while let Some((k, (e, t))) = self.map.range(key(a)..key(b)).next().map(|(&k, &x)| (k, x)) {
+            self.map.remove(&k);
+            if e > b {
+                self.map.insert(key(b), (e, t));
+            }
+        }
+        let mut start = key(a);
+        let mut end = b;
+        if let Some((&pk, &(pe, pt))) = self.map.range(..key(a)).next_back() {
+            if pe == a && pt == v {
+                start = pk;
+            }
+        }
+        if let Some(&(ne, nt)) = self.map.get(&key(b)) {
+            if nt == v {
+                self.map.remove(&key(b));
+                end = ne;
+            }
+        }
+        self.map.insert(start, (end, v));
+    }
+
+    fn raise_general(&mut self, a: f64, b: f64, v: i64) {
         let mut hit: Vec<(f64, f64, i64)> = Vec::new();
         if let Some((&k, &(e, t))) = self.map.range(..key(a)).next_back() {
             if e > a {

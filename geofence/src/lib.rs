@@ -41,6 +41,7 @@ mod engine_cov;
 mod engine_fix;
 mod error;
 mod fix;
+mod fxhash;
 mod geojson_io;
 mod ids;
 mod intervals;

@@ -65,10 +65,15 @@ impl LocalFrame {
 
 /// Distance in metres between two (lon, lat) points using a frame at their midpoint.
 pub fn local_distance_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    let f = LocalFrame::new((lon1 + lon2) * 0.5, (lat1 + lat2) * 0.5);
-    let a = f.project(lon1, lat1);
-    let b = f.project(lon2, lat2);
-    (b[0] - a[0]).hypot(b[1] - a[1])
+    // LocalFrame::new at the midpoint, with one cosine and one square root
+    let c = ((lat1 + lat2) * 0.5).to_radians().cos();
+    let w2 = 1.0 - WGS84_E2 * (1.0 - c * c);
+    let w = w2.sqrt();
+    let deg = std::f64::consts::PI / 180.0;
+    let kx = WGS84_A / w * c * deg;
+    let ky = WGS84_A * (1.0 - WGS84_E2) / (w2 * w) * deg;
+    let (dx, dy) = ((lon2 - lon1) * kx, (lat2 - lat1) * ky);
+    (dx * dx + dy * dy).sqrt()
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use rstar::primitives::{GeomWithData, Line};
 use rstar::{AABB, RTree};
 
 /// Routes with more segments than this get an R-tree over their segments;
-/// shorter ones are scanned linearly, which is faster below this size.
-const LINEAR_SCAN_MAX: usize = 24;
+/// shorter ones are scanned linearly (a bounding-box test per segment), which
+/// measured faster than an R-tree query below this size.
+const LINEAR_SCAN_MAX: usize = 64;
 
 type SegEntry = GeomWithData<Line<[f64; 2]>, u32>;
 
@@ -173,6 +174,17 @@ impl RouteGeom {
         }
     }
 
+    /// Distance from `p` to segment `i` and the along-route position of the nearest point.
+    #[inline]
+    fn nearest_on(&self, i: usize, p: [f64; 2]) -> (f64, f64) {
+        let (a, b) = (self.pts[i], self.pts[i + 1]);
+        let ab = sub(b, a);
+        let t = (dot(sub(p, a), ab) / dot(ab, ab)).clamp(0.0, 1.0);
+        let q = [a[0] + t * ab[0], a[1] + t * ab[1]];
+        let d = dot(sub(p, q), sub(p, q)).sqrt();
+        (d, self.cum[i] + t * (self.cum[i + 1] - self.cum[i]))
+    }
+
     /// Nearest point on the route: (distance, along-route position), or `None`
     /// if nothing is within `reach` metres.
     pub fn locate(&self, p: [f64; 2], reach: f64) -> Option<(f64, f64)> {
@@ -180,13 +192,7 @@ impl RouteGeom {
         let min = [p[0] - reach, p[1] - reach];
         let max = [p[0] + reach, p[1] + reach];
         self.for_candidates(min, max, |i| {
-            let (a, b) = (self.pts[i], self.pts[i + 1]);
-            let ab = sub(b, a);
-            let l2 = dot(ab, ab);
-            let t = (dot(sub(p, a), ab) / l2).clamp(0.0, 1.0);
-            let q = [a[0] + t * ab[0], a[1] + t * ab[1]];
-            let d = dot(sub(p, q), sub(p, q)).sqrt();
-            let s = self.cum[i] + t * (self.cum[i + 1] - self.cum[i]);
+            let (d, s) = self.nearest_on(i, p);
             if d <= reach && best.is_none_or(|(bd, _)| d < bd) {
                 best = Some((d, s));
             }
@@ -195,13 +201,21 @@ impl RouteGeom {
     }
 
     /// The stretches `[from_m, to_m]` of the route lying within the corridor
-    /// half-width of the pass segment `a`-`b` (local metres), merged and sorted.
-    pub fn covered_by_segment(&self, a: [f64; 2], b: [f64; 2], out: &mut Vec<(f64, f64)>) {
+    /// half-width of the pass segment `a`-`b` (local metres), merged and sorted
+    /// into `out`. Also returns the along-route positions of `a` and `b` (their
+    /// nearest route points among the segments near the pass), for pass counting.
+    pub fn covered_by_segment(
+        &self,
+        a: [f64; 2],
+        b: [f64; 2],
+        out: &mut Vec<(f64, f64)>,
+    ) -> (f64, f64) {
         out.clear();
         // a micrometre of slack so a pass exactly on the corridor edge counts
         let r = self.half_width + crate::spatial::EDGE_EPS_M;
         let min = [a[0].min(b[0]) - r, a[1].min(b[1]) - r];
         let max = [a[0].max(b[0]) + r, a[1].max(b[1]) + r];
+        let (mut na, mut nb) = ((f64::INFINITY, 0.0), (f64::INFINITY, 0.0));
         self.for_candidates(min, max, |i| {
             let (p, q) = (self.pts[i], self.pts[i + 1]);
             if let Some((lo, hi)) = capsule_interval(p, sub(q, p), a, b, r) {
@@ -210,17 +224,30 @@ impl RouteGeom {
                 if t > f {
                     out.push((f, t));
                 }
+                let (da, sa) = self.nearest_on(i, a);
+                if da < na.0 {
+                    na = (da, sa);
+                }
+                let (db, sb) = self.nearest_on(i, b);
+                if db < nb.0 {
+                    nb = (db, sb);
+                }
             }
         });
-        out.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let mut merged: Vec<(f64, f64)> = Vec::with_capacity(out.len());
-        for &(f, t) in out.iter() {
-            match merged.last_mut() {
-                Some(last) if f <= last.1 => last.1 = last.1.max(t),
-                _ => merged.push((f, t)),
+        if out.len() > 1 {
+            out.sort_by(|x, y| x.0.total_cmp(&y.0));
+            let mut w = 0;
+            for k in 1..out.len() {
+                if out[k].0 <= out[w].1 {
+                    out[w].1 = out[w].1.max(out[k].1);
+                } else {
+                    w += 1;
+                    out[w] = out[k];
+                }
             }
+            out.truncate(w + 1);
         }
-        *out = merged;
+        (na.1, nb.1)
     }
 
     /// The route between two along-route positions, as (lon, lat) points.

@@ -9,11 +9,14 @@ use crate::ids::{AreaId, DeviceKey};
 use crate::projection::local_distance_m;
 use crate::rules_config::RuleParams;
 use crate::shift::ShiftInstance;
+
+/// A shift instance shared between the calendar cache and device states.
+pub(crate) type Inst = std::sync::Arc<ShiftInstance>;
 use chrono::{DateTime, Utc};
 
 /// The assignment the device is working under right now.
 pub(crate) struct Active<'a> {
-    pub inst: &'a ShiftInstance,
+    pub inst: &'a Inst,
     pub area: &'a AreaId,
 }
 
@@ -28,8 +31,6 @@ pub(crate) struct FixCtx<'a> {
     pub in_rest_zone: bool,
     pub speed_kmh: f64,
     pub has_assignments: bool,
-    /// The area the device is in, for labelling alerts that are not about an assignment.
-    pub here: Option<&'a AreaId>,
 }
 
 pub(crate) fn ts(ms: i64) -> DateTime<Utc> {
@@ -53,7 +54,7 @@ impl Emitter<'_> {
         change: Change,
         at_ms: i64,
         area: Option<&AreaId>,
-        inst: Option<&ShiftInstance>,
+        inst: Option<&Inst>,
         message: String,
     ) {
         st.set_open(kind, change == Change::Open && kind != AlertKind::Sos);
@@ -65,7 +66,7 @@ impl Emitter<'_> {
             lat: self.lat,
             lon: self.lon,
             area: area.cloned(),
-            shift_instance: inst.cloned(),
+            shift_instance: inst.map(|i| ShiftInstance::clone(i)),
             message,
         });
     }
@@ -128,7 +129,7 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
             AlertKind::Offline,
             Change::Clear,
             t,
-            c.here,
+            None,
             b.as_ref(),
             "fix received".into(),
         );
@@ -147,7 +148,7 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
             AlertKind::Sos,
             Change::Open,
             t,
-            c.here,
+            None,
             inst,
             "SOS pressed".into(),
         );
@@ -249,7 +250,7 @@ fn idle(
 ) {
     let p = c.params;
     let (lon, lat) = (c.fix.lon, c.fix.lat);
-    let here = c.here.or(Some(a.area));
+    let here = Some(a.area);
     if working || c.in_rest_zone {
         close_dwell(st, p, t);
         if st.is_open(AlertKind::Idle) {
@@ -308,7 +309,7 @@ fn idle(
 
 fn speeding(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitter<'_>, t: i64) {
     let inst = c.active.as_ref().map(|a| a.inst);
-    let area = c.active.as_ref().map(|a| a.area).or(c.here);
+    let area = c.active.as_ref().map(|a| a.area);
     if working && c.speed_kmh > c.params.work_speed_max_kmh {
         let since = *st.speeding_since_ms.get_or_insert(t);
         if t - since >= c.params.speeding_after_s * 1000 && !st.is_open(AlertKind::SpeedingAtWork) {
@@ -353,7 +354,7 @@ fn off_shift(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitt
                 AlertKind::OffShiftWork,
                 Change::Open,
                 t,
-                c.here,
+                None,
                 None,
                 "working outside every assigned shift".into(),
             );
@@ -371,7 +372,7 @@ fn off_shift(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitt
                 AlertKind::OffShiftWork,
                 Change::Clear,
                 t,
-                c.here,
+                None,
                 None,
                 why.into(),
             );

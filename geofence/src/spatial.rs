@@ -69,7 +69,12 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 pub(crate) struct AreaIndex {
     pub areas: Vec<CompiledArea>,
     pub by_id: HashMap<AreaId, u32>,
+    /// Every area.
     tree: RTree<Entry>,
+    /// Routes only (pass segments are tested against these).
+    routes: RTree<Entry>,
+    /// Rest zones only (every fix is tested against these).
+    rest: RTree<Entry>,
 }
 
 fn envelope(a: &CompiledArea) -> Option<([f64; 2], [f64; 2])> {
@@ -117,7 +122,7 @@ impl AreaIndex {
                 }
             }
         }
-        let entries = compiled
+        let entries: Vec<Entry> = compiled
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
@@ -125,10 +130,22 @@ impl AreaIndex {
                 Some(GeomWithData::new(Rectangle::from_corners(lo, hi), i as u32))
             })
             .collect();
+        let pick = |f: &dyn Fn(&CompiledArea) -> bool| {
+            let sel = entries
+                .iter()
+                .filter(|e| f(&compiled[e.data as usize]))
+                .cloned()
+                .collect();
+            RTree::bulk_load(sel)
+        };
+        let routes = pick(&|c| c.route().is_some());
+        let rest = pick(&|c| c.area.is_rest_zone());
         AreaIndex {
+            tree: RTree::bulk_load(entries),
+            routes,
+            rest,
             areas: compiled,
             by_id,
-            tree: RTree::bulk_load(entries),
         }
     }
 
@@ -142,20 +159,31 @@ impl AreaIndex {
         }
     }
 
-    /// One lookup for a fix: whether it is in a rest zone, and the first area
-    /// (lowest index) containing it.
-    pub fn lookup(&self, lon: f64, lat: f64) -> (bool, Option<u32>) {
-        let (mut rest, mut first) = (false, None::<u32>);
+    /// Indices of routes whose (widened) box intersects the given degree box.
+    pub fn near_routes(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
+        for e in self
+            .routes
+            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+        {
+            f(e.data);
+        }
+    }
+
+    /// Whether the point is inside a rest zone.
+    pub fn in_rest_zone(&self, lon: f64, lat: f64) -> bool {
+        self.rest
+            .locate_all_at_point(&[lon, lat])
+            .any(|e| self.areas[e.data as usize].contains(lon, lat, 0.0))
+    }
+
+    /// The first area (lowest index) containing the point, if any.
+    pub fn first_containing(&self, lon: f64, lat: f64) -> Option<u32> {
+        let mut first: Option<u32> = None;
         self.near([lon, lat], [lon, lat], |i| {
-            let a = &self.areas[i as usize];
-            let wanted = (!rest && a.area.is_rest_zone()) || first.is_none_or(|b| i < b);
-            if wanted && a.contains(lon, lat, 0.0) {
-                rest |= a.area.is_rest_zone();
-                if first.is_none_or(|b| i < b) {
-                    first = Some(i);
-                }
+            if first.is_none_or(|b| i < b) && self.areas[i as usize].contains(lon, lat, 0.0) {
+                first = Some(i);
             }
         });
-        (rest, first)
+        first
     }
 }

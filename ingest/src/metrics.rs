@@ -53,9 +53,10 @@ impl Metrics {
                     "sweepwatch_ingest_lag_seconds",
                     "Time from a fix's timestamp to its commit",
                 )
+                // Fine below a second (live traffic), coarse above (backlogs, replays).
                 .buckets(vec![
-                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                    300.0, 3600.0,
+                    0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2,
+                    0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
                 ]),
             )?,
             batch_rows: Histogram::with_opts(

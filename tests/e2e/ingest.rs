@@ -41,12 +41,7 @@ async fn fixes_from_many_devices_are_stored_exactly_once_with_their_values() {
         }
     }
     publisher.flush().await;
-    wait_count(
-        &db,
-        "SELECT count(*) FROM fixes",
-        (devices * per_device) as i64,
-    )
-    .await;
+    wait_count(&db, "SELECT count(*) FROM fixes", devices * per_device).await;
 
     let client = db.client().await;
     let per_dev = client
