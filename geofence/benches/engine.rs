@@ -238,27 +238,23 @@ fn memory_report(city: &City) {
     }
     let warm = allocated();
     let report = e.memory_report();
-    let summaries = e.drop_summaries_before(base().date_naive() + Duration::days(400));
-    let after_summaries = allocated();
     let cells = e.drop_coverage_ended_before(base() + Duration::days(400));
     let after_cov = allocated();
-    let per_device = (after_cov - before) as f64 / DEVICES as f64;
+    // what is left since `before`: device registry and states (reorder windows
+    // full), assignments, today's summary per device, the emptied cell tables,
+    // and the per-route last-served maps (subtracted using their estimate)
+    let per_device =
+        (after_cov - before).saturating_sub(report.last_served_bytes) as f64 / DEVICES as f64;
     println!(
         "memory: {DEVICES} devices, {} areas ({ROUTES} routes, 50,000 route segments)",
         city.areas.len()
     );
+    println!("memory: engine state per device (allocator-measured): {per_device:.0} B");
     println!(
-        "memory: engine state per device (allocator, incl. registry, assignment, reorder window): {per_device:.0} B"
-    );
-    println!(
-        "memory: daily summaries: {} entries, {} B",
-        summaries,
-        warm.saturating_sub(after_summaries)
-    );
-    println!(
-        "memory: coverage: {cells} (route, instance) cells, {} B measured ({} B estimated)",
-        after_summaries.saturating_sub(after_cov),
-        report.coverage_bytes
+        "memory: coverage: {cells} (route, shift instance) cells, {} B allocator-measured, {} B estimated; last-served maps {} B estimated",
+        warm - after_cov,
+        report.coverage_bytes,
+        report.last_served_bytes
     );
     println!("memory: engine.memory_report() = {report:?}");
     let _ = city.frame;

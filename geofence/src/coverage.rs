@@ -117,19 +117,19 @@ impl Cell {
         if let Some((a, b)) = p.count {
             self.counts.add(a, b, 1);
         }
-        if let Some(old) = self.pending.insert((device, t0_ms), p) {
-            if let Some((a, b)) = old.count {
-                self.counts.add(a, b, -1);
-            }
+        if let Some(old) = self.pending.insert((device, t0_ms), p)
+            && let Some((a, b)) = old.count
+        {
+            self.counts.add(a, b, -1);
         }
     }
 
     /// Remove a pending contribution (a late fix split its segment).
     pub fn remove(&mut self, device: u32, t0_ms: i64) {
-        if let Some(p) = self.pending.remove(&(device, t0_ms)) {
-            if let Some((a, b)) = p.count {
-                self.counts.add(a, b, -1);
-            }
+        if let Some(p) = self.pending.remove(&(device, t0_ms))
+            && let Some((a, b)) = p.count
+        {
+            self.counts.add(a, b, -1);
         }
     }
 

@@ -63,8 +63,10 @@ pub struct MemoryReport {
     pub device_state_bytes: usize,
     /// Coverage cells held.
     pub coverage_cells: usize,
-    /// Estimated bytes of coverage state (cells and last-served maps).
+    /// Estimated bytes of coverage cells.
     pub coverage_bytes: usize,
+    /// Estimated bytes of the per-route last-served maps.
+    pub last_served_bytes: usize,
 }
 
 /// An assignment resolved to table indices, validity in epoch milliseconds.
@@ -343,13 +345,14 @@ impl Engine {
             .zip(&self.dev_keys)
             .map(|(d, k)| std::mem::size_of::<DeviceState>() + d.heap_bytes() + per_key(k))
             .sum();
-        let coverage_bytes = self.cells.values().map(Cell::heap_bytes).sum::<usize>()
-            + self.served.iter().map(|m| m.len() * 48).sum::<usize>();
+        let coverage_bytes = self.cells.values().map(Cell::heap_bytes).sum::<usize>();
+        let last_served_bytes = self.served.iter().map(|m| m.len() * 48).sum::<usize>();
         MemoryReport {
             devices: self.devices.len(),
             device_state_bytes,
             coverage_cells: self.cells.len(),
             coverage_bytes,
+            last_served_bytes,
         }
     }
 }

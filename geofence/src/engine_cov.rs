@@ -54,12 +54,12 @@ impl Engine {
         };
         let buf = &mut self.devices[d as usize].buf;
         buf.insert(pos, Buffered { p: tp, cells });
-        if buf.len() > REORDER_WINDOW {
-            if let Some(old) = buf.pop_front() {
-                for c in old.cells.as_slice() {
-                    if let Some(cell) = self.cells.get_mut(c) {
-                        cell.settle(d, old.p.ts_ms);
-                    }
+        if buf.len() > REORDER_WINDOW
+            && let Some(old) = buf.pop_front()
+        {
+            for c in old.cells.as_slice() {
+                if let Some(cell) = self.cells.get_mut(c) {
+                    cell.settle(d, old.p.ts_ms);
                 }
             }
         }
@@ -278,7 +278,7 @@ impl Engine {
     /// Restore a cell saved with [`Engine::coverage_snapshot`] (after loading
     /// areas and shifts). Refused if the route is unknown or its length changed.
     pub fn restore_coverage(&mut self, snap: CoverageSnapshot) -> Result<(), GeofenceError> {
-        let bad = |m: &str| GeofenceError::InvalidJustification(format!("restore coverage: {m}"));
+        let bad = |m: &str| GeofenceError::InvalidSnapshot(m.to_string());
         let &ri = self
             .index
             .by_id

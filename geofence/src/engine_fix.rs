@@ -67,8 +67,17 @@ impl Engine {
     /// and the daily summary and returns the alert transitions it causes. A fix
     /// for an unknown device creates its state as kind `Unknown`. A late fix
     /// (older than the device's newest) feeds coverage only (and may open SOS).
+    /// A fix with non-finite or out-of-range coordinates is ignored.
     pub fn on_fix(&mut self, device: &DeviceKey, fix: &Fix) -> Vec<AlertTransition> {
         let mut out = Vec::new();
+        let valid = fix.lat.is_finite()
+            && fix.lon.is_finite()
+            && fix.lat.abs() <= 90.0
+            && fix.lon.abs() <= 180.0;
+        if !valid {
+            // ingest validates fixes; an invalid one is ignored here rather than trusted
+            return out;
+        }
         let d = self.device_index(device);
         let kind = self.devices[d as usize].kind;
         let tp = TrackPoint::from_fix(fix, kind);
@@ -174,10 +183,11 @@ impl Engine {
 
     /// The org-local date of an instant, cached for the current day.
     fn local_date(&mut self, t_ms: i64) -> Option<NaiveDate> {
-        if let Some(c) = self.day {
-            if c.lo_ms <= t_ms && t_ms < c.hi_ms {
-                return Some(c.date);
-            }
+        if let Some(c) = self.day
+            && c.lo_ms <= t_ms
+            && t_ms < c.hi_ms
+        {
+            return Some(c.date);
         }
         let tz = self.config.tz;
         let date = DateTime::<Utc>::from_timestamp_millis(t_ms)?
@@ -234,7 +244,7 @@ impl Engine {
                 lon,
                 out: &mut out,
             };
-            rules::on_tick(
+            crate::timers::on_tick(
                 &mut self.devices[d as usize],
                 active,
                 &params,

@@ -75,6 +75,9 @@ pub enum GeofenceError {
         /// why
         reason: String,
     },
+    /// A coverage snapshot does not fit the loaded routes.
+    #[error("restore coverage: {0}")]
+    InvalidSnapshot(String),
     /// A justification referred to an unknown coverage cell or bad range.
     #[error("justify: {0}")]
     InvalidJustification(String),

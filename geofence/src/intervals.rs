@@ -42,15 +42,15 @@ impl IntervalSet {
     /// Add `[a, b)`, merging with what it touches. Empty or NaN input is ignored.
     pub fn insert(&mut self, a: f64, b: f64) {
         let (mut a, mut b) = (a.max(0.0), b);
-        if !(b > a) {
+        if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) {
             return;
         }
-        if let Some((&k, &e)) = self.map.range(..=key(a)).next_back() {
-            if e >= a {
-                a = val(k);
-                b = b.max(e);
-                self.map.remove(&k);
-            }
+        if let Some((&k, &e)) = self.map.range(..=key(a)).next_back()
+            && e >= a
+        {
+            a = val(k);
+            b = b.max(e);
+            self.map.remove(&k);
         }
         while let Some((k, e)) = self
             .map
@@ -186,7 +186,7 @@ impl MaxMap {
     /// Set the value on `[a, b)` to the maximum of what is there and `v`.
     pub fn raise(&mut self, a: f64, b: f64, v: i64) {
         let a = a.max(0.0);
-        if !(b > a) {
+        if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) {
             return;
         }
         let left = self
@@ -221,26 +221,27 @@ impl MaxMap {
         }
         let mut start = key(a);
         let mut end = b;
-        if let Some((&pk, &(pe, pt))) = self.map.range(..key(a)).next_back() {
-            if pe == a && pt == v {
-                start = pk;
-            }
+        if let Some((&pk, &(pe, pt))) = self.map.range(..key(a)).next_back()
+            && pe == a
+            && pt == v
+        {
+            start = pk;
         }
-        if let Some(&(ne, nt)) = self.map.get(&key(b)) {
-            if nt == v {
-                self.map.remove(&key(b));
-                end = ne;
-            }
+        if let Some(&(ne, nt)) = self.map.get(&key(b))
+            && nt == v
+        {
+            self.map.remove(&key(b));
+            end = ne;
         }
         self.map.insert(start, (end, v));
     }
 
     fn raise_general(&mut self, a: f64, b: f64, v: i64) {
         let mut hit: Vec<(f64, f64, i64)> = Vec::new();
-        if let Some((&k, &(e, t))) = self.map.range(..key(a)).next_back() {
-            if e > a {
-                hit.push((val(k), e, t));
-            }
+        if let Some((&k, &(e, t))) = self.map.range(..key(a)).next_back()
+            && e > a
+        {
+            hit.push((val(k), e, t));
         }
         hit.extend(
             self.map

@@ -30,6 +30,14 @@
 //!   per device and local date ([`DailySummary`]).
 //! * **Persistence hooks** — dirty sets to drain ([`Engine::drain_dirty_coverage`],
 //!   [`Engine::drain_dirty_summaries`]), device and coverage snapshots for restart.
+//!
+//! ## Where things are
+//!
+//! `area`, `geojson_io`, `projection`, `route_geom` (exact corridor maths),
+//! `spatial` (R-trees) — geometry; `shift`, `calendar` — shift calendars;
+//! `rules_config`, `rules`, `timers`, `alert`, `device` — the rule state machine;
+//! `intervals`, `coverage`, `report` — coverage; `summary` — daily summaries;
+//! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together.
 
 mod alert;
 mod area;
@@ -50,9 +58,11 @@ mod report;
 mod route_geom;
 mod rules;
 mod rules_config;
+pub mod scenario;
 mod shift;
 mod spatial;
 mod summary;
+mod timers;
 
 pub use alert::{AlertKind, AlertTransition, Change};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
@@ -88,10 +98,10 @@ pub mod corridor {
         for w in route.windows(2) {
             let d = [w[1][0] - w[0][0], w[1][1] - w[0][1]];
             let len = d[0].hypot(d[1]);
-            if let Some((lo, hi)) = capsule_interval(w[0], d, a, b, hw) {
-                if hi > lo {
-                    out.push((cum + lo * len, cum + hi * len));
-                }
+            if let Some((lo, hi)) = capsule_interval(w[0], d, a, b, hw)
+                && hi > lo
+            {
+                out.push((cum + lo * len, cum + hi * len));
             }
             cum += len;
         }

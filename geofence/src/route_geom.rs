@@ -63,7 +63,7 @@ fn clip_slab(lo: &mut f64, hi: &mut f64, v0: f64, dv: f64, min: f64, max: f64) -
     lo <= hi
 }
 
-/// Parameter interval where `p + t d` (t in [0,1]) is within `r` of segment ab.
+/// Parameter interval where `p + t d` (`t` in `[0, 1]`) is within `r` of segment ab.
 pub fn capsule_interval(
     p: [f64; 2],
     d: [f64; 2],

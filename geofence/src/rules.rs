@@ -9,10 +9,11 @@ use crate::ids::{AreaId, DeviceKey};
 use crate::projection::local_distance_m;
 use crate::rules_config::RuleParams;
 use crate::shift::ShiftInstance;
+use crate::timers::end_bound;
+use chrono::{DateTime, Utc};
 
 /// A shift instance shared between the calendar cache and device states.
 pub(crate) type Inst = std::sync::Arc<ShiftInstance>;
-use chrono::{DateTime, Utc};
 
 /// The assignment the device is working under right now.
 pub(crate) struct Active<'a> {
@@ -82,25 +83,6 @@ pub(crate) fn idle_message(kind: DeviceKind, minutes: i64) -> String {
     } else {
         format!("Stationary for {minutes} min during the shift while not working")
     }
-}
-
-/// Close the shift-bound alerts of a finished instance at `at_ms`.
-pub(crate) fn end_bound(st: &mut DeviceState, em: &mut Emitter<'_>, at_ms: i64) {
-    let Some(inst) = st.bound.take() else { return };
-    for kind in [
-        AlertKind::Idle,
-        AlertKind::OffArea,
-        AlertKind::Offline,
-        AlertKind::LateStart,
-    ] {
-        if st.is_open(kind) {
-            let msg = format!("{}: shift instance ended", kind.as_str());
-            em.emit(st, kind, Change::Clear, at_ms, None, Some(&inst), msg);
-        }
-    }
-    st.anchor = None;
-    st.outside_since_ms = None;
-    st.allowance_used_s = 0;
 }
 
 fn close_dwell(st: &mut DeviceState, p: &RuleParams, now_ms: i64) {
@@ -377,64 +359,5 @@ fn off_shift(st: &mut DeviceState, c: &FixCtx<'_>, working: bool, em: &mut Emitt
                 why.into(),
             );
         }
-    }
-}
-
-/// Timer-driven rules at `now`: offline, late start, and the end of a shift.
-/// `active` is the device's active assignment at `now`, if any.
-pub(crate) fn on_tick(
-    st: &mut DeviceState,
-    active: Option<Active<'_>>,
-    params: &RuleParams,
-    now_ms: i64,
-    em: &mut Emitter<'_>,
-) {
-    let inst = active.as_ref().map(|a| a.inst);
-    if let Some(b) = &st.bound {
-        if inst != Some(b) && now_ms >= b.end.timestamp_millis() {
-            let end = b.end.timestamp_millis();
-            end_bound(st, em, end);
-        }
-    }
-    let Some(a) = active else { return };
-    let start = a.inst.start.timestamp_millis();
-    let last = st.newest().map_or(i64::MIN, |p| p.ts_ms);
-    let deadline = last.max(start) + params.offline_after_s * 1000;
-    if deadline <= now_ms && !st.is_open(AlertKind::Offline) {
-        st.bound = Some(a.inst.clone());
-        let msg = format!(
-            "no fix for {} min during the shift",
-            params.offline_after_s / 60
-        );
-        em.emit(
-            st,
-            AlertKind::Offline,
-            Change::Open,
-            deadline,
-            Some(a.area),
-            Some(a.inst),
-            msg,
-        );
-    }
-    if st.late.as_ref().is_none_or(|(i, _)| i != a.inst) {
-        st.late = Some((a.inst.clone(), false));
-    }
-    let arrived = st.late.as_ref().is_some_and(|(_, arr)| *arr);
-    let late_deadline = start + params.late_start_after_s * 1000;
-    if !arrived && late_deadline <= now_ms && !st.is_open(AlertKind::LateStart) {
-        st.bound = Some(a.inst.clone());
-        let msg = format!(
-            "not in the area {} min after shift start",
-            params.late_start_after_s / 60
-        );
-        em.emit(
-            st,
-            AlertKind::LateStart,
-            Change::Open,
-            late_deadline,
-            Some(a.area),
-            Some(a.inst),
-            msg,
-        );
     }
 }

@@ -139,20 +139,20 @@ impl RuleConfig {
         device: &DeviceKey,
     ) -> RuleParams {
         let mut p = RuleParams::defaults(kind);
-        if !self.kinds.is_empty() {
-            if let Some(o) = self.kinds.get(&kind) {
-                o.apply(&mut p);
-            }
+        if !self.kinds.is_empty()
+            && let Some(o) = self.kinds.get(&kind)
+        {
+            o.apply(&mut p);
         }
-        if let (false, Some(a)) = (self.areas.is_empty(), area) {
-            if let Some(o) = self.areas.get(a) {
-                o.apply(&mut p);
-            }
+        if let (false, Some(a)) = (self.areas.is_empty(), area)
+            && let Some(o) = self.areas.get(a)
+        {
+            o.apply(&mut p);
         }
-        if !self.devices.is_empty() {
-            if let Some(o) = self.devices.get(device) {
-                o.apply(&mut p);
-            }
+        if !self.devices.is_empty()
+            && let Some(o) = self.devices.get(device)
+        {
+            o.apply(&mut p);
         }
         p
     }

@@ -275,10 +275,11 @@ impl Shift {
         // a window may start up to two local days before it is seen (end crosses midnight, DST)
         let mut d = first.checked_sub_days(Days::new(2)).unwrap_or(first);
         while d <= last {
-            if let Some(i) = self.instance_on(d) {
-                if i.start < to && i.end > from {
-                    out.push(i);
-                }
+            if let Some(i) = self.instance_on(d)
+                && i.start < to
+                && i.end > from
+            {
+                out.push(i);
             }
             match d.succ_opt() {
                 Some(n) => d = n,

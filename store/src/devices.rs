@@ -27,11 +27,18 @@ pub enum DeviceKey {
 #[derive(Debug, Default)]
 pub struct DeviceRegistry {
     ids: HashMap<DeviceKey, i32>,
+    /// id → (org, name) of the device the id belongs to.
+    names: HashMap<i32, (String, String)>,
 }
 
 impl DeviceRegistry {
     pub fn get(&self, key: &DeviceKey) -> Option<i32> {
         self.ids.get(key).copied()
+    }
+
+    /// The org and name of a resolved device.
+    pub fn name(&self, id: i32) -> Option<(&str, &str)> {
+        self.names.get(&id).map(|(o, n)| (o.as_str(), n.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -92,21 +99,22 @@ impl DeviceRegistry {
                     ON CONFLICT DO NOTHING
                     RETURNING org, name, id
                  )
-                 SELECT w.org, w.name, coalesce(m.id, i.id, d.id)
+                 SELECT w.org, w.name, coalesce(m.id, i.id, d.id), coalesce(dm.org, w.org), coalesce(dm.name, w.name)
                  FROM want w
                  LEFT JOIN mapped m ON m.ot = w.ot
                  LEFT JOIN ins i ON i.org = w.org AND i.name = w.name
-                 LEFT JOIN devices d ON d.org = w.org AND d.name = w.name",
+                 LEFT JOIN devices d ON d.org = w.org AND d.name = w.name
+                 LEFT JOIN devices dm ON dm.id = m.id",
                 &[&orgs, &names, &ot_ids],
             )
             .await?;
-        let by_name: HashMap<(String, String), i32> = rows
-            .iter()
-            .filter_map(|r| {
-                let id: Option<i32> = r.get(2);
-                id.map(|id| ((r.get::<_, String>(0), r.get::<_, String>(1)), id))
-            })
-            .collect();
+        let mut by_name: HashMap<(String, String), i32> = HashMap::new();
+        for r in &rows {
+            if let Some(id) = r.get::<_, Option<i32>>(2) {
+                by_name.insert((r.get(0), r.get(1)), id);
+                self.names.insert(id, (r.get(3), r.get(4)));
+            }
+        }
         for key in keys {
             let name_key = match key {
                 DeviceKey::Topic { org, name } => (org.clone(), name.clone()),

@@ -7,7 +7,10 @@
 //!   rejected messages, device status) in one transaction with array-bound
 //!   inserts; duplicates of a fix (same device and time) are skipped by the
 //!   database and reported back, so the caller can count them.
+//! - [`effects`]: what the engine derives (alerts, coverage, daily summaries,
+//!   checkpoints), written in the same transaction as the fixes.
 //! - [`devices`]: the device registry (auto-registration on first fix).
+//! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`db`]: connection pool and helpers (create a database, readiness ping).
 //!
 //! Data flows in from `ingest` (rows built from decoded MQTT messages) and out to
@@ -15,7 +18,9 @@
 
 pub mod db;
 pub mod devices;
+pub mod effects;
 pub mod migrate;
+pub mod orgconfig;
 pub mod writer;
 
 pub use db::{Pool, connect_pool, create_database_if_missing};

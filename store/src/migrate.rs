@@ -17,13 +17,22 @@ struct Migration {
     plain: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    common: include_str!("../migrations/0001_init.sql"),
-    timescale: include_str!("../migrations/0001_init.timescale.sql"),
-    plain: include_str!("../migrations/0001_init.plain.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        common: include_str!("../migrations/0001_init.sql"),
+        timescale: include_str!("../migrations/0001_init.timescale.sql"),
+        plain: include_str!("../migrations/0001_init.plain.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "engine",
+        common: include_str!("../migrations/0002_engine.sql"),
+        timescale: "",
+        plain: "",
+    },
+];
 
 /// Whether to use TimescaleDB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -176,3 +176,16 @@ fn memory_report_counts_devices() {
     assert_eq!(m.coverage_cells, 1);
     assert!(m.device_state_bytes / m.devices < 2048);
 }
+
+#[test]
+fn invalid_coordinates_are_ignored_not_trusted() {
+    let mut e = engine();
+    let mut f = fix(t(9, 0, 0), 0.0, 0.0);
+    f.lat = f64::NAN;
+    assert!(feed(&mut e, SWEEPER, &[f.clone()]).is_empty());
+    f.lat = 91.0;
+    assert!(feed(&mut e, SWEEPER, &[f]).is_empty());
+    let snap = e.snapshot_device(&id(SWEEPER)).unwrap();
+    let json = serde_json::to_value(&snap).unwrap();
+    assert!(json["buf"].as_array().unwrap().is_empty());
+}

@@ -197,3 +197,26 @@ proptest! {
         prop_assert!((before - covered(&one)).abs() < 1e-9);
     }
 }
+
+#[test]
+fn reference_and_engine_agree_on_a_crossing_and_a_diagonal_pass() {
+    for track in [
+        vec![[50.0, -30.0], [50.0, 30.0]],
+        vec![[-20.0, -20.0], [60.0, 10.0], [120.0, 4.0]],
+    ] {
+        let c = Case {
+            route: vec![[0.0, 0.0], [100.0, 0.0]],
+            hw: 8.0,
+            track,
+        };
+        let mut e = prop_engine(&c);
+        feed(&mut e, "p/a", &track_fixes(&c.track, 0));
+        let exact = reference(&c);
+        assert!(exact > 10.0);
+        assert!(
+            (covered(&e) - exact).abs() < 0.01 * total(&c),
+            "{} vs {exact}",
+            covered(&e)
+        );
+    }
+}

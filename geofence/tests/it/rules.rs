@@ -361,3 +361,61 @@ fn late_fixes_do_not_rewind_rule_state() {
     );
     assert!(!cleared(AlertKind::Idle, &out));
 }
+
+/// A Berlin night wash (22:00-05:00) on the spring-forward night: rules follow
+/// the instance of the day it started, and its end is 03:00 UTC, not 04:00.
+#[test]
+fn night_shift_across_midnight_and_dst_in_berlin() {
+    use chrono::{NaiveTime, TimeZone, Weekday};
+    let berlin = chrono_tz::Europe::Berlin;
+    let mut e = Engine::new(EngineConfig {
+        tz: berlin,
+        rules: RuleConfig::default(),
+    });
+    e.set_areas(vec![route1(1)]);
+    let night = Shift::new(id("shift-night"), "night wash", berlin)
+        .with_weekly(WeeklyWindow {
+            days: vec![Weekday::Sat],
+            start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(5, 0, 0).unwrap(),
+        })
+        .unwrap();
+    e.set_shifts(vec![night]);
+    e.set_devices(vec![(id("berlin/wash-1"), DeviceKind::Washer)]);
+    e.set_assignments(vec![Assignment {
+        device: id("berlin/wash-1"),
+        area: id("route-1"),
+        shift: id("shift-night"),
+        valid_from: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_to: None,
+    }])
+    .unwrap();
+    let utc = |d, h, m| chrono::Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+    let dev = "berlin/wash-1";
+    // 01:30 UTC on Sunday = 03:30 CEST: working, in Saturday's instance, no off-shift work
+    let out = feed(
+        &mut e,
+        dev,
+        &[fix(utc(29, 1, 30), 100.0, 0.0).working(true).speed(8.0)],
+    );
+    assert!(!opened(AlertKind::OffShiftWork, &out), "{out:?}");
+    // silent from 01:30 UTC: offline at 01:40 UTC, cleared when the instance ends at 03:00 UTC
+    let out = e.tick(utc(29, 1, 45));
+    let off = of(AlertKind::Offline, &out);
+    assert_eq!(off[0].at, utc(29, 1, 40));
+    assert_eq!(
+        off[0].shift_instance.as_ref().unwrap().local_date,
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 28).unwrap()
+    );
+    assert!(e.tick(utc(29, 2, 59)).is_empty());
+    let out = e.tick(utc(29, 3, 1));
+    assert_eq!(of(AlertKind::Offline, &out)[0].change, Change::Clear);
+    assert_eq!(of(AlertKind::Offline, &out)[0].at, utc(29, 3, 0));
+    // 03:30 UTC = 05:30 CEST: after the shift, working is off-shift work
+    let out = feed(
+        &mut e,
+        dev,
+        &[fix(utc(29, 3, 30), 100.0, 0.0).working(true).speed(8.0)],
+    );
+    assert!(opened(AlertKind::OffShiftWork, &out));
+}

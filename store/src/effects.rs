@@ -1,0 +1,240 @@
+//! What the engine derives from a batch of fixes, written in the same
+//! transaction as the fixes: alert transitions, coverage, daily summaries, and
+//! (every few seconds) the engine checkpoint that a restart resumes from.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::Transaction;
+
+use crate::StoreError;
+
+/// An alert opening or clearing, as the engine reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    pub org: String,
+    pub device_id: i32,
+    pub kind: &'static str,
+    pub open: bool,
+    pub at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub area_id: Option<String>,
+    pub district: Option<String>,
+    pub grid: Option<String>,
+    pub chief: Option<String>,
+    pub shift_id: Option<String>,
+    pub shift_date: Option<NaiveDate>,
+    pub message: String,
+}
+
+/// Coverage of one route in one shift instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageRow {
+    pub org: String,
+    pub route_id: String,
+    pub shift_id: String,
+    pub shift_date: NaiveDate,
+    pub total_m: f64,
+    pub covered_m: f64,
+    pub complete_m: f64,
+    pub fraction: f64,
+    pub report: serde_json::Value,
+}
+
+/// A device's summary for one local date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyRow {
+    pub device_id: i32,
+    pub date: NaiveDate,
+    pub distance_m: f64,
+    pub working_s: f64,
+    pub transit_s: f64,
+    pub idle_s: f64,
+    pub deadhead_ratio: f64,
+}
+
+/// Everything derived from one batch.
+#[derive(Debug, Default, Clone)]
+pub struct Effects {
+    pub alerts: Vec<AlertChange>,
+    pub coverage: Vec<CoverageRow>,
+    pub daily: Vec<DailyRow>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty() && self.coverage.is_empty() && self.daily.is_empty()
+    }
+}
+
+/// The engine's state at the end of a batch: every fix received up to
+/// `received_upto` is reflected in it.
+#[derive(Debug, Default, Clone)]
+pub struct Checkpoint {
+    pub received_upto: Option<DateTime<Utc>>,
+    /// org → watermark
+    pub orgs: Vec<(String, Option<DateTime<Utc>>)>,
+    /// device id → snapshot (changed since the last checkpoint)
+    pub devices: Vec<(i32, serde_json::Value)>,
+    /// (org, route, shift, date) → snapshot (changed since the last checkpoint)
+    pub coverage: Vec<(String, String, String, NaiveDate, serde_json::Value)>,
+}
+
+/// An alert as stored, for the live stream and the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTransition {
+    pub alert_id: i64,
+    pub change: AlertChange,
+}
+
+const OPEN_ALERT: &str = "
+WITH ins AS (
+    INSERT INTO alerts (org, device_id, kind, state, opened_at, lat, lon, area_id, district, grid, chief,
+                        shift_id, shift_date, message)
+    VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (device_id, kind) WHERE state <> 'resolved' DO NOTHING
+    RETURNING id, opened_at
+)
+INSERT INTO alert_transitions (alert_id, state, at, actor)
+SELECT id, 'open', opened_at, 'engine' FROM ins
+RETURNING alert_id";
+
+const CLEAR_ALERT: &str = "
+WITH upd AS (
+    UPDATE alerts SET state = 'resolved', cleared_at = $3, resolved_at = $3, resolved_by = 'engine'
+    WHERE device_id = $1 AND kind = $2 AND state <> 'resolved'
+    RETURNING id
+)
+INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+SELECT id, 'resolved', $3, 'engine', 'condition cleared' FROM upd
+RETURNING alert_id";
+
+const UPSERT_COVERAGE: &str = "
+INSERT INTO coverage (org, route_id, shift_id, shift_date, total_m, covered_m, complete_m, fraction, report, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+ON CONFLICT (org, route_id, shift_id, shift_date) DO UPDATE SET
+    total_m = excluded.total_m, covered_m = excluded.covered_m, complete_m = excluded.complete_m,
+    fraction = excluded.fraction, report = excluded.report, updated_at = excluded.updated_at";
+
+const UPSERT_DAILY: &str = "
+INSERT INTO device_daily (device_id, date, distance_m, working_s, transit_s, idle_s, deadhead_ratio)
+SELECT * FROM unnest($1::int4[], $2::date[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])
+ON CONFLICT (device_id, date) DO UPDATE SET
+    distance_m = excluded.distance_m, working_s = excluded.working_s, transit_s = excluded.transit_s,
+    idle_s = excluded.idle_s, deadhead_ratio = excluded.deadhead_ratio";
+
+/// Writes the effects of a batch. Returns the alert transitions that changed
+/// something (an open that was not already open, a clear of an open alert).
+pub async fn write_effects(
+    tx: &Transaction<'_>,
+    fx: &Effects,
+) -> Result<Vec<StoredTransition>, StoreError> {
+    let mut stored = Vec::new();
+    if !fx.alerts.is_empty() {
+        let open = tx.prepare_cached(OPEN_ALERT).await?;
+        let clear = tx.prepare_cached(CLEAR_ALERT).await?;
+        for a in &fx.alerts {
+            let rows = if a.open {
+                tx.query(
+                    &open,
+                    &[
+                        &a.org,
+                        &a.device_id,
+                        &a.kind,
+                        &a.at,
+                        &a.lat,
+                        &a.lon,
+                        &a.area_id,
+                        &a.district,
+                        &a.grid,
+                        &a.chief,
+                        &a.shift_id,
+                        &a.shift_date,
+                        &a.message,
+                    ],
+                )
+                .await?
+            } else {
+                tx.query(&clear, &[&a.device_id, &a.kind, &a.at]).await?
+            };
+            stored.extend(rows.iter().map(|r| StoredTransition {
+                alert_id: r.get(0),
+                change: a.clone(),
+            }));
+        }
+    }
+    if !fx.coverage.is_empty() {
+        let stmt = tx.prepare_cached(UPSERT_COVERAGE).await?;
+        for c in &fx.coverage {
+            tx.execute(
+                &stmt,
+                &[
+                    &c.org,
+                    &c.route_id,
+                    &c.shift_id,
+                    &c.shift_date,
+                    &c.total_m,
+                    &c.covered_m,
+                    &c.complete_m,
+                    &c.fraction,
+                    &c.report,
+                ],
+            )
+            .await?;
+        }
+    }
+    if !fx.daily.is_empty() {
+        let d = &fx.daily;
+        let stmt = tx.prepare_cached(UPSERT_DAILY).await?;
+        tx.execute(
+            &stmt,
+            &[
+                &d.iter().map(|x| x.device_id).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.date).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.distance_m).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.working_s).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.transit_s).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.idle_s).collect::<Vec<_>>(),
+                &d.iter().map(|x| x.deadhead_ratio).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(stored)
+}
+
+/// Writes an engine checkpoint.
+pub async fn write_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<(), StoreError> {
+    let Some(upto) = cp.received_upto else {
+        return Ok(());
+    };
+    for (org, watermark) in &cp.orgs {
+        tx.execute(
+            "INSERT INTO engine_checkpoints (org, received_upto, watermark, taken_at) VALUES ($1, $2, $3, now())
+             ON CONFLICT (org) DO UPDATE SET received_upto = excluded.received_upto,
+                 watermark = excluded.watermark, taken_at = excluded.taken_at",
+            &[org, &upto, watermark],
+        )
+        .await?;
+    }
+    if !cp.devices.is_empty() {
+        tx.execute(
+            "INSERT INTO device_state (device_id, snapshot, updated_at)
+             SELECT id, snap, now() FROM unnest($1::int4[], $2::jsonb[]) AS u(id, snap)
+             ON CONFLICT (device_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            &[
+                &cp.devices.iter().map(|d| d.0).collect::<Vec<_>>(),
+                &cp.devices.iter().map(|d| &d.1).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    for (org, route, shift, date, snap) in &cp.coverage {
+        tx.execute(
+            "INSERT INTO coverage_state (org, route_id, shift_id, shift_date, snapshot) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org, route_id, shift_id, shift_date) DO UPDATE SET snapshot = excluded.snapshot",
+            &[org, route, shift, date, snap],
+        )
+        .await?;
+    }
+    Ok(())
+}
