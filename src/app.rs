@@ -27,6 +27,9 @@ pub async fn serve(
     let registry = prometheus::Registry::new();
     let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
     let conn = Arc::new(ingest::ConnectionState::default());
+    // Alert transitions as they are committed, for live consumers (the SSE stream).
+    // A consumer that falls this far behind loses the oldest, never slows ingest.
+    let (alerts_tx, _) = tokio::sync::broadcast::channel(1024);
 
     let readiness = api::Readiness {
         pool: pool.clone(),
@@ -54,9 +57,17 @@ pub async fn serve(
     spawn_named(&mut tasks, "ingest", {
         let (shutdown, pool) = (shutdown.clone(), pool.clone());
         async move {
-            ingest::run(&cfg.mqtt, &cfg.pipeline, pool, metrics, conn, shutdown)
-                .await
-                .context("ingest")
+            ingest::run(
+                &cfg.mqtt,
+                &cfg.pipeline,
+                pool,
+                metrics,
+                conn,
+                alerts_tx,
+                shutdown,
+            )
+            .await
+            .context("ingest")
         }
     });
     if !report.timescale {

@@ -298,6 +298,12 @@ impl Engine {
         out
     }
 
+    /// Put back a summary saved before a restart (it is not marked dirty).
+    pub fn restore_summary(&mut self, device: &DeviceKey, date: NaiveDate, summary: DailySummary) {
+        let d = self.device_index(device);
+        self.summaries.insert((d, date), summary);
+    }
+
     /// Forget summaries of local dates before `date`; returns how many.
     pub fn drop_summaries_before(&mut self, date: NaiveDate) -> usize {
         let before = self.summaries.len();

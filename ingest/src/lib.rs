@@ -4,8 +4,11 @@
 //!   to a typed [`codec::Message`] or a typed [`codec::Reject`].
 //! - [`mqtt`]: client options and the event-loop task (QoS 1, persistent
 //!   session, manual acks; it never awaits anything but the socket).
-//! - `pipeline`: batcher (decode, group by size or age) and writer (register
-//!   devices, one transaction per batch, then acknowledge in order).
+//! - `pipeline`: the batcher (decode, group by size or age).
+//! - `writer`: registers devices, writes each batch in one transaction together
+//!   with what the geofence engines derive from it, then acknowledges in order.
+//! - [`host`]: the engines of all orgs and their event-time clocks; `restore`
+//!   rebuilds them after a restart (checkpoint + replay of stored fixes).
 //! - [`metrics`]: the `sweepwatch_*` ingest metrics.
 //!
 //! [`run`] wires them: broker → event loop → batcher → writer → database, and
@@ -15,10 +18,13 @@
 
 pub mod codec;
 pub mod config;
+pub mod host;
 pub mod metrics;
 pub mod mqtt;
 mod pipeline;
 mod ratelog;
+mod restore;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +53,7 @@ pub async fn run(
     pool: store::Pool,
     metrics: Metrics,
     state: Arc<ConnectionState>,
+    alerts_tx: tokio::sync::broadcast::Sender<store::effects::StoredTransition>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let opts = mqtt::options(mqtt_cfg)?;
@@ -77,12 +84,13 @@ pub async fn run(
         pipeline_cfg.clone(),
         metrics.clone(),
     ));
-    let writer = pipeline::Writer::new(
+    let writer = writer::Writer::new(
         pool,
         client.clone(),
         state,
         metrics,
         mqtt_cfg.owntracks_org.clone(),
+        alerts_tx,
     );
     let mut writer = tokio::spawn(writer.run(batch_rx));
 

@@ -6,6 +6,17 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 
 use crate::codec::RejectReason;
 
+/// The alert kinds, as metric labels.
+pub const ALERT_KINDS: [&str; 7] = [
+    "idle",
+    "off_area",
+    "offline",
+    "late_start",
+    "speeding_at_work",
+    "off_shift_work",
+    "sos",
+];
+
 #[derive(Clone)]
 pub struct Metrics {
     /// `result` = accepted | rejected | duplicate
@@ -21,6 +32,7 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
     pub devices_registered: IntGauge,
+    pub alerts_opened: IntCounterVec,
 }
 
 impl Metrics {
@@ -94,6 +106,13 @@ impl Metrics {
                 "sweepwatch_devices_known",
                 "Devices this process has resolved",
             )?,
+            alerts_opened: IntCounterVec::new(
+                Opts::new(
+                    "sweepwatch_alerts_opened_total",
+                    "Alerts opened by the engine, by kind",
+                ),
+                &["kind"],
+            )?,
         };
         registry.register(Box::new(m.messages.clone()))?;
         registry.register(Box::new(m.rejects.clone()))?;
@@ -107,9 +126,13 @@ impl Metrics {
         registry.register(Box::new(m.mqtt_connected.clone()))?;
         registry.register(Box::new(m.mqtt_reconnects.clone()))?;
         registry.register(Box::new(m.devices_registered.clone()))?;
+        registry.register(Box::new(m.alerts_opened.clone()))?;
         // Every label value exists from the start, so rate() works from the first scrape.
         for result in ["accepted", "rejected", "duplicate"] {
             m.messages.with_label_values(&[result]);
+        }
+        for kind in ALERT_KINDS {
+            m.alerts_opened.with_label_values(&[kind]);
         }
         for r in RejectReason::ALL {
             m.rejects.with_label_values(&[r.as_str()]);

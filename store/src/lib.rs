@@ -26,7 +26,7 @@ pub mod writer;
 pub use db::{Pool, connect_pool, create_database_if_missing};
 pub use devices::{DeviceKey, DeviceRegistry};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
-pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, write_batch};
+pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, insert_batch};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Client;
+use deadpool_postgres::Transaction;
 
 use crate::StoreError;
 
@@ -86,9 +86,9 @@ UPDATE devices d SET online = u.online, status = u.status, status_at = u.at
 FROM unnest($1::int4[], $2::bool[], $3::jsonb[], $4::timestamptz[]) AS u(id, online, status, at)
 WHERE d.id = u.id";
 
-/// Writes a batch in one transaction.
-pub async fn write_batch(client: &mut Client, batch: &Batch) -> Result<BatchOutcome, StoreError> {
-    let tx = client.transaction().await?;
+/// Writes a batch inside the caller's transaction (the engine's effects of the
+/// same fixes go into it too, before the commit).
+pub async fn insert_batch(tx: &Transaction<'_>, batch: &Batch) -> Result<BatchOutcome, StoreError> {
     let mut outcome = BatchOutcome::default();
     if !batch.fixes.is_empty() {
         let f = &batch.fixes;
@@ -151,6 +151,5 @@ pub async fn write_batch(client: &mut Client, batch: &Batch) -> Result<BatchOutc
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(outcome)
 }

@@ -38,7 +38,7 @@ async fn migrations_apply_once_and_match_the_server() {
         .unwrap()
         .get(0);
     let recorded: bool = client
-        .query_one("SELECT timescale FROM schema_migrations", &[])
+        .query_one("SELECT bool_and(timescale) FROM schema_migrations", &[])
         .await
         .unwrap()
         .get(0);

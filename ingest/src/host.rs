@@ -1,0 +1,355 @@
+//! The engines of all orgs, as the writer drives them: fixes in arrival order,
+//! the org's event-time clock, and what to store.
+//!
+//! **Event time.** Each org has a watermark: the newest fix time seen in the
+//! org, capped at the time the fix was received (a device whose clock runs
+//! ahead cannot drag the org's clock forward). Timers (offline, late start,
+//! end of shift) run at `watermark - lateness`, once per second of event time,
+//! *before* the fix that advanced it is evaluated. Processing is therefore a
+//! pure function of the sequence of (fix, received_at): a shift replayed at 60x
+//! with past timestamps gives exactly the alerts and coverage it gives at real
+//! speed, and a restart can rebuild the state by replaying stored fixes.
+//!
+//! **Silence.** When every device of an org goes quiet, no fix advances its
+//! watermark. For an org whose fixes are live (received within two minutes of
+//! their timestamps), [`EngineHost::tick_wall`] also advances its timers with
+//! the wall clock, so an org-wide outage still raises `offline`. Replays (fixes
+//! far in the past) run on event time alone.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use geofence::{
+    AlertTransition, AreaId, Change, DeviceKey, Engine, EngineConfig, Shift, ShiftId,
+    ShiftInstanceKey,
+};
+use serde::{Deserialize, Serialize};
+use store::effects::{AlertChange, Checkpoint, CoverageRow, DailyRow, Effects};
+use store::orgconfig::OrgConfig;
+use tracing::warn;
+
+/// How far behind the watermark timers run, so a fix a few seconds late
+/// (network, broker) does not flap an alert open and shut.
+pub const LATENESS: TimeDelta = TimeDelta::seconds(10);
+/// Timers run at most once per this much event time.
+const TICK_EVERY: TimeDelta = TimeDelta::seconds(1);
+/// Fixes received within this of their timestamp are "live".
+const LIVE_WINDOW: TimeDelta = TimeDelta::minutes(2);
+
+struct AreaMeta {
+    district: Option<String>,
+    grid: Option<String>,
+    chief: Option<String>,
+}
+
+struct OrgEngine {
+    engine: Engine,
+    tz: chrono_tz::Tz,
+    shifts: HashMap<ShiftId, Shift>,
+    areas: HashMap<AreaId, AreaMeta>,
+    watermark: Option<DateTime<Utc>>,
+    last_tick: Option<DateTime<Utc>>,
+    live: bool,
+}
+
+impl OrgEngine {
+    fn new() -> Self {
+        Self {
+            engine: Engine::new(EngineConfig::default()),
+            tz: chrono_tz::Asia::Shanghai,
+            shifts: HashMap::new(),
+            areas: HashMap::new(),
+            watermark: None,
+            last_tick: None,
+            live: false,
+        }
+    }
+}
+
+/// A device's checkpoint: its rule state and its recent daily summaries.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DeviceCheckpoint {
+    pub state: geofence::DeviceSnapshot,
+    #[serde(default)]
+    pub daily: Vec<(NaiveDate, geofence::DailySummary)>,
+}
+
+#[derive(Default)]
+pub struct EngineHost {
+    orgs: HashMap<String, OrgEngine>,
+    keys: HashMap<i32, (String, DeviceKey)>,
+    ids: HashMap<(String, DeviceKey), i32>,
+    dirty_devices: HashSet<i32>,
+    dirty_coverage: HashSet<(String, AreaId, ShiftInstanceKey)>,
+    received_upto: Option<DateTime<Utc>>,
+}
+
+impl EngineHost {
+    /// Installs (or replaces) an org's configuration, keeping device state.
+    pub fn configure(&mut self, cfg: OrgConfig) {
+        let org = self
+            .orgs
+            .entry(cfg.org.clone())
+            .or_insert_with(OrgEngine::new);
+        org.tz = cfg.tz;
+        org.engine.set_rules(cfg.rules);
+        org.areas = cfg
+            .areas
+            .iter()
+            .map(|a| {
+                let meta = AreaMeta {
+                    district: a.district.clone(),
+                    grid: a.grid.clone(),
+                    chief: a.chief.clone(),
+                };
+                (a.id().clone(), meta)
+            })
+            .collect();
+        org.engine.set_areas(cfg.areas);
+        org.shifts = cfg
+            .shifts
+            .iter()
+            .map(|s| (s.id().clone(), s.clone()))
+            .collect();
+        org.engine.set_shifts(cfg.shifts);
+        let mut devices = Vec::new();
+        for (name, (id, kind)) in &cfg.devices {
+            let Ok(key) = DeviceKey::new(name.clone()) else {
+                continue;
+            };
+            self.keys.insert(*id, (cfg.org.clone(), key.clone()));
+            self.ids.insert((cfg.org.clone(), key.clone()), *id);
+            devices.push((key, *kind));
+        }
+        org.engine.set_devices(devices);
+        if let Err(e) = org.engine.set_assignments(cfg.assignments) {
+            warn!(org = cfg.org, error = %e, "assignments refused by the engine; the org runs without them");
+        }
+    }
+
+    /// Makes a device known (auto-registered devices, first seen by the writer).
+    pub fn register(&mut self, id: i32, org: &str, name: &str) {
+        if self.keys.contains_key(&id) {
+            return;
+        }
+        if let Ok(key) = DeviceKey::new(name) {
+            self.keys.insert(id, (org.to_owned(), key.clone()));
+            self.ids.insert((org.to_owned(), key), id);
+        }
+    }
+
+    /// Evaluates one stored fix. `received_at` is the clock of its arrival.
+    pub fn on_fix(
+        &mut self,
+        device_id: i32,
+        fix: &geofence::Fix,
+        received_at: DateTime<Utc>,
+        out: &mut Effects,
+    ) {
+        let Some((org_id, key)) = self.keys.get(&device_id).cloned() else {
+            return;
+        };
+        let org = self
+            .orgs
+            .entry(org_id.clone())
+            .or_insert_with(OrgEngine::new);
+        let candidate = fix.ts.min(received_at);
+        if org.watermark.is_none_or(|w| candidate > w) {
+            org.watermark = Some(candidate);
+            org.live = received_at - fix.ts < LIVE_WINDOW;
+        }
+        if let Some(wm) = org.watermark {
+            let target = wm - LATENESS;
+            if org.last_tick.is_none_or(|t| target >= t + TICK_EVERY) {
+                org.last_tick = Some(target);
+                let ts = org.engine.tick(target);
+                self.emit(&org_id, ts, out);
+            }
+        }
+        let org = self.orgs.get_mut(&org_id).expect("inserted above");
+        let ts = org.engine.on_fix(&key, fix);
+        self.emit(&org_id, ts, out);
+        self.dirty_devices.insert(device_id);
+        self.received_upto = self.received_upto.max(Some(received_at));
+    }
+
+    /// Advances the timers of live orgs with the wall clock (see the module docs).
+    pub fn tick_wall(&mut self, now: DateTime<Utc>, out: &mut Effects) {
+        let target = now - LATENESS;
+        let due: Vec<String> = self
+            .orgs
+            .iter()
+            .filter(|(_, o)| o.live && o.last_tick.is_none_or(|t| target >= t + TICK_EVERY))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let org = self.orgs.get_mut(&id).expect("listed above");
+            org.last_tick = Some(target);
+            let ts = org.engine.tick(target);
+            self.emit(&id, ts, out);
+        }
+    }
+
+    fn emit(&self, org_id: &str, transitions: Vec<AlertTransition>, out: &mut Effects) {
+        let Some(org) = self.orgs.get(org_id) else {
+            return;
+        };
+        for t in transitions {
+            let Some(&device_id) = self.ids.get(&(org_id.to_owned(), t.device.clone())) else {
+                continue;
+            };
+            let meta = t.area.as_ref().and_then(|a| org.areas.get(a));
+            out.alerts.push(AlertChange {
+                org: org_id.to_owned(),
+                device_id,
+                kind: t.kind.as_str(),
+                open: t.change == Change::Open,
+                at: t.at,
+                lat: t.lat,
+                lon: t.lon,
+                area_id: t.area.as_ref().map(|a| a.as_str().to_owned()),
+                district: meta.and_then(|m| m.district.clone()),
+                grid: meta.and_then(|m| m.grid.clone()),
+                chief: meta.and_then(|m| m.chief.clone()),
+                shift_id: t
+                    .shift_instance
+                    .as_ref()
+                    .map(|s| s.shift_id.as_str().to_owned()),
+                shift_date: t.shift_instance.as_ref().map(|s| s.local_date),
+                message: t.message,
+            });
+        }
+    }
+
+    /// Moves what changed in coverage and daily summaries into `out`.
+    pub fn collect(&mut self, out: &mut Effects) {
+        for (org_id, org) in &mut self.orgs {
+            for (route, instance) in org.engine.drain_dirty_coverage() {
+                if let Some(r) = org.engine.coverage(&route, &instance) {
+                    out.coverage.push(CoverageRow {
+                        org: org_id.clone(),
+                        route_id: route.as_str().to_owned(),
+                        shift_id: instance.shift.as_str().to_owned(),
+                        shift_date: instance.local_date,
+                        total_m: r.total_m,
+                        covered_m: r.covered_m,
+                        complete_m: r.complete_m,
+                        fraction: r.covered_fraction,
+                        report: serde_json::to_value(&r).unwrap_or_default(),
+                    });
+                }
+                self.dirty_coverage
+                    .insert((org_id.clone(), route, instance));
+            }
+            for (key, date, s) in org.engine.drain_dirty_summaries() {
+                let Some(&device_id) = self.ids.get(&(org_id.clone(), key)) else {
+                    continue;
+                };
+                out.daily.push(DailyRow {
+                    device_id,
+                    date,
+                    distance_m: s.distance_m,
+                    working_s: s.working_s,
+                    transit_s: s.transit_s,
+                    idle_s: s.idle_s,
+                    deadhead_ratio: s.deadhead_ratio,
+                });
+            }
+        }
+    }
+
+    /// Forgets pending coverage and summary changes (after a replay: they are stored).
+    pub fn discard_pending(&mut self) {
+        let mut sink = Effects::default();
+        self.collect(&mut sink);
+    }
+
+    /// The state changed since the last checkpoint.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        let mut cp = Checkpoint {
+            received_upto: self.received_upto,
+            ..Checkpoint::default()
+        };
+        cp.orgs = self
+            .orgs
+            .iter()
+            .map(|(id, o)| (id.clone(), o.watermark))
+            .collect();
+        for id in self.dirty_devices.drain() {
+            let Some((org_id, key)) = self.keys.get(&id) else {
+                continue;
+            };
+            let Some(org) = self.orgs.get(org_id) else {
+                continue;
+            };
+            let Some(state) = org.engine.snapshot_device(key) else {
+                continue;
+            };
+            let today = org.watermark.map(|w| w.with_timezone(&org.tz).date_naive());
+            let daily = today
+                .into_iter()
+                .flat_map(|d| [d.pred_opt(), Some(d)])
+                .flatten()
+                .filter_map(|d| org.engine.daily_summary(key, d).map(|s| (d, s)))
+                .collect();
+            let snap = DeviceCheckpoint { state, daily };
+            cp.devices
+                .push((id, serde_json::to_value(&snap).unwrap_or_default()));
+        }
+        for (org_id, route, instance) in self.dirty_coverage.drain() {
+            let Some(org) = self.orgs.get(&org_id) else {
+                continue;
+            };
+            if let Some(snap) = org.engine.coverage_snapshot(&route, &instance) {
+                cp.coverage.push((
+                    org_id.clone(),
+                    route.as_str().to_owned(),
+                    instance.shift.as_str().to_owned(),
+                    instance.local_date,
+                    serde_json::to_value(&snap).unwrap_or_default(),
+                ));
+            }
+        }
+        cp
+    }
+
+    /// Restores a device from its checkpoint.
+    pub(crate) fn restore_device(&mut self, device_id: i32, cp: DeviceCheckpoint) {
+        let Some((org_id, key)) = self.keys.get(&device_id).cloned() else {
+            return;
+        };
+        let org = self.orgs.entry(org_id).or_insert_with(OrgEngine::new);
+        org.engine.restore_device(&key, cp.state);
+        for (date, s) in cp.daily {
+            org.engine.restore_summary(&key, date, s);
+        }
+    }
+
+    pub(crate) fn restore_coverage(&mut self, org_id: &str, snap: geofence::CoverageSnapshot) {
+        if let Some(org) = self.orgs.get_mut(org_id)
+            && let Err(e) = org.engine.restore_coverage(snap)
+        {
+            warn!(org = org_id, error = %e, "coverage checkpoint not restored");
+        }
+    }
+
+    pub(crate) fn restore_clock(
+        &mut self,
+        org_id: &str,
+        watermark: Option<DateTime<Utc>>,
+        upto: DateTime<Utc>,
+    ) {
+        let org = self
+            .orgs
+            .entry(org_id.to_owned())
+            .or_insert_with(OrgEngine::new);
+        org.watermark = watermark;
+        org.last_tick = watermark.map(|w| w - LATENESS);
+        self.received_upto = self.received_upto.max(Some(upto));
+    }
+
+    /// The engine of an org, for read-only views (the API's live coverage).
+    pub fn engine(&self, org: &str) -> Option<&Engine> {
+        self.orgs.get(org).map(|o| &o.engine)
+    }
+}

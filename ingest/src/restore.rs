@@ -1,0 +1,117 @@
+//! Rebuilding the engines after a restart: configuration, the last checkpoint,
+//! then a replay of every fix received after it (outputs discarded: they were
+//! stored with their batches). Because evaluation is a pure function of the
+//! fixes in arrival order (see [`crate::host`]), the rebuilt state is the state
+//! the engines had when the process stopped.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{TryStreamExt, pin_mut};
+use store::StoreError;
+use store::effects::Effects;
+use tokio_postgres::Client;
+use tracing::info;
+
+use crate::host::{DeviceCheckpoint, EngineHost};
+
+/// Without any checkpoint, replay at most this far back.
+const REPLAY_WITHOUT_CHECKPOINT: TimeDelta = TimeDelta::days(1);
+
+pub async fn rebuild(client: &Client) -> Result<EngineHost, StoreError> {
+    let started = std::time::Instant::now();
+    let mut host = EngineHost::default();
+    for cfg in store::orgconfig::load_all(client).await? {
+        host.configure(cfg);
+    }
+    for row in client
+        .query("SELECT id, org, name FROM devices", &[])
+        .await?
+    {
+        host.register(row.get(0), row.get(1), row.get(2));
+    }
+    let mut upto: Option<DateTime<Utc>> = None;
+    for row in client
+        .query(
+            "SELECT org, received_upto, watermark FROM engine_checkpoints",
+            &[],
+        )
+        .await?
+    {
+        let org: String = row.get(0);
+        let at: DateTime<Utc> = row.get(1);
+        host.restore_clock(&org, row.get(2), at);
+        upto = Some(upto.map_or(at, |u| u.min(at)));
+    }
+    let mut devices = 0;
+    for row in client
+        .query("SELECT device_id, snapshot FROM device_state", &[])
+        .await?
+    {
+        match serde_json::from_value::<DeviceCheckpoint>(row.get(1)) {
+            Ok(cp) => {
+                host.restore_device(row.get(0), cp);
+                devices += 1;
+            }
+            Err(e) => {
+                tracing::warn!(device_id = row.get::<_, i32>(0), error = %e, "unreadable device checkpoint")
+            }
+        }
+    }
+    let mut cells = 0;
+    for row in client
+        .query(
+            "SELECT org, snapshot FROM coverage_state WHERE shift_date >= current_date - 2",
+            &[],
+        )
+        .await?
+    {
+        match serde_json::from_value::<geofence::CoverageSnapshot>(row.get(1)) {
+            Ok(snap) => {
+                host.restore_coverage(&row.get::<_, String>(0), snap);
+                cells += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable coverage checkpoint"),
+        }
+    }
+    let from = upto.unwrap_or_else(|| Utc::now() - REPLAY_WITHOUT_CHECKPOINT);
+    let replayed = replay(client, &mut host, from).await?;
+    host.discard_pending();
+    info!(devices, coverage_cells = cells, replayed, since = %from, took = ?started.elapsed(), "engine state rebuilt");
+    Ok(host)
+}
+
+async fn replay(
+    client: &Client,
+    host: &mut EngineHost,
+    after: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let stmt = client
+        .prepare(
+            "SELECT device_id, ts, lat, lon, speed, heading, acc, work, sos, batt, received_at
+             FROM fixes WHERE received_at > $1 ORDER BY received_at, device_id, ts",
+        )
+        .await?;
+    let rows = client.query_raw(&stmt, [&after]).await?;
+    pin_mut!(rows);
+    let mut sink = Effects::default();
+    let mut n = 0u64;
+    while let Some(row) = rows.try_next().await? {
+        let fix = geofence::Fix {
+            ts: row.get(1),
+            lat: row.get(2),
+            lon: row.get(3),
+            speed_kmh: row.get::<_, Option<f32>>(4).map(f64::from),
+            heading: row.get::<_, Option<f32>>(5).map(f64::from),
+            acc_m: row.get::<_, Option<f32>>(6).map(f64::from),
+            work: row.get(7),
+            sos: row.get(8),
+            batt: row.get::<_, Option<f32>>(9).map(f64::from),
+        };
+        host.on_fix(row.get(0), &fix, row.get(10), &mut sink);
+        n += 1;
+        if n.is_multiple_of(10_000) {
+            sink = Effects::default();
+            host.discard_pending();
+        }
+    }
+    Ok(n)
+}
