@@ -26,6 +26,7 @@ pub async fn serve(
     };
     let registry = prometheus::Registry::new();
     let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
+    let metrics_for_gauges = metrics.clone();
     let conn = Arc::new(ingest::ConnectionState::default());
     // Alert transitions as they are committed, for live consumers (the SSE stream).
     // A consumer that falls this far behind loses the oldest, never slows ingest.
@@ -68,6 +69,13 @@ pub async fn serve(
             )
             .await
             .context("ingest")
+        }
+    });
+    spawn_named(&mut tasks, "gauges", {
+        let (shutdown, pool, metrics) = (shutdown.clone(), pool.clone(), metrics_for_gauges);
+        async move {
+            ingest::gauges::run(pool, metrics, shutdown).await;
+            Ok(())
         }
     });
     if !report.timescale {

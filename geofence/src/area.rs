@@ -293,6 +293,19 @@ impl Area {
     pub fn geometry(&self) -> &AreaGeometry {
         &self.geometry
     }
+    /// A route's length in metres (the same local metric the coverage uses);
+    /// `None` for zones.
+    pub fn length_m(&self) -> Option<f64> {
+        match &self.geometry {
+            AreaGeometry::Line(line) => Some(
+                line.0
+                    .windows(2)
+                    .map(|w| crate::projection::local_distance_m(w[0].x, w[0].y, w[1].x, w[1].y))
+                    .sum(),
+            ),
+            AreaGeometry::Polygons(_) => None,
+        }
+    }
     /// Whether this is a rest zone.
     pub fn is_rest_zone(&self) -> bool {
         matches!(

@@ -141,7 +141,11 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
         st.bound = Some(a.inst.clone());
         late_start(st, c, a, &mut em, t);
         off_area(st, c, a, &mut em, t);
-        idle(st, c, a, working, &mut em, t);
+        // A vehicle working (broom down, pump on, PTO running) is not idle. A
+        // cleaner's `work` only says the uniform is on duty: standing still on
+        // duty is exactly the welfare case the idle check is for.
+        let busy = working && st.kind != DeviceKind::Worker;
+        idle(st, c, a, busy, &mut em, t);
     } else {
         st.anchor = None;
         st.outside_since_ms = None;

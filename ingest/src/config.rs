@@ -79,6 +79,9 @@ pub struct PipelineConfig {
     /// How long shutdown waits for the last batch to commit before giving up
     /// (what is not committed is not acknowledged, so the broker keeps it).
     pub shutdown_grace_secs: u64,
+    /// How often the engines' state is checkpointed. A restart replays the
+    /// fixes received since the last checkpoint, so this bounds restart time.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -89,6 +92,7 @@ impl Default for PipelineConfig {
             batches_in_flight: 2,
             retention_days: 90,
             shutdown_grace_secs: 15,
+            checkpoint_interval_ms: 10_000,
         }
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod gauges;
 pub mod host;
 pub mod metrics;
 pub mod mqtt;
@@ -90,6 +91,7 @@ pub async fn run(
         state,
         metrics,
         mqtt_cfg.owntracks_org.clone(),
+        Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
         alerts_tx,
     );
     let mut writer = tokio::spawn(writer.run(batch_rx));

@@ -2,7 +2,10 @@
 //! in the registry the caller passes, so tests and several pipelines in one
 //! process do not collide.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 use crate::codec::RejectReason;
 
@@ -33,6 +36,11 @@ pub struct Metrics {
     pub mqtt_reconnects: IntCounter,
     pub devices_registered: IntGauge,
     pub alerts_opened: IntCounterVec,
+    pub alerts_open: IntGaugeVec,
+    pub alerts_unack_oldest: GaugeVec,
+    pub devices_online: IntGauge,
+    pub shift_coverage: GaugeVec,
+    pub shift_elapsed: GaugeVec,
 }
 
 impl Metrics {
@@ -113,7 +121,44 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            alerts_open: IntGaugeVec::new(
+                Opts::new(
+                    "sweepwatch_alerts_open",
+                    "Alerts not resolved (open or acknowledged), by kind",
+                ),
+                &["kind"],
+            )?,
+            alerts_unack_oldest: GaugeVec::new(
+                Opts::new(
+                    "sweepwatch_alerts_unacknowledged_oldest_seconds",
+                    "Age of the oldest open, unacknowledged alert of a kind (0 when none)",
+                ),
+                &["kind"],
+            )?,
+            devices_online: IntGauge::new(
+                "sweepwatch_devices_online",
+                "Devices with a fix received in the last 10 minutes",
+            )?,
+            shift_coverage: GaugeVec::new(
+                Opts::new(
+                    "sweepwatch_shift_coverage_ratio",
+                    "Covered share of all routes of a running shift instance",
+                ),
+                &["org", "shift"],
+            )?,
+            shift_elapsed: GaugeVec::new(
+                Opts::new(
+                    "sweepwatch_shift_elapsed_ratio",
+                    "Elapsed share of a running shift instance",
+                ),
+                &["org", "shift"],
+            )?,
         };
+        registry.register(Box::new(m.alerts_open.clone()))?;
+        registry.register(Box::new(m.alerts_unack_oldest.clone()))?;
+        registry.register(Box::new(m.devices_online.clone()))?;
+        registry.register(Box::new(m.shift_coverage.clone()))?;
+        registry.register(Box::new(m.shift_elapsed.clone()))?;
         registry.register(Box::new(m.messages.clone()))?;
         registry.register(Box::new(m.rejects.clone()))?;
         registry.register(Box::new(m.fixes_stored.clone()))?;
@@ -133,6 +178,8 @@ impl Metrics {
         }
         for kind in ALERT_KINDS {
             m.alerts_opened.with_label_values(&[kind]);
+            m.alerts_open.with_label_values(&[kind]);
+            m.alerts_unack_oldest.with_label_values(&[kind]);
         }
         for r in RejectReason::ALL {
             m.rejects.with_label_values(&[r.as_str()]);

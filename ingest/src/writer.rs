@@ -27,8 +27,6 @@ use crate::mqtt::ConnectionState;
 use crate::pipeline::{Item, Pending};
 use crate::ratelog::RateLimitedLog;
 
-/// How often the engine's state is checkpointed (bounds the replay after a crash).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How often the wall-clock timers run and org configuration is checked for edits.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
@@ -38,6 +36,7 @@ struct LastFix {
     ts: DateTime<Utc>,
     lat: f64,
     lon: f64,
+    received_at: DateTime<Utc>,
 }
 
 pub(crate) struct Writer {
@@ -52,6 +51,8 @@ pub(crate) struct Writer {
     host: Option<EngineHost>,
     config_version: Option<DateTime<Utc>>,
     last_checkpoint: Instant,
+    /// How often the engines' state is checkpointed (bounds the replay after a crash).
+    checkpoint_every: Duration,
     alerts_tx: broadcast::Sender<StoredTransition>,
     errors_log: RateLimitedLog,
 }
@@ -63,6 +64,7 @@ impl Writer {
         state: Arc<ConnectionState>,
         metrics: Metrics,
         owntracks_org: String,
+        checkpoint_every: Duration,
         alerts_tx: broadcast::Sender<StoredTransition>,
     ) -> Self {
         Self {
@@ -76,6 +78,7 @@ impl Writer {
             host: None,
             config_version: None,
             last_checkpoint: Instant::now(),
+            checkpoint_every,
             alerts_tx,
             errors_log: RateLimitedLog::new(Duration::from_secs(30), 5),
         }
@@ -164,7 +167,7 @@ impl Writer {
             }
         }
         let started = Instant::now();
-        let checkpoint_due = self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
+        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
         // From here on the engines change: any failure makes them stale.
         let result = async {
             let tx = client.transaction().await?;
@@ -246,6 +249,13 @@ impl Writer {
 
     /// Once a second: wall-clock timers, configuration edits, idle checkpoints.
     async fn housekeeping(&mut self) -> Result<(), StoreError> {
+        let recent = Utc::now() - chrono::TimeDelta::minutes(10);
+        let online = self
+            .last
+            .values()
+            .filter(|l| l.received_at > recent)
+            .count();
+        self.metrics.devices_online.set(online as i64);
         let mut client = self.pool.get().await?;
         let host = self.host(&client).await?;
         let mut fx = Effects::default();
@@ -282,7 +292,7 @@ impl Writer {
 
     /// Writes a checkpoint on its own when one is due and no batch wrote it.
     async fn housekeeping_checkpoint(&mut self, force: bool) -> Result<(), StoreError> {
-        if !force && self.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
+        if !force && self.last_checkpoint.elapsed() < self.checkpoint_every {
             return Ok(());
         }
         let Some(host) = self.host.as_mut() else {
@@ -398,6 +408,7 @@ impl Writer {
                     ts: fix.ts,
                     lat: fix.lat,
                     lon: fix.lon,
+                    received_at,
                 },
             );
         }

@@ -9,15 +9,25 @@
 //!   published and acknowledged. A counting subscriber measures the broker-only
 //!   ceiling alongside it.
 //!
+//! - [`scenario`]: scenario mode. The devices of a scenario file (`sweepwatch-scenario/1`)
+//!   drive their routes and walk their beats on their shifts, with switchable behaviours
+//!   (GPS noise, tunnels, silent devices, store-and-forward backlogs, duplicates,
+//!   malformed messages, SOS, idling, leaving the area, late starts, breaks). A pure
+//!   [`scenario::Planner`] produces the messages; [`scenario::run_scenario`] publishes
+//!   them paced by a real-time or replay clock.
+//!
 //! Data flow in load mode: a per-connection [`load::fleet::Fleet`] produces fix JSON,
 //! a paced publish task hands it to that connection's rumqttc client, and the
 //! connection's event loop task writes it and counts the broker's PUBACKs.
 
+pub mod humen;
 pub mod load;
 pub mod mqtt;
+pub mod scenario;
 
 pub use load::{
     CeilingReport, CountHandle, CountOptions, LoadError, LoadOptions, LoadReport, count_subscriber,
     run_broker_ceiling, run_load, start_count_subscriber,
 };
 pub use mqtt::{BrokerOptions, BrokerUrlError};
+pub use scenario::{RunReport, ScenarioRun, SimError, run_scenario};

@@ -69,7 +69,8 @@ CREATE TABLE alerts (
     acknowledged_by text,
     resolved_at     timestamptz,
     resolved_by     text,
-    resolution_note text
+    resolution_note text,
+    created_at      timestamptz      NOT NULL DEFAULT now()  -- wall clock, for "unacknowledged for N min"
 );
 -- At most one unresolved alert of a kind per device: an engine replaying after a
 -- restart cannot open it twice.

@@ -60,13 +60,20 @@ pub enum Shape {
 impl Shape {
     pub fn of(area: &Area, frame: &LocalFrame) -> Self {
         match area.geometry() {
-            AreaGeometry::Line(l) => Shape::Line(l.0.iter().map(|c| frame.project(c.x, c.y)).collect()),
+            AreaGeometry::Line(l) => {
+                Shape::Line(l.0.iter().map(|c| frame.project(c.x, c.y)).collect())
+            }
             AreaGeometry::Polygons(mp) => {
-                let mut ring: Vec<P> = mp
-                    .0
-                    .first()
-                    .map(|poly| poly.exterior().0.iter().map(|c| frame.project(c.x, c.y)).collect())
-                    .unwrap_or_default();
+                let mut ring: Vec<P> =
+                    mp.0.first()
+                        .map(|poly| {
+                            poly.exterior()
+                                .0
+                                .iter()
+                                .map(|c| frame.project(c.x, c.y))
+                                .collect()
+                        })
+                        .unwrap_or_default();
                 if ring.len() > 1 && ring.first() == ring.last() {
                     ring.pop();
                 }

@@ -141,9 +141,15 @@ mod tests {
     fn fix_and_owntracks_are_json_with_the_contract_fields() {
         let v: serde_json::Value = serde_json::from_str(&fix_json(&fix(3))).unwrap();
         assert_eq!(v["ts"], "2026-09-21T14:13:20.250Z");
-        assert_eq!((v["lat"].as_f64(), v["work"].as_bool()), (Some(22.8143), Some(true)));
+        assert_eq!(
+            (v["lat"].as_f64(), v["work"].as_bool()),
+            (Some(22.8143), Some(true))
+        );
         let v: serde_json::Value = serde_json::from_str(&owntracks_json(&fix(3), "WK")).unwrap();
-        assert_eq!((v["_type"].as_str(), v["tst"].as_i64()), (Some("location"), Some(1_790_000_000)));
+        assert_eq!(
+            (v["_type"].as_str(), v["tst"].as_i64()),
+            (Some("location"), Some(1_790_000_000))
+        );
     }
 
     #[test]

@@ -54,7 +54,12 @@ pub struct Assigned<'a> {
 }
 
 /// The start point and the cyclic program for `areas`.
-pub fn build(kind: DeviceKind, areas: &[Assigned<'_>], prof: Profile, rng: &mut Rng) -> (P, Vec<Step>) {
+pub fn build(
+    kind: DeviceKind,
+    areas: &[Assigned<'_>],
+    prof: Profile,
+    rng: &mut Rng,
+) -> (P, Vec<Step>) {
     let routes: Vec<&[P]> = areas
         .iter()
         .filter_map(|a| match a.shape {
@@ -99,7 +104,11 @@ pub fn build(kind: DeviceKind, areas: &[Assigned<'_>], prof: Profile, rng: &mut 
                 (seg, at, s)
             })
             .collect();
-        stops.sort_by(|a, b| (a.0, dist(route[a.0], a.1)).partial_cmp(&(b.0, dist(route[b.0], b.1))).unwrap_or(std::cmp::Ordering::Equal));
+        stops.sort_by(|a, b| {
+            (a.0, dist(route[a.0], a.1))
+                .partial_cmp(&(b.0, dist(route[b.0], b.1)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         // out along the street, with any unloading stops on the way
         for (seg, next) in route.iter().skip(1).enumerate() {
             for &(_, at, station) in stops.iter().filter(|s| s.0 == seg) {
@@ -193,15 +202,33 @@ mod tests {
     #[test]
     fn a_collector_drives_its_route_and_unloads_at_the_station() {
         let route = Shape::Line(vec![[0.0, 0.0], [1000.0, 0.0]]);
-        let station = Shape::Ring(vec![[480.0, 30.0], [520.0, 30.0], [520.0, 60.0], [480.0, 60.0]]);
+        let station = Shape::Ring(vec![
+            [480.0, 30.0],
+            [520.0, 30.0],
+            [520.0, 60.0],
+            [480.0, 60.0],
+        ]);
         let areas = [
-            Assigned { shape: &route, purpose: None },
-            Assigned { shape: &station, purpose: Some(ZonePurpose::TransferStation) },
+            Assigned {
+                shape: &route,
+                purpose: None,
+            },
+            Assigned {
+                shape: &station,
+                purpose: Some(ZonePurpose::TransferStation),
+            },
         ];
-        let prof = Profile { work_kmh: 18.0, transit_kmh: 25.0, acc_m: 5.0 };
+        let prof = Profile {
+            work_kmh: 18.0,
+            transit_kmh: 25.0,
+            acc_m: 5.0,
+        };
         let (start, steps) = build(DeviceKind::Collector, &areas, prof, &mut Rng::new(3));
         assert_eq!(start, [0.0, 0.0]);
-        assert!(steps.contains(&Step::Dwell { secs: UNLOAD_SECS, work: false }));
+        assert!(steps.contains(&Step::Dwell {
+            secs: UNLOAD_SECS,
+            work: false
+        }));
         let mut w = Walker::new(start, steps);
         // 500 m at 5 m/s, then 45 m to the station centre at 10 km/h
         let m = w.advance(100.0 + 45.0 / (10.0 / 3.6) + 10.0);
@@ -212,7 +239,15 @@ mod tests {
     fn a_worker_walks_a_loop_inside_its_beat() {
         let beat = Shape::Ring(vec![[0.0, 0.0], [400.0, 0.0], [400.0, 300.0], [0.0, 300.0]]);
         let prof = Profile::pick(DeviceKind::Worker, &mut Rng::new(1));
-        let (start, steps) = build(DeviceKind::Worker, &[Assigned { shape: &beat, purpose: Some(ZonePurpose::Beat) }], prof, &mut Rng::new(9));
+        let (start, steps) = build(
+            DeviceKind::Worker,
+            &[Assigned {
+                shape: &beat,
+                purpose: Some(ZonePurpose::Beat),
+            }],
+            prof,
+            &mut Rng::new(9),
+        );
         let mut w = Walker::new(start, steps);
         for _ in 0..500 {
             let m = w.advance(10.0);

@@ -7,6 +7,7 @@
 pub struct Rng(u64);
 
 impl Rng {
+    #[cfg(test)]
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
@@ -77,7 +78,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_numbers_and_sane_ranges() {
-        let a: Vec<u64> = (0..5).map(|_| Rng::derive(7, "sw-001").next_u64()).collect();
+        let a: Vec<u64> = (0..5)
+            .map(|_| Rng::derive(7, "sw-001").next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(
             Rng::derive(7, "sw-001").next_u64(),

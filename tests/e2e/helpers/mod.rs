@@ -8,6 +8,7 @@ pub mod db;
 pub mod proxy;
 pub mod publisher;
 pub mod service;
+pub mod town;
 
 use std::future::Future;
 use std::net::TcpListener;

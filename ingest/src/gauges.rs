@@ -1,0 +1,108 @@
+//! Gauges read from the database every few seconds: open alerts by kind, the
+//! oldest unacknowledged alert, and the coverage of running shift instances
+//! against the time elapsed in them (what the ops alert rules compare).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use store::{Pool, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::metrics::{ALERT_KINDS, Metrics};
+
+const EVERY: Duration = Duration::from_secs(5);
+
+pub async fn run(pool: Pool, metrics: Metrics, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = refresh(&pool, &metrics, Utc::now()).await {
+            warn!(error = %e, "could not refresh the alert and coverage gauges");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+async fn refresh(pool: &Pool, m: &Metrics, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    let mut open: HashMap<String, i64> = HashMap::new();
+    for r in client
+        .query(
+            "SELECT kind, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY kind",
+            &[],
+        )
+        .await?
+    {
+        open.insert(r.get(0), r.get(1));
+    }
+    let mut oldest: HashMap<String, f64> = HashMap::new();
+    for r in client
+        .query(
+            "SELECT kind, extract(epoch FROM now() - min(created_at))::float8 FROM alerts
+             WHERE state = 'open' GROUP BY kind",
+            &[],
+        )
+        .await?
+    {
+        oldest.insert(r.get(0), r.get(1));
+    }
+    for kind in ALERT_KINDS {
+        m.alerts_open
+            .with_label_values(&[kind])
+            .set(open.get(kind).copied().unwrap_or(0));
+        m.alerts_unack_oldest
+            .with_label_values(&[kind])
+            .set(oldest.get(kind).copied().unwrap_or(0.0));
+    }
+
+    // Running shift instances: routes assigned to the shift, their coverage so far.
+    m.shift_coverage.reset();
+    m.shift_elapsed.reset();
+    for cfg in store::orgconfig::load_all(&client).await? {
+        let routes: HashMap<&str, f64> = cfg
+            .areas
+            .iter()
+            .filter_map(|a| a.length_m().map(|l| (a.id().as_str(), l)))
+            .collect();
+        for shift in &cfg.shifts {
+            let Some(inst) = shift.instance_at(now) else {
+                continue;
+            };
+            let assigned: HashSet<&str> = cfg
+                .assignments
+                .iter()
+                .filter(|a| &a.shift == shift.id() && routes.contains_key(a.area.as_str()))
+                .map(|a| a.area.as_str())
+                .collect();
+            let total: f64 = assigned.iter().map(|r| routes[r]).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let covered: f64 = client
+                .query_one(
+                    "SELECT coalesce(sum(covered_m), 0)::float8 FROM coverage
+                     WHERE org = $1 AND shift_id = $2 AND shift_date = $3 AND route_id = ANY($4)",
+                    &[
+                        &cfg.org,
+                        &shift.id().as_str(),
+                        &inst.local_date,
+                        &assigned.iter().collect::<Vec<_>>(),
+                    ],
+                )
+                .await?
+                .get(0);
+            let span = (inst.end - inst.start).as_seconds_f64().max(1.0);
+            let labels = [cfg.org.as_str(), shift.id().as_str()];
+            m.shift_coverage
+                .with_label_values(&labels)
+                .set((covered / total).clamp(0.0, 1.0));
+            m.shift_elapsed
+                .with_label_values(&labels)
+                .set(((now - inst.start).as_seconds_f64() / span).clamp(0.0, 1.0));
+        }
+    }
+    Ok(())
+}
