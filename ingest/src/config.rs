@@ -43,7 +43,7 @@ impl Default for MqttConfig {
             orgs: Vec::new(),
             owntracks: true,
             owntracks_org: "owntracks".into(),
-            keep_alive_secs: 30,
+            keep_alive_secs: 60,
             max_packet_bytes: 2 * 1024 * 1024,
         }
     }

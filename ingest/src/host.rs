@@ -70,8 +70,32 @@ impl OrgEngine {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct DeviceCheckpoint {
     pub state: geofence::DeviceSnapshot,
-    #[serde(default)]
     pub daily: Vec<(NaiveDate, geofence::DailySummary)>,
+}
+
+/// First byte of every encoded snapshot; bump when the encoding changes (an
+/// unknown version is skipped on restore, and the replay rebuilds the state).
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// Encodes a snapshot: a version byte, then postcard (compact, not self-describing).
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![SNAPSHOT_VERSION];
+    match postcard::to_stdvec(value) {
+        Ok(body) => out.extend(body),
+        Err(e) => warn!(error = %e, "could not encode a snapshot"),
+    }
+    out
+}
+
+/// Decodes what [`encode`] wrote.
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&SNAPSHOT_VERSION, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
+        Some((v, _)) => Err(format!(
+            "snapshot encoding version {v} is not {SNAPSHOT_VERSION}"
+        )),
+        None => Err("empty snapshot".into()),
+    }
 }
 
 #[derive(Default)]
@@ -293,8 +317,7 @@ impl EngineHost {
                 .filter_map(|d| org.engine.daily_summary(key, d).map(|s| (d, s)))
                 .collect();
             let snap = DeviceCheckpoint { state, daily };
-            cp.devices
-                .push((id, serde_json::to_value(&snap).unwrap_or_default()));
+            cp.devices.push((id, encode(&snap)));
         }
         for (org_id, route, instance) in self.dirty_coverage.drain() {
             let Some(org) = self.orgs.get(&org_id) else {
@@ -306,7 +329,7 @@ impl EngineHost {
                     route.as_str().to_owned(),
                     instance.shift.as_str().to_owned(),
                     instance.local_date,
-                    serde_json::to_value(&snap).unwrap_or_default(),
+                    encode(&snap),
                 ));
             }
         }

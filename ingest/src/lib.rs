@@ -23,6 +23,7 @@ pub mod host;
 pub mod metrics;
 pub mod mqtt;
 mod pipeline;
+mod queue;
 mod ratelog;
 mod restore;
 mod writer;
@@ -63,7 +64,7 @@ pub async fn run(
     let filters = codec::subscription_filters(&mqtt_cfg.orgs, mqtt_cfg.owntracks);
     info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, ?filters, "starting ingest");
 
-    let (in_tx, in_rx) = mpsc::channel(mqtt::INBOUND_QUEUE);
+    let queue = Arc::new(queue::InboundQueue::default());
     let (batch_tx, batch_rx) = mpsc::channel(pipeline_cfg.batches_in_flight.max(1));
     let stop_polling = CancellationToken::new();
 
@@ -77,10 +78,10 @@ pub async fn run(
             stop_reading: shutdown.clone(),
             stop_polling: stop_polling.clone(),
         }
-        .run(in_tx),
+        .run(queue.clone()),
     );
     let batcher = tokio::spawn(pipeline::batcher(
-        in_rx,
+        queue,
         batch_tx,
         pipeline_cfg.clone(),
         metrics.clone(),

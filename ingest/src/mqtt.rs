@@ -1,16 +1,11 @@
 //! The MQTT connection: options from configuration, and the event-loop task.
 //!
 //! The event loop is polled in its own task and never awaits anything but the
-//! socket: a received PUBLISH is handed to the pipeline with `try_send`, and
-//! acknowledgements come back through the client's request channel, which this
-//! loop drains. Awaiting a full pipeline here would stop the loop from sending
-//! those acks and deadlock.
-//!
-//! Why `try_send` cannot lose a QoS 1 message: the inbound queue holds more
-//! than 65,535 messages, and MQTT packet identifiers are 16-bit, so the broker
-//! can never have more unacknowledged QoS 1/2 messages outstanding to us than
-//! the queue holds. Only QoS 0 messages (which carry no delivery promise) can
-//! find it full; they are then dropped and counted.
+//! socket: a received PUBLISH is pushed onto the [`InboundQueue`] without
+//! waiting, and acknowledgements come back through the client's request
+//! channel, which this loop drains. Awaiting a full pipeline here would stop
+//! the loop from sending those acks and deadlock. Why the push cannot lose a
+//! QoS 1 message is explained in [`crate::queue`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,18 +16,14 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode,
     Transport,
 };
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::IngestError;
 use crate::config::MqttConfig;
 use crate::metrics::Metrics;
+use crate::queue::InboundQueue;
 use crate::ratelog::RateLimitedLog;
-
-/// Capacity of the queue from the event loop to the pipeline: every packet id
-/// (65,535) plus room for QoS 0 bursts. See the module docs.
-pub const INBOUND_QUEUE: usize = 65_535 + 4_096;
 
 /// A message as received, with what is needed to acknowledge it later.
 #[derive(Debug)]
@@ -139,24 +130,27 @@ pub(crate) struct EventLoopTask {
 }
 
 impl EventLoopTask {
-    pub async fn run(mut self, tx: mpsc::Sender<Inbound>) {
-        let mut tx = Some(tx);
+    pub async fn run(mut self, queue: Arc<InboundQueue>) {
+        let mut reading = true;
         let mut errors = RateLimitedLog::new(Duration::from_secs(60), 5);
         let mut backoff = Duration::from_millis(200);
         loop {
             let event = tokio::select! {
                 biased;
                 _ = self.stop_polling.cancelled() => break,
-                _ = self.stop_reading.cancelled(), if tx.is_some() => {
+                _ = self.stop_reading.cancelled(), if reading => {
                     // Closing the queue lets the pipeline flush what it has.
-                    tx = None;
+                    reading = false;
+                    queue.close();
                     continue;
                 }
                 ev = self.eventloop.poll() => ev,
             };
             match event {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let Some(sender) = &tx else { continue }; // shutting down: the broker redelivers
+                    if !reading {
+                        continue; // shutting down: the broker redelivers it
+                    }
                     let inbound = Inbound {
                         topic: p.topic,
                         payload: p.payload,
@@ -167,10 +161,10 @@ impl EventLoopTask {
                         },
                         received_at: Utc::now(),
                     };
-                    match sender.try_send(inbound) {
+                    match queue.push(inbound) {
                         Ok(()) => self.metrics.queue_depth.inc(),
-                        Err(mpsc::error::TrySendError::Full(m)) => {
-                            // Only QoS 0 can get here (see the module docs).
+                        Err(m) => {
+                            // Only QoS 0 can get here (see crate::queue).
                             self.metrics.messages.with_label_values(&["dropped"]).inc();
                             if errors.allow(|n| {
                                 warn!(suppressed = n, "inbound queue full (log lines suppressed)")
@@ -178,7 +172,6 @@ impl EventLoopTask {
                                 warn!(topic = %m.topic, qos = ?m.ack.qos, "inbound queue full, message dropped");
                             }
                         }
-                        Err(mpsc::error::TrySendError::Closed(_)) => tx = None,
                     }
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -186,9 +179,12 @@ impl EventLoopTask {
                     let epoch = self.state.epoch.fetch_add(1, Ordering::AcqRel) + 1;
                     self.state.set_connected(true, &self.metrics);
                     self.metrics.mqtt_reconnects.inc();
+                    // The broker redelivers everything unacknowledged: drop the old copies.
+                    let purged = queue.purge_before(epoch);
+                    self.metrics.queue_depth.sub(purged as i64);
                     info!(
                         session_present = ack.session_present,
-                        epoch, "connected to MQTT broker"
+                        epoch, purged, "connected to MQTT broker"
                     );
                     if !ack.session_present {
                         self.subscribe();

@@ -16,13 +16,16 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::codec::{self, Message, Reject};
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
-use crate::mqtt::{AckToken, Inbound};
+use crate::mqtt::AckToken;
+use crate::queue::InboundQueue;
 use crate::ratelog::RateLimitedLog;
 
 /// A decoded message waiting in a batch.
@@ -61,7 +64,7 @@ impl Pending {
 }
 
 pub(crate) async fn batcher(
-    mut rx: mpsc::Receiver<Inbound>,
+    queue: Arc<InboundQueue>,
     tx: mpsc::Sender<Pending>,
     cfg: PipelineConfig,
     metrics: Metrics,
@@ -73,7 +76,7 @@ pub(crate) async fn batcher(
     loop {
         let deadline = tokio::time::Instant::from_std(pending.opened + max_age);
         let msg = tokio::select! {
-            m = rx.recv() => m,
+            m = queue.pop() => m,
             _ = tokio::time::sleep_until(deadline), if !pending.items.is_empty() => {
                 let full = std::mem::replace(&mut pending, Pending::new());
                 if tx.send(full).await.is_err() { return; }

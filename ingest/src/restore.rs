@@ -11,7 +11,7 @@ use store::effects::Effects;
 use tokio_postgres::Client;
 use tracing::info;
 
-use crate::host::{DeviceCheckpoint, EngineHost};
+use crate::host::{DeviceCheckpoint, EngineHost, decode};
 
 /// Without any checkpoint, replay at most this far back.
 const REPLAY_WITHOUT_CHECKPOINT: TimeDelta = TimeDelta::days(1);
@@ -46,7 +46,7 @@ pub async fn rebuild(client: &Client) -> Result<EngineHost, StoreError> {
         .query("SELECT device_id, snapshot FROM device_state", &[])
         .await?
     {
-        match serde_json::from_value::<DeviceCheckpoint>(row.get(1)) {
+        match decode::<DeviceCheckpoint>(row.get(1)) {
             Ok(cp) => {
                 host.restore_device(row.get(0), cp);
                 devices += 1;
@@ -64,7 +64,7 @@ pub async fn rebuild(client: &Client) -> Result<EngineHost, StoreError> {
         )
         .await?
     {
-        match serde_json::from_value::<geofence::CoverageSnapshot>(row.get(1)) {
+        match decode::<geofence::CoverageSnapshot>(row.get(1)) {
             Ok(snap) => {
                 host.restore_coverage(&row.get::<_, String>(0), snap);
                 cells += 1;

@@ -221,7 +221,7 @@ fn route(rng: &mut Rng, name: String, pts: Vec<[f64; 2]>, wash: bool) -> Route {
 
 fn midpoint(pts: &[[f64; 2]]) -> ([f64; 2], [f64; 2]) {
     let (a, b) = (
-        pts[pts.len() / 2 - usize::from(pts.len() % 2 == 0)],
+        pts[pts.len() / 2 - usize::from(pts.len().is_multiple_of(2))],
         pts[pts.len() / 2],
     );
     let (a, b) = if a == b {

@@ -115,7 +115,9 @@ CREATE TABLE device_daily (
 );
 
 -- The engine's state, checkpointed every few seconds. On restart the engine
--- loads it and replays the fixes received after `received_upto`.
+-- loads it and replays the fixes received after `received_upto`. Snapshots are
+-- compact binary (postcard, first byte = encoding version): they are written
+-- for thousands of devices at a time and read only by sweepwatch.
 CREATE TABLE engine_checkpoints (
     org           text PRIMARY KEY,
     received_upto timestamptz NOT NULL,
@@ -124,7 +126,7 @@ CREATE TABLE engine_checkpoints (
 );
 CREATE TABLE device_state (
     device_id  integer PRIMARY KEY,
-    snapshot   jsonb       NOT NULL,
+    snapshot   bytea       NOT NULL,
     updated_at timestamptz NOT NULL
 );
 CREATE TABLE coverage_state (
@@ -132,7 +134,7 @@ CREATE TABLE coverage_state (
     route_id   text  NOT NULL,
     shift_id   text  NOT NULL,
     shift_date date  NOT NULL,
-    snapshot   jsonb NOT NULL,
+    snapshot   bytea NOT NULL,
     PRIMARY KEY (org, route_id, shift_id, shift_date)
 );
 

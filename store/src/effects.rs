@@ -73,10 +73,10 @@ pub struct Checkpoint {
     pub received_upto: Option<DateTime<Utc>>,
     /// org → watermark
     pub orgs: Vec<(String, Option<DateTime<Utc>>)>,
-    /// device id → snapshot (changed since the last checkpoint)
-    pub devices: Vec<(i32, serde_json::Value)>,
-    /// (org, route, shift, date) → snapshot (changed since the last checkpoint)
-    pub coverage: Vec<(String, String, String, NaiveDate, serde_json::Value)>,
+    /// device id → encoded snapshot (changed since the last checkpoint)
+    pub devices: Vec<(i32, Vec<u8>)>,
+    /// (org, route, shift, date) → encoded snapshot (changed since the last checkpoint)
+    pub coverage: Vec<(String, String, String, NaiveDate, Vec<u8>)>,
 }
 
 /// An alert as stored, for the live stream and the API.
@@ -219,11 +219,11 @@ pub async fn write_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<(
     if !cp.devices.is_empty() {
         tx.execute(
             "INSERT INTO device_state (device_id, snapshot, updated_at)
-             SELECT id, snap, now() FROM unnest($1::int4[], $2::jsonb[]) AS u(id, snap)
+             SELECT id, snap, now() FROM unnest($1::int4[], $2::bytea[]) AS u(id, snap)
              ON CONFLICT (device_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
             &[
                 &cp.devices.iter().map(|d| d.0).collect::<Vec<_>>(),
-                &cp.devices.iter().map(|d| &d.1).collect::<Vec<_>>(),
+                &cp.devices.iter().map(|d| d.1.as_slice()).collect::<Vec<_>>(),
             ],
         )
         .await?;
@@ -232,7 +232,7 @@ pub async fn write_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<(
         tx.execute(
             "INSERT INTO coverage_state (org, route_id, shift_id, shift_date, snapshot) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (org, route_id, shift_id, shift_date) DO UPDATE SET snapshot = excluded.snapshot",
-            &[org, route, shift, date, snap],
+            &[org, route, shift, date, &snap.as_slice()],
         )
         .await?;
     }

@@ -225,7 +225,7 @@ impl Planner {
     }
 
     /// Picks, by the seed, which devices show which behaviour: preferring devices on
-    /// shift at the start, each device at most one role (malformed messages aside).
+    /// shift at the start, each device one role while there are enough of them.
     fn give_roles(&mut self, seed: u64, duration: TimeDelta) {
         let b = self.ctx.behaviours.clone();
         let start = self.start;
@@ -241,10 +241,16 @@ impl Planner {
         let mut used = vec![false; self.devices.len()];
         let vehicle: Vec<bool> = self.devices.iter().map(|d| d.is_vehicle()).collect();
         let mut pick = |want_vehicle: Option<bool>| -> Option<usize> {
-            for strict in [true, false] {
+            // unused and on shift; unused; then (a small selection) any on shift
+            for pass in 0..3 {
                 for &i in &order {
                     let kind_ok = want_vehicle.is_none_or(|v| vehicle[i] == v);
-                    if !used[i] && kind_ok && (!strict || on_shift[i]) {
+                    let ok = match pass {
+                        0 => !used[i] && on_shift[i],
+                        1 => !used[i],
+                        _ => on_shift[i],
+                    };
+                    if kind_ok && ok {
                         used[i] = true;
                         return Some(i);
                     }
@@ -253,6 +259,9 @@ impl Planner {
             None
         };
         let mut roles: Vec<(usize, Role)> = Vec::new();
+        if b.sos.enabled {
+            roles.extend(pick(Some(false)).map(|i| (i, Role::Sos)));
+        }
         if b.late_start.enabled {
             for _ in 0..b.late_start.devices {
                 roles.extend(pick(Some(true)).map(|i| (i, Role::Late)));
@@ -264,9 +273,6 @@ impl Planner {
         }
         if b.leave_area.enabled {
             roles.extend(pick(Some(false)).map(|i| (i, Role::Leave)));
-        }
-        if b.sos.enabled {
-            roles.extend(pick(Some(false)).map(|i| (i, Role::Sos)));
         }
         if b.dropout.enabled {
             for _ in 0..b.dropout.devices {

@@ -75,7 +75,7 @@ pub fn build(
     let loops: Vec<Vec<P>> = areas
         .iter()
         .filter(|a| matches!(a.shape, Shape::Ring(_)))
-        .filter(|a| !(a.purpose == Some(ZonePurpose::TransferStation) && !routes.is_empty()))
+        .filter(|a| a.purpose != Some(ZonePurpose::TransferStation) || routes.is_empty())
         .map(|a| {
             let f = if kind == DeviceKind::Worker {
                 rng.range(0.25, 0.9)

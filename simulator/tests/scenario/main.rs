@@ -5,3 +5,5 @@
 #[allow(dead_code)]
 mod broker;
 mod bundled;
+mod plan;
+mod replay;
