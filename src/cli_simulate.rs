@@ -7,9 +7,121 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Subcommand)]
 pub enum SimulateMode {
+    /// Drive the devices of a scenario file: routes, beats, breaks, and the
+    /// behaviours that raise alerts (silence, SOS, idling, backlogs...).
+    Run(RunArgs),
     /// Publish N devices at R fixes/s for a duration (QoS 1, several connections), then
     /// report what was published and acknowledged by the broker.
     Load(LoadArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario file (sweepwatch-scenario/1). Default: the bundled Humen town.
+    #[arg(long)]
+    scenario: Option<std::path::PathBuf>,
+    /// Broker URL (mqtt:// or mqtts://). Default: the configured mqtt.url.
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long, env = "SWEEPWATCH_SIMULATE_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Replay a past shift at this speed (60 = an hour a minute). Without it, real time.
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Replay from this instant (RFC 3339). Default: the latest start of --shift that
+    /// ends before now.
+    #[arg(long)]
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    /// The shift whose latest instance a replay starts at.
+    #[arg(long, default_value = "day-sweep")]
+    shift: String,
+    /// Simulated time to run, e.g. 90m, 12h, 3600s.
+    #[arg(long, default_value = "12h", value_parser = parse_span)]
+    duration: Duration,
+    /// Only the first N devices of each kind.
+    #[arg(long)]
+    per_kind: Option<u32>,
+    /// Devices with an owntracks_id publish as OwnTracks.
+    #[arg(long)]
+    owntracks: bool,
+    /// Clean tracks: no silence, SOS, idling, backlogs, malformed messages...
+    #[arg(long)]
+    no_behaviours: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// `90m`, `12h`, `3600s` or plain seconds.
+fn parse_span(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 90m, 12h, 3600s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unit must be s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+impl RunArgs {
+    pub fn scenario(&self) -> anyhow::Result<geofence::scenario::ScenarioFile> {
+        let text = match &self.scenario {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => sweepwatch::BUNDLED_SCENARIO.to_owned(),
+        };
+        let file = geofence::scenario::ScenarioFile::from_json(&text)?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn options(
+        &self,
+        file: &geofence::scenario::ScenarioFile,
+        default_url: &str,
+    ) -> anyhow::Result<simulator::scenario::ScenarioRun> {
+        use simulator::scenario::{Behaviours, Clock, DeviceSelection, ScenarioRun};
+        let mut run = ScenarioRun::new(simulator::BrokerOptions {
+            url: self.url.clone().unwrap_or_else(|| default_url.to_owned()),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            client_id_prefix: "sweepwatch-sim".into(),
+        });
+        run.seed = self.seed;
+        run.duration = self.duration;
+        run.owntracks = self.owntracks;
+        if let Some(n) = self.per_kind {
+            run.devices = DeviceSelection::PerKind(n);
+        }
+        if self.no_behaviours {
+            run.behaviours = Behaviours::none();
+        }
+        if let Some(speed) = self.speed {
+            let span = chrono::Duration::from_std(self.duration)?;
+            let start = match self.start {
+                Some(t) => t,
+                None => simulator::scenario::latest_shift_start(
+                    file,
+                    &self.shift,
+                    chrono::Utc::now() - span,
+                )
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the scenario has no shift {:?} to replay", self.shift)
+                })?,
+            };
+            run.clock = Clock::Replay { start, speed };
+        }
+        Ok(run)
+    }
 }
 
 #[derive(Args)]
@@ -74,6 +186,27 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     match mode {
+        SimulateMode::Run(args) => {
+            let file = args.scenario()?;
+            let opts = args.options(&file, default_url)?;
+            let r = simulator::scenario::run_scenario(&file, &opts, cancel).await?;
+            println!(
+                "simulated {} .. {}: published {} (acked {}): {} fixes, {} backlogs ({} fixes), {} duplicates, {} malformed, {} SOS, {} status, {} OwnTracks",
+                r.start,
+                r.end,
+                r.published,
+                r.acknowledged,
+                r.counts.fixes,
+                r.counts.backlogs,
+                r.counts.backlog_fixes,
+                r.counts.duplicates,
+                r.counts.malformed,
+                r.counts.sos,
+                r.counts.status,
+                r.counts.owntracks
+            );
+            Ok(())
+        }
         SimulateMode::Load(args) => {
             let opts = args.options(default_url)?;
             if args.ceiling {

@@ -4,6 +4,10 @@
 
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod telemetry;
 
 pub use config::Config;
+
+/// The bundled scenario (scenarios/humen.json): a Dongguan town modelled on Humen.
+pub const BUNDLED_SCENARIO: &str = include_str!("../scenarios/humen.json");

@@ -40,6 +40,21 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the whole thing locally: a broker of its own, the demo database with the
+    /// bundled Humen scenario, the service, and a past shift replayed at speed.
+    Demo {
+        /// The shift to replay (day-sweep, night-wash, clean-city-day).
+        #[arg(long, default_value = "day-sweep")]
+        shift: String,
+        /// Replay speed: simulated seconds per second.
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Simulated time to replay, in hours.
+        #[arg(long, default_value_t = 12.0)]
+        hours: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Publish a simulated fleet to a broker.
     Simulate {
         #[command(subcommand)]
@@ -54,6 +69,11 @@ fn main() -> anyhow::Result<()> {
         print!("{}", cfg.to_toml());
         return Ok(());
     }
+    let mut cfg = cfg;
+    if matches!(cli.command, Command::Demo { .. }) && std::env::var_os("SWEEPWATCH_LOG").is_none() {
+        // The demo prints its own progress; keep the log to what needs attention.
+        cfg.log.filter = "warn".into();
+    }
     telemetry::init(&cfg.log.filter, &cfg.log.format)?;
     let runtime = tokio::runtime::Runtime::new().context("while starting the async runtime")?;
     runtime.block_on(async move {
@@ -61,6 +81,26 @@ fn main() -> anyhow::Result<()> {
             Command::Serve => serve(cfg).await,
             Command::Migrate => migrate(cfg).await,
             Command::Import { file, check } => import(cfg, &file, check).await,
+            Command::Demo {
+                shift,
+                speed,
+                hours,
+                seed,
+            } => {
+                anyhow::ensure!(
+                    speed > 0.0 && hours > 0.0,
+                    "--speed and --hours must be positive"
+                );
+                let shutdown = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(shutdown.clone()));
+                let opts = sweepwatch::demo::DemoOptions {
+                    shift,
+                    speed,
+                    duration: std::time::Duration::from_secs_f64(hours * 3600.0),
+                    seed,
+                };
+                sweepwatch::demo::run(cfg, opts, shutdown).await
+            }
             Command::Simulate { mode } => {
                 let cancel = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(cancel.clone()));

@@ -67,6 +67,34 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, StoreError> {
     Ok(!exists)
 }
 
+/// Drops the database named in `url` (disconnecting its sessions) and creates
+/// it again, empty. For the demo.
+pub async fn recreate_database(url: &str) -> Result<(), StoreError> {
+    let cfg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StoreError::Url(e.to_string()))?;
+    let name = cfg
+        .get_dbname()
+        .ok_or_else(|| StoreError::Url("no database name in the URL".into()))?
+        .to_owned();
+    let mut admin = cfg.clone();
+    admin.dbname("postgres");
+    let (client, conn) = admin.connect(NoTls).await?;
+    let conn = tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&name)
+        ))
+        .await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .await?;
+    drop(client);
+    let _ = conn.await;
+    Ok(())
+}
+
 /// Quotes an SQL identifier.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

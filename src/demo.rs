@@ -1,0 +1,262 @@
+//! `sweepwatch demo`: the whole thing on one machine, in one command.
+//!
+//! Starts a Mosquitto of its own (the installed binary, the project's broker
+//! configuration, a free port, state in a temporary directory), recreates the
+//! `sweepwatch_demo` database next to the configured one, imports the bundled
+//! Humen scenario, runs `serve`, and replays a past shift through the
+//! simulator at a speed factor, printing where to look and, every few
+//! seconds, what the service has made of it. Ctrl-C stops everything cleanly.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::BUNDLED_SCENARIO;
+use crate::Config;
+
+/// The broker tuning every sweepwatch broker uses (deploy/mosquitto/sweepwatch.conf).
+const BROKER_TUNING: &str = include_str!("../deploy/mosquitto/sweepwatch.conf");
+
+pub struct DemoOptions {
+    pub shift: String,
+    pub speed: f64,
+    pub duration: Duration,
+    pub seed: u64,
+}
+
+/// A Mosquitto started for the demo, killed when dropped.
+struct Broker {
+    _child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn start_broker() -> anyhow::Result<Broker> {
+    let bin = ["mosquitto", "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .into_iter()
+        .find(|b| which(b))
+        .context("mosquitto is not installed: run deploy/local/services.sh (or install the mosquitto package)")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("sweepwatch-demo-broker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n{BROKER_TUNING}",
+            dir.display()
+        ),
+    )?;
+    // Mosquitto drops to the 'mosquitto' user when started as root.
+    let _ = std::process::Command::new("chown")
+        .arg("-R")
+        .arg("mosquitto:")
+        .arg(&dir)
+        .status();
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("while starting {bin}"))?;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(Broker {
+                _child: child,
+                dir,
+                port,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("mosquitto did not start listening on 127.0.0.1:{port}")
+}
+
+fn which(bin: &str) -> bool {
+    if bin.contains('/') {
+        return std::path::Path::new(bin).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+}
+
+/// The configured database URL with the database name replaced.
+fn with_dbname(url: &str, name: &str) -> anyhow::Result<String> {
+    let mut u = url::Url::parse(url).with_context(|| format!("database url {url:?}"))?;
+    u.set_path(&format!("/{name}"));
+    Ok(u.to_string())
+}
+
+pub async fn run(
+    mut cfg: Config,
+    opts: DemoOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let broker = start_broker().await?;
+    cfg.mqtt.url = format!("mqtt://127.0.0.1:{}", broker.port);
+    cfg.mqtt.client_id = "sweepwatch-demo".into();
+    cfg.mqtt.orgs = Vec::new();
+    cfg.database.url = with_dbname(&cfg.database.url, "sweepwatch_demo")?;
+
+    // A fresh database: replaying the same shift into an old one would only find duplicates.
+    store::db::recreate_database(&cfg.database.url)
+        .await
+        .context(
+            "while creating the demo database (is PostgreSQL running? deploy/local/services.sh)",
+        )?;
+    let pool = store::connect_pool(&cfg.database.url, cfg.database.pool_size.max(2))?;
+    crate::app::migrate(&cfg, &pool)
+        .await
+        .context("while migrating the demo database")?;
+    let file = geofence::scenario::ScenarioFile::from_json(BUNDLED_SCENARIO)?;
+    let scenario = file.validate()?;
+    {
+        let mut client = pool.get().await?;
+        store::orgconfig::import(&mut client, &file, &scenario)
+            .await
+            .context("while importing the scenario")?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "while binding {} (set SWEEPWATCH_HTTP_ADDR to another address)",
+                cfg.http.addr
+            )
+        })?;
+    let http = format!("http://{}", listener.local_addr()?);
+    let serve = tokio::spawn(crate::app::serve(cfg.clone(), listener, shutdown.clone()));
+
+    let span = chrono::Duration::from_std(opts.duration)?;
+    let start =
+        simulator::scenario::latest_shift_start(&file, &opts.shift, chrono::Utc::now() - span)
+            .with_context(|| format!("the scenario has no shift {:?}", opts.shift))?;
+    let mut run = simulator::scenario::ScenarioRun::new(simulator::BrokerOptions {
+        url: cfg.mqtt.url.clone(),
+        username: None,
+        password: None,
+        client_id_prefix: "sweepwatch-demo-device".into(),
+    });
+    run.clock = simulator::scenario::Clock::Replay {
+        start,
+        speed: opts.speed,
+    };
+    run.duration = opts.duration;
+    run.seed = opts.seed;
+
+    let wall = opts.duration.as_secs_f64() / opts.speed;
+    println!(
+        "\nsweepwatch demo: {} ({} areas, {} devices), replaying the {} shift of {} at {}x ({:.0} min).\n",
+        file.org.name,
+        scenario.areas.len(),
+        scenario.devices.len(),
+        opts.shift,
+        start
+            .with_timezone(&scenario.tz)
+            .format("%Y-%m-%d %H:%M %Z"),
+        opts.speed,
+        wall / 60.0
+    );
+    println!("  health, readiness:  {http}/healthz   {http}/readyz");
+    println!("  metrics:            {http}/metrics");
+    println!(
+        "  MQTT broker:        {}   (e.g. mosquitto_sub -p {} -t 'sweepwatch/v1/#' -v)",
+        cfg.mqtt.url, broker.port
+    );
+    println!("  database:           psql '{}'", cfg.database.url);
+    println!("      alerts:   SELECT kind, state, count(*) FROM alerts GROUP BY 1, 2;");
+    println!(
+        "      coverage: SELECT route_id, shift_date, round(fraction::numeric, 2) FROM coverage ORDER BY 3;"
+    );
+    println!(
+        "\n  Expect: fixes from {} vehicles and cleaners; alerts for the planted troubles (a silent device,\n  \
+         an SOS, a cleaner standing still outside a service station, one leaving her beat, a late start,\n  \
+         a tunnel dropout and a store-and-forward backlog); rejects for a few malformed messages;\n  \
+         coverage climbing on the routes being swept. Ctrl-C stops everything.\n",
+        scenario.devices.len()
+    );
+
+    let sim = tokio::spawn({
+        let (file, cancel) = (file.clone(), shutdown.clone());
+        async move { simulator::scenario::run_scenario(&file, &run, cancel).await }
+    });
+    let progress = tokio::spawn(progress_loop(pool.clone(), shutdown.clone()));
+    let sim_result = sim.await;
+    match sim_result {
+        Ok(Ok(r)) if !r.cancelled => println!(
+            "\nreplay finished: {} messages published ({} fixes, {} backlogs). The service keeps running; Ctrl-C to stop.",
+            r.published, r.counts.fixes, r.counts.backlogs
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            eprintln!("simulator failed: {e}");
+            shutdown.cancel();
+        }
+        Err(e) => {
+            eprintln!("simulator task failed: {e}");
+            shutdown.cancel();
+        }
+    }
+    let result = serve.await.context("serve task")?;
+    progress.abort();
+    drop(broker);
+    result
+}
+
+/// Every 10 seconds: what has been stored so far.
+async fn progress_loop(pool: store::Pool, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        let Ok(client) = pool.get().await else {
+            continue;
+        };
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM fixes),
+                        (SELECT count(*) FROM rejected_messages),
+                        (SELECT count(*) FROM alerts WHERE state <> 'resolved'),
+                        (SELECT count(*) FROM alerts),
+                        (SELECT coalesce(avg(fraction), 0)::float8 FROM coverage),
+                        (SELECT max(ts) FROM fixes)",
+                &[],
+            )
+            .await;
+        if let Ok(r) = row {
+            let at: Option<chrono::DateTime<chrono::Utc>> = r.get(5);
+            println!(
+                "[{}] fixes {}  rejects {}  alerts open {} (of {})  mean route coverage {:.0}%",
+                at.map(|t| t
+                    .with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%H:%M")
+                    .to_string())
+                    .unwrap_or_default(),
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, i64>(2),
+                r.get::<_, i64>(3),
+                100.0 * r.get::<_, f64>(4)
+            );
+        }
+    }
+}
