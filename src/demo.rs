@@ -70,6 +70,9 @@ async fn start_broker() -> anyhow::Result<Broker> {
         .arg(&conf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group: Ctrl-C in the terminal reaches the demo, which
+        // drains into the broker before stopping it.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("while starting {bin}"))?;
