@@ -28,9 +28,15 @@ pub async fn serve(
     let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
     let metrics_for_gauges = metrics.clone();
     let conn = Arc::new(ingest::ConnectionState::default());
-    // Alert transitions as they are committed, for live consumers (the SSE stream).
-    // A consumer that falls this far behind loses the oldest, never slows ingest.
-    let (alerts_tx, _) = tokio::sync::broadcast::channel(1024);
+    // Latest positions and a broadcast of committed positions and alert transitions.
+    let live = Arc::new(ingest::live::LiveView::default());
+    match pool.get().await {
+        Ok(client) => match live.load(&client).await {
+            Ok(n) => info!(devices = n, "live positions loaded"),
+            Err(e) => warn!(error = %e, "could not load the latest positions"),
+        },
+        Err(e) => warn!(error = %e, "could not load the latest positions"),
+    }
 
     let readiness = api::Readiness {
         pool: pool.clone(),
@@ -42,6 +48,8 @@ pub async fn serve(
     let router = api::router(api::AppState {
         readiness,
         registry,
+        pool: pool.clone(),
+        live: live.clone(),
     });
     info!(addr = %listener.local_addr()?, "HTTP listening");
 
@@ -64,7 +72,7 @@ pub async fn serve(
                 pool,
                 metrics,
                 conn,
-                alerts_tx,
+                live.clone(),
                 shutdown,
             )
             .await

@@ -23,6 +23,10 @@ pub use health::Readiness;
 pub struct AppState {
     pub readiness: Readiness,
     pub registry: prometheus::Registry,
+    /// The database (reads, and the operators' writes).
+    pub pool: store::Pool,
+    /// Latest positions and the broadcast of committed positions and alert transitions.
+    pub live: std::sync::Arc<ingest::live::LiveView>,
 }
 
 /// The whole HTTP surface.

@@ -9,6 +9,8 @@
 //!   with what the geofence engines derive from it, then acknowledges in order.
 //! - [`host`]: the engines of all orgs and their event-time clocks; `restore`
 //!   rebuilds them after a restart (checkpoint + replay of stored fixes).
+//! - [`live`]: latest positions in memory and a broadcast of positions and
+//!   alert transitions as they are committed.
 //! - [`metrics`]: the `sweepwatch_*` ingest metrics.
 //!
 //! [`run`] wires them: broker → event loop → batcher → writer → database, and
@@ -20,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod gauges;
 pub mod host;
+pub mod live;
 pub mod metrics;
 pub mod mqtt;
 mod pipeline;
@@ -55,7 +58,7 @@ pub async fn run(
     pool: store::Pool,
     metrics: Metrics,
     state: Arc<ConnectionState>,
-    alerts_tx: tokio::sync::broadcast::Sender<store::effects::StoredTransition>,
+    live: Arc<live::LiveView>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let opts = mqtt::options(mqtt_cfg)?;
@@ -93,7 +96,7 @@ pub async fn run(
         metrics,
         mqtt_cfg.owntracks_org.clone(),
         Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
-        alerts_tx,
+        live,
     );
     let mut writer = tokio::spawn(writer.run(batch_rx));
 

@@ -17,11 +17,12 @@ use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Publish, QoS};
 use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, FixRow, Pool, RejectRow, StatusRow, StoreError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{self, Fix, Message, Reject};
 use crate::host::EngineHost;
+use crate::live::{LiveView, Position};
 use crate::metrics::Metrics;
 use crate::mqtt::ConnectionState;
 use crate::pipeline::{Item, Pending};
@@ -53,7 +54,7 @@ pub(crate) struct Writer {
     last_checkpoint: Instant,
     /// How often the engines' state is checkpointed (bounds the replay after a crash).
     checkpoint_every: Duration,
-    alerts_tx: broadcast::Sender<StoredTransition>,
+    live: Arc<LiveView>,
     errors_log: RateLimitedLog,
 }
 
@@ -65,7 +66,7 @@ impl Writer {
         metrics: Metrics,
         owntracks_org: String,
         checkpoint_every: Duration,
-        alerts_tx: broadcast::Sender<StoredTransition>,
+        live: Arc<LiveView>,
     ) -> Self {
         Self {
             pool,
@@ -79,7 +80,7 @@ impl Writer {
             config_version: None,
             last_checkpoint: Instant::now(),
             checkpoint_every,
-            alerts_tx,
+            live,
             errors_log: RateLimitedLog::new(Duration::from_secs(30), 5),
         }
     }
@@ -205,6 +206,7 @@ impl Writer {
             .batch_rows
             .observe((batch.fixes.len() + batch.rejects.len() + batch.statuses.len()) as f64);
         self.publish_alerts(stored);
+        self.publish_positions(&batch, &inserted);
         // Which messages stored something new.
         let mut stored_any = vec![false; pending.items.len()];
         for (row, &owner) in batch.fixes.iter().zip(&fix_owner) {
@@ -236,14 +238,47 @@ impl Writer {
         Ok(())
     }
 
+    /// The newest committed fix of each device in the batch, to the live view.
+    fn publish_positions(
+        &self,
+        batch: &Batch,
+        inserted: &std::collections::HashSet<(i32, DateTime<Utc>)>,
+    ) {
+        let mut latest: HashMap<i32, &FixRow> = HashMap::new();
+        for f in batch
+            .fixes
+            .iter()
+            .filter(|f| inserted.contains(&(f.device_id, f.ts)))
+        {
+            if latest.get(&f.device_id).is_none_or(|l| f.ts > l.ts) {
+                latest.insert(f.device_id, f);
+            }
+        }
+        self.live.update(latest.into_values().filter_map(|f| {
+            let (org, device) = self.registry.name(f.device_id)?;
+            Some(Position {
+                device_id: f.device_id,
+                org: org.to_owned(),
+                device: device.to_owned(),
+                ts: f.ts,
+                lat: f.lat,
+                lon: f.lon,
+                speed: f.speed,
+                heading: f.heading,
+                work: f.work,
+                sos: f.sos,
+                batt: f.batt,
+            })
+        }));
+    }
+
     fn publish_alerts(&self, stored: Vec<StoredTransition>) {
         for t in stored {
             let kind = t.change.kind;
             if t.change.open {
                 self.metrics.alerts_opened.with_label_values(&[kind]).inc();
             }
-            // No receiver is fine: nobody is watching the live stream.
-            let _ = self.alerts_tx.send(t);
+            self.live.announce(t);
         }
     }
 
