@@ -45,12 +45,15 @@ pub async fn serve(
             Arc::new(move || conn.is_connected())
         },
     };
-    let router = api::router(api::AppState {
-        readiness,
-        registry,
-        pool: pool.clone(),
-        live: live.clone(),
-    });
+    let router = api::router_with(
+        api::AppState {
+            readiness,
+            registry,
+            pool: pool.clone(),
+            live: live.clone(),
+        },
+        cfg.api.clone(),
+    );
     info!(addr = %listener.local_addr()?, "HTTP listening");
 
     let retention_days = cfg.pipeline.retention_days;

@@ -14,6 +14,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub pipeline: PipelineConfig,
     pub http: HttpConfig,
+    /// The dispatch API: bearer tokens (SHA-256 hashes only), CORS, limits.
+    pub api: api::ApiConfig,
     pub log: LogConfig,
 }
 
@@ -82,6 +84,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "mqtt.orgs (comma-separated; empty = all)",
     ),
     ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
+    (
+        "SWEEPWATCH_API_TOKENS",
+        "api.tokens, added (comma-separated name:role:token; hashed when read)",
+    ),
+    ("SWEEPWATCH_API_RATE_PER_S", "api.rate_per_s"),
+    ("SWEEPWATCH_API_RATE_BURST", "api.rate_burst"),
+    (
+        "SWEEPWATCH_API_CORS_ORIGINS",
+        "api.cors_origins (comma-separated)",
+    ),
     ("SWEEPWATCH_LOG", "log.filter"),
     ("SWEEPWATCH_LOG_FORMAT", "log.format"),
 ];
@@ -139,6 +151,7 @@ impl Config {
         if let Some(v) = get("SWEEPWATCH_HTTP_ADDR") {
             self.http.addr = v;
         }
+        self.api.apply_env(&get)?;
         if let Some(v) = get("SWEEPWATCH_LOG") {
             self.log.filter = v;
         }
@@ -183,6 +196,19 @@ mod tests {
                 .is_err()
         );
         assert!(toml::from_str::<Config>("[mqtt]\nurll = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn api_tokens_from_the_environment_are_printed_hashed_only() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| (k == "SWEEPWATCH_API_TOKENS").then(|| "desk:operator:t0psecret".into()))
+            .unwrap();
+        assert_eq!(cfg.api.tokens.len(), 1);
+        let text = cfg.to_toml();
+        assert!(!text.contains("t0psecret"), "{text}");
+        assert!(text.contains("[[api.tokens]]"), "{text}");
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.api.tokens, cfg.api.tokens);
     }
 
     #[test]

@@ -1,21 +1,49 @@
 //! sweepwatch HTTP API (axum).
 //!
-//! Today: the operational endpoints, unauthenticated —
-//! `GET /healthz` (the process is up), `GET /readyz` (database and broker
-//! reachable; 503 otherwise), `GET /metrics` (Prometheus text format).
-//! The dispatch-centre API (`/api/v1/...`) is built on the same [`router`].
+//! - Operational endpoints, unauthenticated: `GET /healthz` (the process is
+//!   up), `GET /readyz` (database and broker reachable; 503 otherwise),
+//!   `GET /metrics` (Prometheus text format).
+//! - The dispatch-centre API under `/api/v1`, behind bearer tokens with roles
+//!   ([`auth`]): positions ([`positions`]), alerts ([`alerts`]), coverage
+//!   ([`coverage`]), tracks ([`track`]), reports ([`reports`]), the live
+//!   stream ([`stream`]) and the admins' configuration edits ([`resources`]).
+//!   Reads go through `store::queries`; the live view of `ingest` gives
+//!   positions and the event stream.
+//! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
 //!
 //! [`serve`] takes a bound listener and a shutdown token, so tests bind port 0.
 
+mod alerts;
+pub mod auth;
+pub mod config;
+mod coverage;
+pub mod error;
+mod extract;
+mod geo_util;
 mod health;
+mod http_metrics;
+mod page;
+mod positions;
+mod reports;
+mod resources;
+mod stream;
+mod track;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use resources::{areas, assignments, devices, shifts};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 
+pub use config::ApiConfig;
 pub use health::Readiness;
 
 /// What the handlers share.
@@ -29,13 +57,119 @@ pub struct AppState {
     pub live: std::sync::Arc<ingest::live::LiveView>,
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, with the API configured from the defaults and the
+/// environment (`SWEEPWATCH_API_TOKENS`). See [`router_with`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cfg = ApiConfig::from_env().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ignoring SWEEPWATCH_API_TOKENS");
+        ApiConfig::default()
+    });
+    router_with(state, cfg)
+}
+
+/// The whole HTTP surface with an explicit API configuration.
+pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
+    if cfg.tokens.is_empty() {
+        tracing::warn!("no API tokens configured: every /api/v1 request will be refused");
+    }
+    let metrics = http_metrics::HttpMetrics::register(&state.registry);
+    let state = Arc::new(state);
+    let auth = Arc::new(auth::Auth::new(&cfg));
+    let api = api_routes()
+        .route_layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        .fallback(not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(cfg.request_timeout_s.max(1)),
+        ))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .with_state(Arc::new(state))
+        .nest("/api/v1", api)
+        .with_state(state);
+    if let Some(cors) = cors_layer(&cfg.cors_origins) {
+        router = router.layer(cors);
+    }
+    match metrics {
+        Ok(m) => router.layer(middleware::from_fn_with_state(m, http_metrics::track)),
+        Err(e) => {
+            tracing::warn!(error = %e, "HTTP metrics not registered");
+            router
+        }
+    }
+}
+
+fn api_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/positions", get(positions::positions))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::get))
+        .route("/alerts/{id}/ack", post(alerts::ack))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/coverage", get(coverage::get))
+        .route("/coverage/justify", post(coverage::justify))
+        .route("/devices", get(devices::list).post(devices::create))
+        .route(
+            "/devices/{id}",
+            get(devices::get)
+                .put(devices::update)
+                .delete(devices::delete),
+        )
+        .route("/devices/{id}/track", get(track::track))
+        .route("/stream", get(stream::stream))
+        .route("/reports/shift", get(reports::shift))
+        .route("/reports/devices", get(reports::devices))
+        .route("/areas", get(areas::list))
+        .route("/areas/{org}", post(areas::create))
+        .route(
+            "/areas/{org}/{id}",
+            get(areas::get).put(areas::update).delete(areas::delete),
+        )
+        .route("/shifts", get(shifts::list))
+        .route("/shifts/{org}", post(shifts::create))
+        .route(
+            "/shifts/{org}/{id}",
+            get(shifts::get).put(shifts::update).delete(shifts::delete),
+        )
+        .route(
+            "/assignments",
+            get(assignments::list).post(assignments::create),
+        )
+        .route(
+            "/assignments/{id}",
+            get(assignments::get)
+                .put(assignments::update)
+                .delete(assignments::delete),
+        )
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("no such endpoint".into())
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets
@@ -45,6 +179,8 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // Live streams end on shutdown, or graceful shutdown would wait for them forever.
+    let router = router.layer(axum::Extension(stream::StreamShutdown(shutdown.clone())));
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

@@ -71,18 +71,35 @@ pub async fn run(
     let (batch_tx, batch_rx) = mpsc::channel(pipeline_cfg.batches_in_flight.max(1));
     let stop_polling = CancellationToken::new();
 
-    let event_loop = tokio::spawn(
-        mqtt::EventLoopTask {
-            eventloop,
-            client: client.clone(),
-            filters,
-            state: state.clone(),
-            metrics: metrics.clone(),
-            stop_reading: shutdown.clone(),
-            stop_polling: stop_polling.clone(),
-        }
-        .run(queue.clone()),
-    );
+    let task = mqtt::EventLoopTask {
+        eventloop,
+        client: client.clone(),
+        filters,
+        state: state.clone(),
+        metrics: metrics.clone(),
+        stop_reading: shutdown.clone(),
+        stop_polling: stop_polling.clone(),
+    };
+    // The event loop gets a thread of its own: decoding, the engines and the
+    // database work must never starve it of the CPU it needs to answer the
+    // broker's keep-alive and to send acks.
+    let (done_tx, mut event_loop) = tokio::sync::oneshot::channel::<()>();
+    let q = queue.clone();
+    std::thread::Builder::new()
+        .name("mqtt-event-loop".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(task.run(q)),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start the MQTT event loop runtime")
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| IngestError::Config(format!("could not start the MQTT thread: {e}")))?;
     let batcher = tokio::spawn(pipeline::batcher(
         queue,
         batch_tx,
@@ -117,11 +134,12 @@ pub async fn run(
     batcher.abort();
     // Disconnect goes through the same queue as the acks, so it follows them onto the wire.
     let _ = client.try_disconnect();
-    if tokio::time::timeout(Duration::from_secs(3), event_loop)
+    if tokio::time::timeout(Duration::from_secs(3), &mut event_loop)
         .await
         .is_err()
     {
         stop_polling.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), event_loop).await;
     }
     Ok(())
 }

@@ -87,7 +87,7 @@ impl LiveView {
         }
     }
 
-    pub(crate) fn announce(&self, t: StoredTransition) {
+    pub fn announce(&self, t: StoredTransition) {
         let _ = self.events.send(LiveEvent::Alert(t));
     }
 

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
     pub devices_registered: IntGauge,
+    pub queue_resyncs: IntCounter,
     pub alerts_opened: IntCounterVec,
     pub alerts_open: IntGaugeVec,
     pub alerts_unack_oldest: GaugeVec,
@@ -114,6 +115,10 @@ impl Metrics {
                 "sweepwatch_devices_known",
                 "Devices this process has resolved",
             )?,
+            queue_resyncs: IntCounter::new(
+                "sweepwatch_mqtt_queue_resyncs_total",
+                "Reconnects forced because the inbound queue was full (the broker redelivers)",
+            )?,
             alerts_opened: IntCounterVec::new(
                 Opts::new(
                     "sweepwatch_alerts_opened_total",
@@ -172,6 +177,7 @@ impl Metrics {
         registry.register(Box::new(m.mqtt_reconnects.clone()))?;
         registry.register(Box::new(m.devices_registered.clone()))?;
         registry.register(Box::new(m.alerts_opened.clone()))?;
+        registry.register(Box::new(m.queue_resyncs.clone()))?;
         // Every label value exists from the start, so rate() works from the first scrape.
         for result in ["accepted", "rejected", "duplicate"] {
             m.messages.with_label_values(&[result]);

@@ -163,14 +163,21 @@ impl EventLoopTask {
                     };
                     match queue.push(inbound) {
                         Ok(()) => self.metrics.queue_depth.inc(),
-                        Err(m) => {
-                            // Only QoS 0 can get here (see crate::queue).
+                        Err(m) if m.ack.qos == QoS::AtMostOnce => {
                             self.metrics.messages.with_label_values(&["dropped"]).inc();
                             if errors.allow(|n| {
-                                warn!(suppressed = n, "inbound queue full (log lines suppressed)")
+                                warn!(suppressed = n, "MQTT warnings (log lines suppressed)")
                             }) {
-                                warn!(topic = %m.topic, qos = ?m.ack.qos, "inbound queue full, message dropped");
+                                warn!(topic = %m.topic, "inbound queue full, QoS 0 message dropped");
                             }
+                        }
+                        Err(m) => {
+                            // Never drop what the broker will not send again: drop the
+                            // connection instead; it redelivers everything unacknowledged.
+                            self.metrics.queue_resyncs.inc();
+                            warn!(topic = %m.topic, "inbound queue full: reconnecting so the broker redelivers");
+                            self.eventloop.clean();
+                            self.state.set_connected(false, &self.metrics);
                         }
                     }
                 }

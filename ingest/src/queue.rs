@@ -1,14 +1,19 @@
 //! The inbound queue between the event loop and the batcher.
 //!
-//! Why it cannot overflow with QoS 1 messages: MQTT packet identifiers are
-//! 16-bit, so on one connection the broker can have at most 65,535
-//! unacknowledged QoS 1 messages outstanding to us. After a reconnect the
-//! broker redelivers every one of them, so the copies from the old connection
-//! still waiting here are useless (their acks would be dropped anyway): the
-//! event loop purges them on every CONNACK. The queue therefore only ever holds
-//! messages of the current connection, at most 65,535 of QoS 1 or 2, and its
-//! capacity is above that. Only QoS 0 messages (no delivery promise) can find
-//! it full; they are then dropped and counted.
+//! Why it should not overflow with QoS 1 messages: MQTT packet identifiers
+//! are 16-bit, so on one connection the broker can have at most 65,535
+//! unacknowledged QoS 1 messages outstanding to us (Mosquitto with the
+//! project's configuration: 40,000). After a reconnect the broker redelivers
+//! every one of them, so the copies from the old connection still waiting here
+//! are useless (their acks would be dropped anyway): the event loop purges them
+//! on every CONNACK. The capacity is two connections' worth of packet ids.
+//!
+//! If a QoS 1 message still finds it full (seen once, with Mosquitto 2.0.11
+//! overloaded far beyond what the machine could ingest, right after a keep-alive
+//! timeout and reconnect), the event loop drops the connection instead of the
+//! message: nothing unstored is ever acknowledged, so the broker keeps it and
+//! redelivers it on the next connection, after the purge has made room. Only
+//! QoS 0 messages (no delivery promise) are ever dropped, and counted.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -19,8 +24,8 @@ use tokio::sync::Notify;
 
 use crate::mqtt::Inbound;
 
-/// Every packet id of one connection, plus room for QoS 0 bursts.
-pub const CAPACITY: usize = 65_535 + 4_096;
+/// Every packet id of two connections, plus room for QoS 0 bursts.
+pub const CAPACITY: usize = 2 * 65_535 + 4_096;
 
 #[derive(Default)]
 pub struct InboundQueue {

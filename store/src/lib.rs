@@ -21,6 +21,7 @@ pub mod devices;
 pub mod effects;
 pub mod migrate;
 pub mod orgconfig;
+pub mod queries;
 pub mod writer;
 
 pub use db::{Pool, connect_pool, create_database_if_missing};

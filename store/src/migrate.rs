@@ -32,6 +32,13 @@ const MIGRATIONS: &[Migration] = &[
         timescale: "",
         plain: "",
     },
+    Migration {
+        version: 3,
+        name: "api",
+        common: include_str!("../migrations/0003_api.sql"),
+        timescale: "",
+        plain: "",
+    },
 ];
 
 /// Whether to use TimescaleDB.

@@ -3,6 +3,7 @@
 //! configuration), its own database and its own MQTT client id, so tests run in
 //! parallel and never depend on leftovers.
 
+mod api;
 mod engine;
 mod faults;
 mod helpers;

@@ -3,6 +3,7 @@
 //! as a child process, an MQTT publisher, and a TCP proxy to cut the database.
 //! Set `TEST_LOG=1` to see the service's log.
 
+pub mod api;
 pub mod broker;
 pub mod db;
 pub mod proxy;

@@ -1,0 +1,208 @@
+//! The alert queue: list (filtered, newest first, paginated), one alert with
+//! its transitions, and the operators' `ack` and `resolve`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::queries::alerts::{self, AlertFilter, AlertRow};
+
+use crate::AppState;
+use crate::auth::{Caller, Operator, Role};
+use crate::error::ApiError;
+use crate::extract::{Q, optional_json};
+use crate::page::{self, Page};
+use axum::body::Bytes;
+
+const STATES: &[&str] = &["open", "acknowledged", "resolved"];
+pub const KINDS: &[&str] = &[
+    "idle",
+    "off_area",
+    "offline",
+    "late_start",
+    "speeding_at_work",
+    "off_shift_work",
+    "sos",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub org: Option<String>,
+    pub district: Option<String>,
+    /// `devices.id`
+    pub device: Option<i32>,
+    /// Opened at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Opened before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn one_of(field: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::invalid(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn alert_cursor(a: &AlertRow) -> String {
+    page::pair(&a.opened_at.to_rfc3339(), &a.id.to_string())
+}
+
+fn parse_alert_cursor(c: &str) -> Result<(DateTime<Utc>, i64), ApiError> {
+    let (t, id) = page::decode_pair(c)?;
+    let bad = || ApiError::invalid("cursor", "not a cursor returned by this API");
+    let t = DateTime::parse_from_rfc3339(&t).map_err(|_| bad())?;
+    Ok((t.with_timezone(&Utc), id.parse().map_err(|_| bad())?))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Q(q): Q<AlertQuery>,
+) -> Result<Json<Page<AlertRow>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    one_of("state", &q.state, STATES)?;
+    one_of("kind", &q.kind, KINDS)?;
+    let limit = page::limit(q.limit)?;
+    let after = q.cursor.as_deref().map(parse_alert_cursor).transpose()?;
+    let filter = AlertFilter {
+        state: q.state,
+        kind: q.kind,
+        org: q.org,
+        district: q.district,
+        device_id: q.device,
+        from: q.from,
+        to: q.to,
+        after,
+        limit: limit + 1,
+    };
+    let client = state.pool.get().await?;
+    let rows = alerts::list(&**client, &filter).await?;
+    Ok(Json(Page::from_rows(rows, limit, alert_cursor)))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let client = state.pool.get().await?;
+    let alert = alerts::get(&**client, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
+    let transitions = alerts::transitions(&**client, id).await?;
+    let mut v = serde_json::to_value(alert).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    v["transitions"] = json!(transitions);
+    Ok(Json(v))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Action {
+    Ack,
+    Resolve,
+}
+
+pub async fn ack(
+    state: State<Arc<AppState>>,
+    Operator(caller): Operator,
+    id: Path<i64>,
+    body: Bytes,
+) -> Result<Json<AlertRow>, ApiError> {
+    act(state, caller, id, body, Action::Ack).await
+}
+
+pub async fn resolve(
+    state: State<Arc<AppState>>,
+    Operator(caller): Operator,
+    id: Path<i64>,
+    body: Bytes,
+) -> Result<Json<AlertRow>, ApiError> {
+    act(state, caller, id, body, Action::Resolve).await
+}
+
+async fn act(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+    action: Action,
+) -> Result<Json<AlertRow>, ApiError> {
+    caller.require(Role::Operator)?;
+    let note = optional_json::<NoteBody>(&body)?
+        .and_then(|b| b.note)
+        .filter(|n| !n.trim().is_empty());
+    if note.as_ref().is_some_and(|n| n.len() > 4000) {
+        return Err(ApiError::invalid("note", "at most 4000 bytes"));
+    }
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let current: String = tx
+        .query_opt("SELECT state FROM alerts WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?
+        .get(0);
+    match (action, current.as_str()) {
+        (_, "resolved") => {
+            return Err(ApiError::Conflict(format!(
+                "alert {id} is already resolved"
+            )));
+        }
+        (Action::Ack, "acknowledged") => {
+            return Err(ApiError::Conflict(format!(
+                "alert {id} is already acknowledged"
+            )));
+        }
+        _ => {}
+    }
+    let (new_state, sql) = match action {
+        Action::Ack => (
+            "acknowledged",
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2
+             WHERE id = $1",
+        ),
+        Action::Resolve => (
+            "resolved",
+            "UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_by = $2,
+                 resolution_note = $3 WHERE id = $1",
+        ),
+    };
+    if action == Action::Ack {
+        tx.execute(sql, &[&id, &caller.name]).await?;
+    } else {
+        tx.execute(sql, &[&id, &caller.name, &note]).await?;
+    }
+    tx.execute(
+        "INSERT INTO alert_transitions (alert_id, state, at, actor, note) VALUES ($1, $2, now(), $3, $4)",
+        &[&id, &new_state, &caller.name, &note],
+    )
+    .await?;
+    let row = alerts::get(&*tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
+    tx.commit().await?;
+    tracing::info!(
+        alert = id,
+        actor = caller.name,
+        state = new_state,
+        "alert updated by an operator"
+    );
+    Ok(Json(row))
+}

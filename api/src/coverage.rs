@@ -1,0 +1,226 @@
+//! Coverage of a route in a shift instance, and operators' justifications of
+//! missed stretches.
+//!
+//! Justifications are stored by the API (`coverage_justifications`) and
+//! applied to the stored report when it is read: justified stretches are
+//! subtracted from `missed` and reported apart. (The engine does not see them.)
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::queries::coverage as q;
+
+use crate::AppState;
+use crate::auth::{Caller, Operator, Role};
+use crate::error::ApiError;
+use crate::extract::{J, Q};
+use crate::geo_util::{cut_line, subtract};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageQuery {
+    pub route: String,
+    pub shift: String,
+    /// Local date the shift instance started on.
+    pub date: NaiveDate,
+    pub org: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Q(query): Q<CoverageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let client = state.pool.get().await?;
+    let row = q::get(
+        &**client,
+        query.org.as_deref(),
+        &query.route,
+        &query.shift,
+        query.date,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "coverage of route {} in shift {} of {}",
+            query.route, query.shift, query.date
+        ))
+    })?;
+    let justs = q::justifications(
+        &**client,
+        &row.org,
+        &row.route_id,
+        &row.shift_id,
+        row.shift_date,
+    )
+    .await?;
+    let line = route_line(q::area_feature(&**client, &row.org, &row.route_id).await?);
+    let r = &row.report;
+    let total_m = r["total_m"].as_f64().unwrap_or(0.0);
+    let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
+    let mut missed = Vec::new();
+    for s in r["missed"].as_array().into_iter().flatten() {
+        let (a, b) = (
+            s["from_m"].as_f64().unwrap_or(0.0),
+            s["to_m"].as_f64().unwrap_or(0.0),
+        );
+        let pieces = subtract(a, b, &cuts);
+        if pieces == [(a, b)] {
+            missed.push(stretch_feature(a, b, s["geometry"].clone(), json!({})));
+        } else {
+            for (a, b) in pieces {
+                missed.push(stretch_feature(
+                    a,
+                    b,
+                    geometry(&line, total_m, a, b),
+                    json!({}),
+                ));
+            }
+        }
+    }
+    let mut justified: Vec<Value> = justs
+        .iter()
+        .map(|j| {
+            stretch_feature(
+                j.from_m,
+                j.to_m,
+                geometry(&line, total_m, j.from_m, j.to_m),
+                json!({"id": j.id, "note": j.note, "actor": j.actor, "at": j.created_at, "source": "operator"}),
+            )
+        })
+        .collect();
+    for js in r["justified"].as_array().into_iter().flatten() {
+        let s = &js["stretch"];
+        justified.push(stretch_feature(
+            s["from_m"].as_f64().unwrap_or(0.0),
+            s["to_m"].as_f64().unwrap_or(0.0),
+            s["geometry"].clone(),
+            json!({"note": js["note"], "source": "engine"}),
+        ));
+    }
+    let missed_m: f64 = missed
+        .iter()
+        .map(|f| f["properties"]["length_m"].as_f64().unwrap_or(0.0))
+        .sum();
+    Ok(Json(json!({
+        "org": row.org, "route": row.route_id, "shift": row.shift_id, "date": row.shift_date,
+        "updated_at": row.updated_at,
+        "total_m": r["total_m"], "covered_m": r["covered_m"], "covered_fraction": r["covered_fraction"],
+        "complete_m": r["complete_m"], "passes_required": r["passes_required"],
+        "missed_m": missed_m,
+        "passes": r["passes"],
+        "missed": {"type": "FeatureCollection", "features": missed},
+        "justified": {"type": "FeatureCollection", "features": justified},
+        "last_served": r["last_served"],
+    })))
+}
+
+fn stretch_feature(from_m: f64, to_m: f64, geometry: Value, mut props: Value) -> Value {
+    props["from_m"] = json!(from_m);
+    props["to_m"] = json!(to_m);
+    props["length_m"] = json!(to_m - from_m);
+    json!({"type": "Feature", "geometry": geometry, "properties": props})
+}
+
+/// The route's centre line (lon, lat) from its stored Feature.
+fn route_line(feature: Option<Value>) -> Vec<(f64, f64)> {
+    let Some(f) = feature else { return vec![] };
+    if f["geometry"]["type"] != "LineString" {
+        return vec![];
+    }
+    f["geometry"]["coordinates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c.get(0)?.as_f64()?, c.get(1)?.as_f64()?)))
+        .collect()
+}
+
+fn geometry(line: &[(f64, f64)], total_m: f64, a: f64, b: f64) -> Value {
+    let coords = cut_line(line, total_m, a, b);
+    if coords.len() < 2 {
+        return Value::Null;
+    }
+    json!({"type": "LineString", "coordinates": coords})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JustifyBody {
+    pub route: String,
+    pub shift: String,
+    pub date: NaiveDate,
+    pub org: Option<String>,
+    pub from_m: f64,
+    pub to_m: f64,
+    pub note: String,
+}
+
+pub async fn justify(
+    State(state): State<Arc<AppState>>,
+    Operator(caller): Operator,
+    J(b): J<JustifyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Operator)?;
+    let mut errs = Vec::new();
+    if !b.from_m.is_finite() || b.from_m < 0.0 {
+        errs.push(crate::error::InvalidParam::new(
+            "from_m",
+            "must be a number >= 0",
+        ));
+    }
+    if !b.to_m.is_finite() || b.to_m <= b.from_m {
+        errs.push(crate::error::InvalidParam::new(
+            "to_m",
+            "must be greater than from_m",
+        ));
+    }
+    if b.note.trim().is_empty() || b.note.len() > 4000 {
+        errs.push(crate::error::InvalidParam::new(
+            "note",
+            "must be 1 to 4000 bytes",
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::Invalid(errs));
+    }
+    let client = state.pool.get().await?;
+    let row = q::get(&**client, b.org.as_deref(), &b.route, &b.shift, b.date)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "coverage of route {} in shift {} of {}",
+                b.route, b.shift, b.date
+            ))
+        })?;
+    let total_m = row.report["total_m"].as_f64().unwrap_or(0.0);
+    if b.to_m > total_m + 0.5 {
+        return Err(ApiError::invalid(
+            "to_m",
+            format!("beyond the end of the route ({total_m:.1} m)"),
+        ));
+    }
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO coverage_justifications (org, route_id, shift_id, shift_date, from_m, to_m, note, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[&row.org, &row.route_id, &row.shift_id, &row.shift_date, &b.from_m, &b.to_m, &b.note, &caller.name],
+        )
+        .await
+        .map_err(|e| crate::error::map_write_error(e, "from_m"))?
+        .get(0);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id, "org": row.org, "route": row.route_id, "shift": row.shift_id,
+            "date": row.shift_date, "from_m": b.from_m, "to_m": b.to_m, "note": b.note,
+            "actor": caller.name,
+        })),
+    ))
+}

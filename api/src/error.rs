@@ -1,0 +1,179 @@
+//! One error type for every handler, answered as `application/problem+json`
+//! (RFC 9457). Internal errors are logged with their cause chain and answered
+//! without internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A field that failed validation: the `invalid-params` extension of RFC 9457.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidParam {
+    pub name: String,
+    pub reason: String,
+}
+
+impl InvalidParam {
+    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Input that parsed but does not validate; each field named.
+    #[error("invalid request")]
+    Invalid(Vec<InvalidParam>),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_s: u64 },
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid(vec![InvalidParam::new(name, reason)])
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        if e.is_transient() {
+            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
+            return ApiError::Unavailable;
+        }
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        store::StoreError::from(e).into()
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        store::StoreError::from(e).into()
+    }
+}
+
+/// The problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    pub invalid_params: Vec<InvalidParam>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if let ApiError::Internal(e) = &self {
+            let mut chain = format!("{e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                chain.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            tracing::error!(error = chain, "request failed");
+        }
+        let (detail, invalid_params) = match &self {
+            ApiError::Invalid(params) => (
+                params
+                    .iter()
+                    .map(|p| format!("{}: {}", p.name, p.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                params.clone(),
+            ),
+            ApiError::Internal(_) => ("an internal error occurred; it was logged".into(), vec![]),
+            ApiError::Unavailable => ("the database is unavailable; retry later".into(), vec![]),
+            other => (other.to_string(), vec![]),
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            invalid_params,
+        };
+        problem_response(status, &problem, &self)
+    }
+}
+
+fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut resp = (status, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    match err {
+        ApiError::Unauthorized(_) => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sweepwatch\""),
+            );
+        }
+        ApiError::TooManyRequests { retry_after_s } => {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// A database error on a write: constraint violations are the client's (409 for
+/// a duplicate, 422 for a reference to nothing or a failed check), the rest ours.
+pub fn map_write_error(e: tokio_postgres::Error, field: &str) -> ApiError {
+    match e.code().map(|c| c.code()) {
+        Some("23505") => ApiError::Conflict(format!("{field}: already exists")),
+        Some("23503") => ApiError::invalid(field, "refers to something that does not exist"),
+        Some("23514") => ApiError::invalid(field, "violates a constraint"),
+        _ => e.into(),
+    }
+}

@@ -1,0 +1,139 @@
+//! `GET /api/v1/positions`: every device's latest fix and state, as GeoJSON.
+//!
+//! Positions come from the in-memory live view; kinds, districts and open
+//! alerts from one query.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::extract::Q;
+use crate::{AppState, geo_util};
+
+/// A device is offline when its latest fix is older than this.
+const OFFLINE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionsQuery {
+    pub org: Option<String>,
+    pub district: Option<String>,
+    pub kind: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat`
+    pub bbox: Option<String>,
+}
+
+/// A device's state, from its latest fix and open alerts.
+pub fn state_of(now: DateTime<Utc>, p: &ingest::live::Position, open: &[String]) -> &'static str {
+    let has = |k: &str| open.iter().any(|o| o == k);
+    let speed = f64::from(p.speed.unwrap_or(0.0));
+    if now - p.ts > OFFLINE_AFTER {
+        "offline"
+    } else if has("off_area") {
+        "off_area"
+    } else if has("idle") {
+        "idle"
+    } else if p.work == Some(true) {
+        "working"
+    } else if speed >= 2.0 {
+        "moving"
+    } else {
+        "stopped"
+    }
+}
+
+pub async fn positions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Q(q): Q<PositionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let bbox = q.bbox.as_deref().map(geo_util::parse_bbox).transpose()?;
+    let client = state.pool.get().await?;
+    let statuses: HashMap<i32, _> = store::queries::live::device_statuses(&**client)
+        .await?
+        .into_iter()
+        .map(|s| (s.device_id, s))
+        .collect();
+    let now = Utc::now();
+    let mut positions = state.live.positions();
+    positions.sort_by_key(|p| p.device_id);
+    let features: Vec<Value> = positions
+        .iter()
+        .filter_map(|p| {
+            let s = statuses.get(&p.device_id)?;
+            let keep = q.org.as_ref().is_none_or(|o| *o == p.org)
+                && q.kind.as_ref().is_none_or(|k| *k == s.kind)
+                && q.district.as_ref().is_none_or(|d| s.districts.contains(d))
+                && bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
+            keep.then(|| {
+                json!({
+                    "type": "Feature",
+                    "id": p.device_id,
+                    "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                    "properties": {
+                        "device_id": p.device_id, "org": p.org, "device": p.device,
+                        "kind": s.kind, "label": s.label, "districts": s.districts,
+                        "ts": p.ts, "speed": p.speed, "heading": p.heading, "work": p.work,
+                        "batt": p.batt,
+                        "state": state_of(now, p, &s.open_alerts),
+                        "sos": s.open_alerts.iter().any(|k| k == "sos"),
+                        "open_alerts": s.open_alerts.len(),
+                    }
+                })
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"type": "FeatureCollection", "features": features}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(age_s: i64, speed: f32, work: Option<bool>) -> (DateTime<Utc>, ingest::live::Position) {
+        let now = Utc::now();
+        (
+            now,
+            ingest::live::Position {
+                device_id: 1,
+                org: "o".into(),
+                device: "d".into(),
+                ts: now - chrono::Duration::seconds(age_s),
+                lat: 0.0,
+                lon: 0.0,
+                speed: Some(speed),
+                heading: None,
+                work,
+                sos: false,
+                batt: None,
+            },
+        )
+    }
+
+    #[test]
+    fn states_in_order_of_precedence() {
+        let (now, p) = pos(700, 10.0, Some(true));
+        assert_eq!(state_of(now, &p, &["off_area".into()]), "offline");
+        let (now, p) = pos(5, 10.0, Some(true));
+        assert_eq!(
+            state_of(now, &p, &["idle".into(), "off_area".into()]),
+            "off_area"
+        );
+        assert_eq!(state_of(now, &p, &["idle".into()]), "idle");
+        assert_eq!(state_of(now, &p, &[]), "working");
+        let (now, p) = pos(5, 10.0, Some(false));
+        assert_eq!(state_of(now, &p, &[]), "moving");
+        let (now, p) = pos(5, 0.5, None);
+        assert_eq!(state_of(now, &p, &[]), "stopped");
+    }
+}

@@ -1,0 +1,187 @@
+//! `/api/v1/devices`: list, get, create, update, delete.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use geofence::DeviceKind;
+use geofence::scenario::is_device_id;
+use serde::Deserialize;
+use store::queries::config::{self as q, DeviceRow};
+
+use crate::AppState;
+use crate::auth::{Admin, Caller, Role};
+use crate::error::{ApiError, InvalidParam, map_write_error};
+use crate::extract::{J, Q};
+use crate::page::{self, Page};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub org: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Q(query): Q<ListQuery>,
+) -> Result<Json<Page<DeviceRow>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = page::limit(query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            page::decode(c)?
+                .parse::<i32>()
+                .map_err(|_| ApiError::invalid("cursor", "not a cursor returned by this API"))
+        })
+        .transpose()?;
+    let client = state.pool.get().await?;
+    let rows = q::devices(&**client, query.org.as_deref(), after, limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, limit, |d| d.id.to_string())))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i32>,
+) -> Result<Json<DeviceRow>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let client = state.pool.get().await?;
+    q::device(&**client, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))
+}
+
+/// A new device. `device` is the `{device}` of its MQTT topics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    pub org: String,
+    pub device: String,
+    pub kind: DeviceKind,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub owntracks_id: Option<String>,
+}
+
+/// What can change of a device (its org and name are its identity on the wire).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceUpdate {
+    pub kind: DeviceKind,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub owntracks_id: Option<String>,
+}
+
+fn kind_str(k: DeviceKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The same check as the scenario validation: `user/device`.
+fn check_owntracks(ot: &Option<String>, errs: &mut Vec<InvalidParam>) {
+    if let Some(ot) = ot {
+        let ok = ot
+            .split_once('/')
+            .is_some_and(|(u, d)| is_device_id(u) && is_device_id(d));
+        if !ok {
+            errs.push(InvalidParam::new("owntracks_id", "must be user/device"));
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Admin(caller): Admin,
+    J(b): J<NewDevice>,
+) -> Result<(StatusCode, Json<DeviceRow>), ApiError> {
+    caller.require(Role::Admin)?;
+    let mut errs = Vec::new();
+    if !is_device_id(&b.device) {
+        errs.push(InvalidParam::new(
+            "device",
+            "must match [A-Za-z0-9_.-]{1,64}",
+        ));
+    }
+    check_owntracks(&b.owntracks_id, &mut errs);
+    if !errs.is_empty() {
+        return Err(ApiError::Invalid(errs));
+    }
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    super::org_tz(&*tx, &b.org, "org").await?;
+    let id: i32 = tx
+        .query_one(
+            "INSERT INTO devices (org, name, kind, label, owntracks_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&b.org, &b.device, &kind_str(b.kind), &b.label, &b.owntracks_id],
+        )
+        .await
+        .map_err(|e| map_write_error(e, "device"))?
+        .get(0);
+    super::bump_org(&*tx, &b.org).await?;
+    let row = q::device(&*tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Admin(caller): Admin,
+    Path(id): Path<i32>,
+    J(b): J<DeviceUpdate>,
+) -> Result<Json<DeviceRow>, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut errs = Vec::new();
+    check_owntracks(&b.owntracks_id, &mut errs);
+    if !errs.is_empty() {
+        return Err(ApiError::Invalid(errs));
+    }
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let org: String = tx
+        .query_opt(
+            "UPDATE devices SET kind = $2, label = $3, owntracks_id = $4 WHERE id = $1 RETURNING org",
+            &[&id, &kind_str(b.kind), &b.label, &b.owntracks_id],
+        )
+        .await
+        .map_err(|e| map_write_error(e, "owntracks_id"))?
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?
+        .get(0);
+    super::bump_org(&*tx, &org).await?;
+    let row = q::device(&*tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Admin(caller): Admin,
+    Path(id): Path<i32>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let org: String = tx
+        .query_opt("DELETE FROM devices WHERE id = $1 RETURNING org", &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?
+        .get(0);
+    super::bump_org(&*tx, &org).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,195 @@
+//! `GET /api/v1/stream`: Server-Sent Events of position updates (coalesced:
+//! at most one per device per second, the newest wins) and alert
+//! transitions, filterable by org and district.
+//!
+//! Each client reads its own receiver of the live view's broadcast, which
+//! never waits for anyone: a client that falls more than the broadcast's
+//! buffer behind is told so and dropped, and ingest never slows down.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use ingest::live::{LiveEvent, Position};
+use serde::Deserialize;
+use serde_json::json;
+use store::effects::StoredTransition;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::extract::Q;
+
+/// Positions of one device are sent at most this often.
+const COALESCE: Duration = Duration::from_secs(1);
+
+/// Cancelled when the server shuts down: open streams end so it can.
+#[derive(Clone)]
+pub struct StreamShutdown(pub CancellationToken);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    pub org: Option<String>,
+    pub district: Option<String>,
+}
+
+struct Client {
+    rx: tokio::sync::broadcast::Receiver<LiveEvent>,
+    q: StreamQuery,
+    /// Devices in the district asked for (None: no district filter).
+    in_district: Option<HashSet<i32>>,
+    last_sent: HashMap<i32, Instant>,
+    pending: HashMap<i32, Position>,
+    outbox: VecDeque<Event>,
+    tick: tokio::time::Interval,
+    shutdown: CancellationToken,
+    done: bool,
+}
+
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    shutdown: Option<Extension<StreamShutdown>>,
+    Q(q): Q<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let in_district = match &q.district {
+        Some(d) => {
+            let client = state.pool.get().await?;
+            let pairs = store::queries::live::device_districts(&**client).await?;
+            Some(
+                pairs
+                    .into_iter()
+                    .filter(|(_, x)| x == d)
+                    .map(|(id, _)| id)
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let client = Client {
+        rx: state.live.subscribe(),
+        q,
+        in_district,
+        last_sent: HashMap::new(),
+        pending: HashMap::new(),
+        outbox: VecDeque::new(),
+        tick,
+        shutdown: shutdown.map(|s| s.0.0).unwrap_or_default(),
+        done: false,
+    };
+    let events =
+        futures_util::stream::unfold(
+            client,
+            |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
+        );
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+impl Client {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.outbox.pop_front() {
+                return Some(e);
+            }
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => self.done = true,
+                r = self.rx.recv() => match r {
+                    Ok(LiveEvent::Position(p)) => self.position(p),
+                    Ok(LiveEvent::Alert(t)) => self.alert(&t),
+                    Err(RecvError::Lagged(n)) => {
+                        // Too slow: say so and hang up; the client reconnects and
+                        // reads /positions to catch up.
+                        self.outbox.push_back(
+                            Event::default().event("dropped").data(json!({"missed": n}).to_string()),
+                        );
+                        self.done = true;
+                    }
+                    Err(RecvError::Closed) => self.done = true,
+                },
+                _ = self.tick.tick() => self.flush_due(),
+            }
+        }
+    }
+
+    fn wanted(&self, org: &str, device_id: i32, district: Option<&str>) -> bool {
+        self.q.org.as_deref().is_none_or(|o| o == org)
+            && match (&self.q.district, &self.in_district) {
+                (None, _) => true,
+                (Some(d), set) => {
+                    district == Some(d.as_str())
+                        || set.as_ref().is_some_and(|s| s.contains(&device_id))
+                }
+            }
+    }
+
+    fn position(&mut self, p: Position) {
+        if !self.wanted(&p.org, p.device_id, None) {
+            return;
+        }
+        let due = self
+            .last_sent
+            .get(&p.device_id)
+            .is_none_or(|t| t.elapsed() >= COALESCE);
+        if due {
+            self.pending.remove(&p.device_id);
+            self.send_position(&p);
+        } else {
+            self.pending.insert(p.device_id, p);
+        }
+    }
+
+    fn flush_due(&mut self) {
+        let due: Vec<i32> = self
+            .pending
+            .keys()
+            .filter(|id| {
+                self.last_sent
+                    .get(id)
+                    .is_none_or(|t| t.elapsed() >= COALESCE)
+            })
+            .copied()
+            .collect();
+        for id in due {
+            if let Some(p) = self.pending.remove(&id) {
+                self.send_position(&p);
+            }
+        }
+    }
+
+    fn send_position(&mut self, p: &Position) {
+        self.last_sent.insert(p.device_id, Instant::now());
+        let data = serde_json::to_string(p).unwrap_or_default();
+        self.outbox
+            .push_back(Event::default().event("position").data(data));
+    }
+
+    fn alert(&mut self, t: &StoredTransition) {
+        let c = &t.change;
+        if !self.wanted(&c.org, c.device_id, c.district.as_deref()) {
+            return;
+        }
+        let data = json!({
+            "alert_id": t.alert_id, "org": c.org, "device_id": c.device_id, "kind": c.kind,
+            "state": if c.open { "open" } else { "resolved" }, "at": c.at,
+            "lat": c.lat, "lon": c.lon, "area_id": c.area_id, "district": c.district,
+            "grid": c.grid, "chief": c.chief, "shift_id": c.shift_id, "shift_date": c.shift_date,
+            "message": c.message,
+        });
+        self.outbox
+            .push_back(Event::default().event("alert").data(data.to_string()));
+    }
+}

@@ -1,0 +1,105 @@
+//! `GET /api/v1/devices/{id}/track`: a device's fixes over at most 48 hours,
+//! as a GeoJSON LineString Feature (optionally simplified with Douglas–Peucker,
+//! the tolerance in metres on locally projected coordinates) or, with
+//! `format=points`, a FeatureCollection of the fixes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::extract::Q;
+use crate::geo_util::simplify_indices;
+
+/// The longest range one request may ask for.
+const MAX_RANGE: chrono::Duration = chrono::Duration::hours(48);
+/// Fixes one answer holds at most: 48 h at one fix a second is 172,800, so
+/// this only bites on a device that floods.
+const MAX_POINTS: i64 = 200_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Douglas–Peucker tolerance, metres.
+    pub simplify: Option<f64>,
+    /// `line` (default) or `points`.
+    pub format: Option<String>,
+}
+
+pub async fn track(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<i32>,
+    Q(q): Q<TrackQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    if q.to <= q.from {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    if q.to - q.from > MAX_RANGE {
+        return Err(ApiError::invalid(
+            "to",
+            "the range may span at most 48 hours",
+        ));
+    }
+    if q.simplify
+        .is_some_and(|s| !s.is_finite() || !(0.0..=10_000.0).contains(&s))
+    {
+        return Err(ApiError::invalid("simplify", "metres, between 0 and 10000"));
+    }
+    let points_format = match q.format.as_deref() {
+        None | Some("line") => false,
+        Some("points") => true,
+        Some(_) => return Err(ApiError::invalid("format", "must be line or points")),
+    };
+    let client = state.pool.get().await?;
+    let device = store::queries::config::device(&**client, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
+    let fixes = store::queries::track::fixes(&**client, id, q.from, q.to, MAX_POINTS).await?;
+    let lonlat: Vec<(f64, f64)> = fixes.iter().map(|f| (f.lon, f.lat)).collect();
+    let keep: Vec<usize> = match q.simplify {
+        Some(tol) if tol > 0.0 => simplify_indices(&lonlat, tol),
+        _ => (0..fixes.len()).collect(),
+    };
+    let props = json!({
+        "device_id": id, "org": device.org, "device": device.device,
+        "from": q.from, "to": q.to, "points": keep.len(), "fixes": fixes.len(),
+        "simplify_m": q.simplify,
+    });
+    if points_format {
+        let features: Vec<Value> = keep
+            .iter()
+            .map(|&i| {
+                let f = &fixes[i];
+                json!({"type": "Feature",
+                       "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
+                       "properties": {"ts": f.ts, "speed": f.speed, "heading": f.heading, "work": f.work, "sos": f.sos}})
+            })
+            .collect();
+        return Ok(Json(
+            json!({"type": "FeatureCollection", "features": features, "properties": props}),
+        ));
+    }
+    let coords: Vec<[f64; 2]> = keep.iter().map(|&i| [lonlat[i].0, lonlat[i].1]).collect();
+    let times: Vec<DateTime<Utc>> = keep.iter().map(|&i| fixes[i].ts).collect();
+    let mut props = props;
+    props["times"] = json!(times);
+    // A LineString needs two positions; fewer fixes give no geometry.
+    let geometry = if coords.len() >= 2 {
+        json!({"type": "LineString", "coordinates": coords})
+    } else {
+        Value::Null
+    };
+    Ok(Json(
+        json!({"type": "Feature", "geometry": geometry, "properties": props}),
+    ))
+}

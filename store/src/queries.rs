@@ -1,0 +1,17 @@
+//! Read-only queries for the HTTP API: each function one statement, returning
+//! plain rows (serializable) that the API shapes into its documents.
+//!
+//! - [`alerts`]: the alert queue, filtered, newest first, keyset-paginated.
+//! - [`live`]: what the positions view adds to the in-memory latest fixes
+//!   (device kind and label, districts, open alerts).
+//! - [`coverage`]: stored coverage reports, justifications, route geometry.
+//! - [`track`]: a device's fixes over a time range.
+//! - [`config`]: devices, areas, shifts and assignments as stored.
+//! - [`reports`]: shift KPIs and daily device summaries.
+
+pub mod alerts;
+pub mod config;
+pub mod coverage;
+pub mod live;
+pub mod reports;
+pub mod track;

@@ -1,0 +1,170 @@
+//! The alert queue.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tokio_postgres::{GenericClient, Row};
+
+use crate::StoreError;
+
+/// An alert as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub org: String,
+    pub device_id: i32,
+    pub device: String,
+    pub kind: String,
+    pub state: String,
+    pub opened_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub area_id: Option<String>,
+    pub district: Option<String>,
+    pub grid: Option<String>,
+    pub chief: Option<String>,
+    pub shift_id: Option<String>,
+    pub shift_date: Option<NaiveDate>,
+    pub message: String,
+    pub cleared_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+}
+
+/// The columns [`AlertRow::from_row`] reads, for `FROM alerts a JOIN devices d`.
+pub const ALERT_COLUMNS: &str = "a.id, a.org, a.device_id, d.name, a.kind, a.state, a.opened_at, \
+    a.lat, a.lon, a.area_id, a.district, a.grid, a.chief, a.shift_id, a.shift_date, a.message, \
+    a.cleared_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note";
+
+impl AlertRow {
+    pub fn from_row(r: &Row) -> Self {
+        Self {
+            id: r.get(0),
+            org: r.get(1),
+            device_id: r.get(2),
+            device: r.get(3),
+            kind: r.get(4),
+            state: r.get(5),
+            opened_at: r.get(6),
+            lat: r.get(7),
+            lon: r.get(8),
+            area_id: r.get(9),
+            district: r.get(10),
+            grid: r.get(11),
+            chief: r.get(12),
+            shift_id: r.get(13),
+            shift_date: r.get(14),
+            message: r.get(15),
+            cleared_at: r.get(16),
+            acknowledged_at: r.get(17),
+            acknowledged_by: r.get(18),
+            resolved_at: r.get(19),
+            resolved_by: r.get(20),
+            resolution_note: r.get(21),
+        }
+    }
+}
+
+/// Filters of the alert list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub org: Option<String>,
+    pub district: Option<String>,
+    pub device_id: Option<i32>,
+    /// Opened at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Opened before.
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset: only alerts after this (opened_at, id) in newest-first order.
+    pub after: Option<(DateTime<Utc>, i64)>,
+    pub limit: i64,
+}
+
+/// Alerts matching `f`, newest first.
+pub async fn list(
+    client: &impl GenericClient,
+    f: &AlertFilter,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id
+         WHERE ($1::text IS NULL OR a.state = $1)
+           AND ($2::text IS NULL OR a.kind = $2)
+           AND ($3::text IS NULL OR a.org = $3)
+           AND ($4::text IS NULL OR a.district = $4)
+           AND ($5::int4 IS NULL OR a.device_id = $5)
+           AND ($6::timestamptz IS NULL OR a.opened_at >= $6)
+           AND ($7::timestamptz IS NULL OR a.opened_at < $7)
+           AND ($8::timestamptz IS NULL OR (a.opened_at, a.id) < ($8, $9::int8))
+         ORDER BY a.opened_at DESC, a.id DESC
+         LIMIT $10"
+    );
+    let (after_ts, after_id) = match f.after {
+        Some((t, id)) => (Some(t), Some(id)),
+        None => (None, None),
+    };
+    let rows = client
+        .query(
+            &sql,
+            &[
+                &f.state,
+                &f.kind,
+                &f.org,
+                &f.district,
+                &f.device_id,
+                &f.from,
+                &f.to,
+                &after_ts,
+                &after_id,
+                &f.limit,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(AlertRow::from_row).collect())
+}
+
+/// One alert.
+pub async fn get(client: &impl GenericClient, id: i64) -> Result<Option<AlertRow>, StoreError> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id WHERE a.id = $1"
+    );
+    Ok(client
+        .query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(AlertRow::from_row))
+}
+
+/// A transition of an alert's lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransitionRow {
+    pub state: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// An alert's transitions, oldest first.
+pub async fn transitions(
+    client: &impl GenericClient,
+    alert_id: i64,
+) -> Result<Vec<TransitionRow>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT state, at, actor, note FROM alert_transitions WHERE alert_id = $1 ORDER BY at, id",
+            &[&alert_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TransitionRow {
+            state: r.get(0),
+            at: r.get(1),
+            actor: r.get(2),
+            note: r.get(3),
+        })
+        .collect())
+}

@@ -1,0 +1,248 @@
+//! Devices, areas, shifts and assignments as stored, keyset-paginated.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::{GenericClient, Row};
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceRow {
+    pub id: i32,
+    pub org: String,
+    pub device: String,
+    pub kind: String,
+    pub label: Option<String>,
+    pub owntracks_id: Option<String>,
+    pub online: Option<bool>,
+    pub status_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, org, name, kind, label, owntracks_id, online, status_at, created_at";
+
+impl DeviceRow {
+    pub fn from_row(r: &Row) -> Self {
+        Self {
+            id: r.get(0),
+            org: r.get(1),
+            device: r.get(2),
+            kind: r.get(3),
+            label: r.get(4),
+            owntracks_id: r.get(5),
+            online: r.get(6),
+            status_at: r.get(7),
+            created_at: r.get(8),
+        }
+    }
+}
+
+/// Devices with id above `after`, in `org` if given.
+pub async fn devices(
+    client: &impl GenericClient,
+    org: Option<&str>,
+    after: Option<i32>,
+    limit: i64,
+) -> Result<Vec<DeviceRow>, StoreError> {
+    let sql = format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE ($1::text IS NULL OR org = $1)
+         AND ($2::int4 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    );
+    let rows = client.query(&sql, &[&org, &after, &limit]).await?;
+    Ok(rows.iter().map(DeviceRow::from_row).collect())
+}
+
+pub async fn device(client: &impl GenericClient, id: i32) -> Result<Option<DeviceRow>, StoreError> {
+    let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
+    Ok(client
+        .query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(DeviceRow::from_row))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaRow {
+    pub org: String,
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub district: Option<String>,
+    pub grid: Option<String>,
+    pub chief: Option<String>,
+    /// The GeoJSON Feature.
+    pub feature: serde_json::Value,
+}
+
+fn area_from_row(r: &Row) -> AreaRow {
+    AreaRow {
+        org: r.get(0),
+        id: r.get(1),
+        name: r.get(2),
+        kind: r.get(3),
+        district: r.get(4),
+        grid: r.get(5),
+        chief: r.get(6),
+        feature: r.get(7),
+    }
+}
+
+/// Areas after the key `after` (org, id), filtered by org and district.
+pub async fn areas(
+    client: &impl GenericClient,
+    org: Option<&str>,
+    district: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<AreaRow>, StoreError> {
+    let (a_org, a_id) = after.unzip();
+    let rows = client
+        .query(
+            "SELECT org, id, name, kind, district, grid, chief, feature FROM areas
+             WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR district = $2)
+               AND ($3::text IS NULL OR (org, id) > ($3, $4::text))
+             ORDER BY org, id LIMIT $5",
+            &[&org, &district, &a_org, &a_id, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(area_from_row).collect())
+}
+
+pub async fn area(
+    client: &impl GenericClient,
+    org: &str,
+    id: &str,
+) -> Result<Option<AreaRow>, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT org, id, name, kind, district, grid, chief, feature FROM areas WHERE org = $1 AND id = $2",
+            &[&org, &id],
+        )
+        .await?
+        .as_ref()
+        .map(area_from_row))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShiftRow {
+    pub org: String,
+    pub id: String,
+    pub name: String,
+    /// The scenario file's shift object.
+    pub definition: serde_json::Value,
+}
+
+pub async fn shifts(
+    client: &impl GenericClient,
+    org: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<ShiftRow>, StoreError> {
+    let (a_org, a_id) = after.unzip();
+    let rows = client
+        .query(
+            "SELECT org, id, name, definition FROM shifts
+             WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR (org, id) > ($2, $3::text))
+             ORDER BY org, id LIMIT $4",
+            &[&org, &a_org, &a_id, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ShiftRow {
+            org: r.get(0),
+            id: r.get(1),
+            name: r.get(2),
+            definition: r.get(3),
+        })
+        .collect())
+}
+
+pub async fn shift(
+    client: &impl GenericClient,
+    org: &str,
+    id: &str,
+) -> Result<Option<ShiftRow>, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT org, id, name, definition FROM shifts WHERE org = $1 AND id = $2",
+            &[&org, &id],
+        )
+        .await?
+        .map(|r| ShiftRow {
+            org: r.get(0),
+            id: r.get(1),
+            name: r.get(2),
+            definition: r.get(3),
+        }))
+}
+
+/// The org's time zone, if the org exists.
+pub async fn org_timezone(
+    client: &impl GenericClient,
+    org: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(client
+        .query_opt("SELECT timezone FROM orgs WHERE id = $1", &[&org])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssignmentRow {
+    pub id: i64,
+    pub org: String,
+    pub device_id: i32,
+    pub device: String,
+    pub area_id: String,
+    pub shift_id: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+const ASSIGNMENT_SELECT: &str = "SELECT s.id, s.org, s.device_id, d.name, s.area_id, s.shift_id, \
+    s.valid_from, s.valid_to FROM assignments s JOIN devices d ON d.id = s.device_id";
+
+fn assignment_from_row(r: &Row) -> AssignmentRow {
+    AssignmentRow {
+        id: r.get(0),
+        org: r.get(1),
+        device_id: r.get(2),
+        device: r.get(3),
+        area_id: r.get(4),
+        shift_id: r.get(5),
+        valid_from: r.get(6),
+        valid_to: r.get(7),
+    }
+}
+
+pub async fn assignments(
+    client: &impl GenericClient,
+    org: Option<&str>,
+    device_id: Option<i32>,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AssignmentRow>, StoreError> {
+    let sql = format!(
+        "{ASSIGNMENT_SELECT} WHERE ($1::text IS NULL OR s.org = $1)
+         AND ($2::int4 IS NULL OR s.device_id = $2) AND ($3::int8 IS NULL OR s.id > $3)
+         ORDER BY s.id LIMIT $4"
+    );
+    let rows = client
+        .query(&sql, &[&org, &device_id, &after, &limit])
+        .await?;
+    Ok(rows.iter().map(assignment_from_row).collect())
+}
+
+pub async fn assignment(
+    client: &impl GenericClient,
+    id: i64,
+) -> Result<Option<AssignmentRow>, StoreError> {
+    let sql = format!("{ASSIGNMENT_SELECT} WHERE s.id = $1");
+    Ok(client
+        .query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(assignment_from_row))
+}
