@@ -57,6 +57,7 @@ pub async fn serve(
     info!(addr = %listener.local_addr()?, "HTTP listening");
 
     let retention_days = cfg.pipeline.retention_days;
+    let served_orgs = cfg.mqtt.orgs.clone();
     let mut tasks = JoinSet::new();
     spawn_named(&mut tasks, "http", {
         let shutdown = shutdown.clone();
@@ -84,8 +85,9 @@ pub async fn serve(
     });
     spawn_named(&mut tasks, "gauges", {
         let (shutdown, pool, metrics) = (shutdown.clone(), pool.clone(), metrics_for_gauges);
+        let orgs = served_orgs.clone();
         async move {
-            ingest::gauges::run(pool, metrics, shutdown).await;
+            ingest::gauges::run(pool, metrics, orgs, shutdown).await;
             Ok(())
         }
     });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
+use ingest::live::AlertUpdate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::queries::alerts::{self, AlertFilter, AlertRow};
@@ -198,6 +199,21 @@ async fn act(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     tx.commit().await?;
+    let at = match action {
+        Action::Ack => row.acknowledged_at,
+        Action::Resolve => row.resolved_at,
+    };
+    state.live.announce_update(AlertUpdate {
+        alert_id: id,
+        org: row.org.clone(),
+        device_id: row.device_id,
+        kind: row.kind.clone(),
+        state: new_state,
+        at: at.unwrap_or_else(Utc::now),
+        actor: caller.name.clone(),
+        note,
+        district: row.district.clone(),
+    });
     tracing::info!(
         alert = id,
         actor = caller.name,

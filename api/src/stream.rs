@@ -1,6 +1,7 @@
 //! `GET /api/v1/stream`: Server-Sent Events of position updates (coalesced:
 //! at most one per device per second, the newest wins) and alert
-//! transitions, filterable by org and district.
+//! transitions (the engine opening and clearing alerts, operators
+//! acknowledging and resolving them), filterable by org and district.
 //!
 //! Each client reads its own receiver of the live view's broadcast, which
 //! never waits for anyone: a client that falls more than the broadcast's
@@ -15,7 +16,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use ingest::live::{LiveEvent, Position};
+use ingest::live::{AlertUpdate, LiveEvent, Position};
 use serde::Deserialize;
 use serde_json::json;
 use store::effects::StoredTransition;
@@ -110,6 +111,7 @@ impl Client {
                 r = self.rx.recv() => match r {
                     Ok(LiveEvent::Position(p)) => self.position(p),
                     Ok(LiveEvent::Alert(t)) => self.alert(&t),
+                    Ok(LiveEvent::AlertUpdate(u)) => self.alert_update(&u),
                     Err(RecvError::Lagged(n)) => {
                         // Too slow: say so and hang up; the client reconnects and
                         // reads /positions to catch up.
@@ -187,7 +189,22 @@ impl Client {
             "state": if c.open { "open" } else { "resolved" }, "at": c.at,
             "lat": c.lat, "lon": c.lon, "area_id": c.area_id, "district": c.district,
             "grid": c.grid, "chief": c.chief, "shift_id": c.shift_id, "shift_date": c.shift_date,
-            "message": c.message,
+            "message": c.message, "actor": "engine",
+        });
+        self.outbox
+            .push_back(Event::default().event("alert").data(data.to_string()));
+    }
+
+    /// An operator's ack or resolve: an `alert` event like the engine's, with
+    /// the new state, who did it and their note.
+    fn alert_update(&mut self, u: &AlertUpdate) {
+        if !self.wanted(&u.org, u.device_id, u.district.as_deref()) {
+            return;
+        }
+        let data = json!({
+            "alert_id": u.alert_id, "org": u.org, "device_id": u.device_id, "kind": u.kind,
+            "state": u.state, "at": u.at, "district": u.district, "actor": u.actor,
+            "note": u.note,
         });
         self.outbox
             .push_back(Event::default().event("alert").data(data.to_string()));

@@ -14,9 +14,11 @@ use crate::metrics::{ALERT_KINDS, Metrics};
 
 const EVERY: Duration = Duration::from_secs(5);
 
-pub async fn run(pool: Pool, metrics: Metrics, shutdown: CancellationToken) {
+/// Refreshes the gauges for `orgs` (empty: all), until shut down. Each
+/// instance reports only the orgs it serves, so sums across instances are right.
+pub async fn run(pool: Pool, metrics: Metrics, orgs: Vec<String>, shutdown: CancellationToken) {
     loop {
-        if let Err(e) = refresh(&pool, &metrics, Utc::now()).await {
+        if let Err(e) = refresh(&pool, &metrics, &orgs, Utc::now()).await {
             warn!(error = %e, "could not refresh the alert and coverage gauges");
         }
         tokio::select! {
@@ -26,13 +28,21 @@ pub async fn run(pool: Pool, metrics: Metrics, shutdown: CancellationToken) {
     }
 }
 
-async fn refresh(pool: &Pool, m: &Metrics, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn refresh(
+    pool: &Pool,
+    m: &Metrics,
+    orgs: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let client = pool.get().await?;
+    let serves = |org: &str| orgs.is_empty() || orgs.iter().any(|o| o == org);
+    let org_list: Vec<&str> = orgs.iter().map(String::as_str).collect();
     let mut open: HashMap<String, i64> = HashMap::new();
     for r in client
         .query(
-            "SELECT kind, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY kind",
-            &[],
+            "SELECT kind, count(*) FROM alerts
+             WHERE state <> 'resolved' AND (cardinality($1::text[]) = 0 OR org = ANY($1)) GROUP BY kind",
+            &[&org_list],
         )
         .await?
     {
@@ -42,8 +52,8 @@ async fn refresh(pool: &Pool, m: &Metrics, now: DateTime<Utc>) -> Result<(), Sto
     for r in client
         .query(
             "SELECT kind, extract(epoch FROM now() - min(created_at))::float8 FROM alerts
-             WHERE state = 'open' GROUP BY kind",
-            &[],
+             WHERE state = 'open' AND (cardinality($1::text[]) = 0 OR org = ANY($1)) GROUP BY kind",
+            &[&org_list],
         )
         .await?
     {
@@ -61,7 +71,11 @@ async fn refresh(pool: &Pool, m: &Metrics, now: DateTime<Utc>) -> Result<(), Sto
     // Running shift instances: routes assigned to the shift, their coverage so far.
     m.shift_coverage.reset();
     m.shift_elapsed.reset();
-    for cfg in store::orgconfig::load_all(&client).await? {
+    for cfg in store::orgconfig::load_all(&client)
+        .await?
+        .into_iter()
+        .filter(|c| serves(&c.org))
+    {
         let routes: HashMap<&str, f64> = cfg
             .areas
             .iter()

@@ -100,6 +100,8 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, St
 
 #[derive(Default)]
 pub struct EngineHost {
+    /// The orgs this instance serves; empty means all (see DESIGN.md, Scaling out).
+    serves: HashSet<String>,
     orgs: HashMap<String, OrgEngine>,
     keys: HashMap<i32, (String, DeviceKey)>,
     ids: HashMap<(String, DeviceKey), i32>,
@@ -109,8 +111,25 @@ pub struct EngineHost {
 }
 
 impl EngineHost {
+    /// A host for these orgs (empty: all).
+    pub fn serving(orgs: &[String]) -> Self {
+        Self {
+            serves: orgs.iter().cloned().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether this instance evaluates the org's devices.
+    pub fn serves(&self, org: &str) -> bool {
+        self.serves.is_empty() || self.serves.contains(org)
+    }
+
     /// Installs (or replaces) an org's configuration, keeping device state.
+    /// Orgs another instance serves are ignored.
     pub fn configure(&mut self, cfg: OrgConfig) {
+        if !self.serves(&cfg.org) {
+            return;
+        }
         let org = self
             .orgs
             .entry(cfg.org.clone())

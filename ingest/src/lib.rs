@@ -64,7 +64,10 @@ pub async fn run(
     let opts = mqtt::options(mqtt_cfg)?;
     // Capacity of the client's request channel (acks, subscribe, disconnect).
     let (client, eventloop) = AsyncClient::new(opts, 10_000);
-    let filters = codec::subscription_filters(&mqtt_cfg.orgs, mqtt_cfg.owntracks);
+    // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
+    let owntracks = mqtt_cfg.owntracks
+        && (mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&mqtt_cfg.owntracks_org));
+    let filters = codec::subscription_filters(&mqtt_cfg.orgs, owntracks);
     info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, ?filters, "starting ingest");
 
     let queue = Arc::new(queue::InboundQueue::default());
@@ -112,6 +115,7 @@ pub async fn run(
         state,
         metrics,
         mqtt_cfg.owntracks_org.clone(),
+        mqtt_cfg.orgs.clone(),
         Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
         live,
     );

@@ -28,11 +28,29 @@ pub struct Position {
     pub batt: Option<f32>,
 }
 
+/// An operator's acknowledgement or resolution of an alert, announced after
+/// its commit (engine openings and clearings are [`LiveEvent::Alert`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertUpdate {
+    pub alert_id: i64,
+    pub org: String,
+    pub device_id: i32,
+    pub kind: String,
+    /// `acknowledged` or `resolved`.
+    pub state: &'static str,
+    pub at: DateTime<Utc>,
+    /// The token's name.
+    pub actor: String,
+    pub note: Option<String>,
+    pub district: Option<String>,
+}
+
 /// Something that just happened, in commit order.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
     Position(Position),
     Alert(StoredTransition),
+    AlertUpdate(AlertUpdate),
 }
 
 /// Events buffered for a lagging consumer before it starts losing the oldest.
@@ -87,8 +105,14 @@ impl LiveView {
         }
     }
 
+    /// Announces an engine transition (an alert opened or cleared), once committed.
     pub fn announce(&self, t: StoredTransition) {
         let _ = self.events.send(LiveEvent::Alert(t));
+    }
+
+    /// Announces an operator's update of an alert, once committed.
+    pub fn announce_update(&self, u: AlertUpdate) {
+        let _ = self.events.send(LiveEvent::AlertUpdate(u));
     }
 
     /// Fills the view from the database (each device's newest fix of the last day).

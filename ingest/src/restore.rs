@@ -16,9 +16,9 @@ use crate::host::{DeviceCheckpoint, EngineHost, decode};
 /// Without any checkpoint, replay at most this far back.
 const REPLAY_WITHOUT_CHECKPOINT: TimeDelta = TimeDelta::days(1);
 
-pub async fn rebuild(client: &Client) -> Result<EngineHost, StoreError> {
+pub async fn rebuild(client: &Client, orgs: &[String]) -> Result<EngineHost, StoreError> {
     let started = std::time::Instant::now();
-    let mut host = EngineHost::default();
+    let mut host = EngineHost::serving(orgs);
     for cfg in store::orgconfig::load_all(client).await? {
         host.configure(cfg);
     }
@@ -65,15 +65,16 @@ pub async fn rebuild(client: &Client) -> Result<EngineHost, StoreError> {
         .await?
     {
         match decode::<geofence::CoverageSnapshot>(row.get(1)) {
-            Ok(snap) => {
+            Ok(snap) if host.serves(&row.get::<_, String>(0)) => {
                 host.restore_coverage(&row.get::<_, String>(0), snap);
                 cells += 1;
             }
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable coverage checkpoint"),
         }
     }
     let from = upto.unwrap_or_else(|| Utc::now() - REPLAY_WITHOUT_CHECKPOINT);
-    let replayed = replay(client, &mut host, from).await?;
+    let replayed = replay(client, &mut host, from, orgs).await?;
     host.discard_pending();
     info!(devices, coverage_cells = cells, replayed, since = %from, took = ?started.elapsed(), "engine state rebuilt");
     Ok(host)
@@ -83,14 +84,19 @@ async fn replay(
     client: &Client,
     host: &mut EngineHost,
     after: DateTime<Utc>,
+    orgs: &[String],
 ) -> Result<u64, StoreError> {
     let stmt = client
         .prepare(
-            "SELECT device_id, ts, lat, lon, speed, heading, acc, work, sos, batt, received_at
-             FROM fixes WHERE received_at > $1 ORDER BY received_at, device_id, ts",
+            "SELECT f.device_id, f.ts, f.lat, f.lon, f.speed, f.heading, f.acc, f.work, f.sos, f.batt, f.received_at
+             FROM fixes f JOIN devices d ON d.id = f.device_id
+             WHERE f.received_at > $1 AND (cardinality($2::text[]) = 0 OR d.org = ANY($2))
+             ORDER BY f.received_at, f.device_id, f.ts",
         )
         .await?;
-    let rows = client.query_raw(&stmt, [&after]).await?;
+    let orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &orgs];
+    let rows = client.query_raw(&stmt, params).await?;
     pin_mut!(rows);
     let mut sink = Effects::default();
     let mut n = 0u64;

@@ -46,6 +46,8 @@ pub(crate) struct Writer {
     state: Arc<ConnectionState>,
     metrics: Metrics,
     owntracks_org: String,
+    /// The orgs this instance serves (empty: all).
+    orgs: Vec<String>,
     registry: DeviceRegistry,
     last: HashMap<i32, LastFix>,
     /// `None` when it must be rebuilt from the database before use.
@@ -65,6 +67,7 @@ impl Writer {
         state: Arc<ConnectionState>,
         metrics: Metrics,
         owntracks_org: String,
+        orgs: Vec<String>,
         checkpoint_every: Duration,
         live: Arc<LiveView>,
     ) -> Self {
@@ -74,6 +77,7 @@ impl Writer {
             state,
             metrics,
             owntracks_org,
+            orgs,
             registry: DeviceRegistry::default(),
             last: HashMap::new(),
             host: None,
@@ -142,7 +146,7 @@ impl Writer {
     ) -> Result<&mut EngineHost, StoreError> {
         if self.host.is_none() {
             self.config_version = org_config_version(client).await?;
-            self.host = Some(crate::restore::rebuild(client).await?);
+            self.host = Some(crate::restore::rebuild(client, &self.orgs).await?);
             self.last_checkpoint = Instant::now();
         }
         Ok(self.host.as_mut().expect("just rebuilt"))

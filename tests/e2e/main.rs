@@ -8,5 +8,6 @@ mod engine;
 mod faults;
 mod helpers;
 mod ingest;
+mod instances;
 mod simulated;
 mod storage;

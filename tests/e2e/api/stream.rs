@@ -1,11 +1,11 @@
-//! The live stream: alert transitions arrive within a second; a client that
-//! stops reading delays nothing.
+//! The live stream: alert transitions (the engine's and the operators') arrive
+//! within a second; a client that stops reading delays nothing.
 
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::api::{ApiTown, VIEWER, walk};
+use crate::helpers::api::{ApiTown, OPERATOR, VIEWER, walk};
 use crate::helpers::town::{self, local};
 
 /// Reads SSE events until one of `event` kind arrives; its data as JSON.
@@ -145,4 +145,57 @@ async fn a_client_that_stops_reading_does_not_delay_ingest() {
     .expect("a position event");
     assert_eq!(t.get("/api/v1/positions", VIEWER).await.status, 200);
     drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_ack_and_resolve_reach_stream_clients_within_a_second() {
+    let t = ApiTown::start().await;
+    t.standard_day().await;
+    let list = t.get("/api/v1/alerts?kind=sos&state=open", VIEWER).await;
+    let sos = &list.body["items"][0];
+    let id = sos["id"].as_i64().expect("an open SOS");
+    let mut d1 = open(&t, "?org=humen&district=D1").await;
+    let mut elsewhere = open(&t, "?district=D9").await;
+
+    let mut buf = String::new();
+    for (action, state, note) in [
+        ("ack", "acknowledged", "calling her"),
+        ("resolve", "resolved", "false alarm"),
+    ] {
+        let sent = Instant::now();
+        let a = t
+            .post(
+                &format!("/api/v1/alerts/{id}/{action}"),
+                OPERATOR,
+                serde_json::json!({ "note": note }),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let ev = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let ev = next_event(&mut d1, &mut buf, "alert").await;
+                if ev["alert_id"] == id && ev["state"] == state {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("an {state} alert event"));
+        let took = sent.elapsed();
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert_eq!(ev["kind"], "sos");
+        assert_eq!(ev["org"], "humen");
+        assert_eq!(ev["district"], "D1");
+        assert_eq!(ev["device_id"], sos["device_id"]);
+        assert_eq!(ev["actor"], "desk-1");
+        assert_eq!(ev["note"], note);
+        assert!(ev["at"].as_str().is_some_and(|s| !s.is_empty()), "{ev}");
+    }
+    // A client watching another district saw neither.
+    let got = tokio::time::timeout(Duration::from_millis(300), elsewhere.chunk()).await;
+    assert!(
+        got.is_err()
+            || !String::from_utf8_lossy(&got.unwrap().unwrap().unwrap_or_default())
+                .contains("alert")
+    );
 }
