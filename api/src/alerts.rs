@@ -29,10 +29,13 @@ pub const KINDS: &[&str] = &[
     "sos",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
+    /// `open`, `acknowledged` or `resolved`.
     pub state: Option<String>,
+    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work` or `sos`.
     pub kind: Option<String>,
     pub org: Option<String>,
     pub district: Option<String>,
@@ -42,7 +45,10 @@ pub struct AlertQuery {
     pub from: Option<DateTime<Utc>>,
     /// Opened before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -67,6 +73,12 @@ fn parse_alert_cursor(c: &str) -> Result<(DateTime<Utc>, i64), ApiError> {
     Ok((t.with_timezone(&Utc), id.parse().map_err(|_| bad())?))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", operation_id = "list_alerts",
+    params(AlertQuery),
+    responses(
+        (status = 200, description = "Alerts, newest first", body = crate::openapi::schemas::AlertPage),
+        (status = 422, description = "A filter, limit or cursor that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -93,6 +105,12 @@ pub async fn list(
     Ok(Json(Page::from_rows(rows, limit, alert_cursor)))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", operation_id = "get_alert",
+    params(("id" = i64, Path, description = "The alert's id")),
+    responses(
+        (status = 200, description = "The alert with its transitions", body = crate::openapi::schemas::AlertDetail),
+        (status = 404, description = "No such alert", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -109,9 +127,10 @@ pub async fn get(
     Ok(Json(v))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
+    /// At most 4000 bytes; blank is none.
     pub note: Option<String>,
 }
 
@@ -121,6 +140,17 @@ enum Action {
     Resolve,
 }
 
+/// Acknowledges an alert (operators). The optional note is stored with the transition.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", operation_id = "ack_alert",
+    params(("id" = i64, Path, description = "The alert's id")),
+    request_body(content = Option<NoteBody>, description = "Optional; an empty body is no note"),
+    responses(
+        (status = 200, description = "The alert as updated", body = crate::openapi::schemas::Alert),
+        (status = 403, description = "The token lacks the operator role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such alert", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alert is already in that state, or resolved", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that is not a note object, or a note over 4000 bytes", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn ack(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,
@@ -130,6 +160,17 @@ pub async fn ack(
     act(state, caller, id, body, Action::Ack).await
 }
 
+/// Resolves an alert (operators). The optional note is stored with the transition.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", operation_id = "resolve_alert",
+    params(("id" = i64, Path, description = "The alert's id")),
+    request_body(content = Option<NoteBody>, description = "Optional; an empty body is no note"),
+    responses(
+        (status = 200, description = "The alert as updated", body = crate::openapi::schemas::Alert),
+        (status = 403, description = "The token lacks the operator role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such alert", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The alert is already in that state, or resolved", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that is not a note object, or a note over 4000 bytes", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn resolve(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,

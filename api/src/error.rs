@@ -5,9 +5,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A field that failed validation: the `invalid-params` extension of RFC 9457.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct InvalidParam {
     pub name: String,
     pub reason: String,
@@ -94,15 +95,19 @@ impl From<deadpool_postgres::PoolError> for ApiError {
     }
 }
 
-/// The problem document.
-#[derive(Debug, Serialize)]
+/// The problem document (RFC 9457), `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`: `title` and `status` say what happened.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// The fields that failed validation (422 only).
     #[serde(rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub invalid_params: Vec<InvalidParam>,
 }
 

@@ -114,9 +114,11 @@ pub async fn run(
         client.clone(),
         state,
         metrics,
-        mqtt_cfg.owntracks_org.clone(),
-        mqtt_cfg.orgs.clone(),
-        Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+        writer::WriterSettings {
+            owntracks_org: mqtt_cfg.owntracks_org.clone(),
+            orgs: mqtt_cfg.orgs.clone(),
+            checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+        },
         live,
     );
     let mut writer = tokio::spawn(writer.run(batch_rx));

@@ -60,17 +60,29 @@ pub(crate) struct Writer {
     errors_log: RateLimitedLog,
 }
 
+/// What the writer is told about its place in the deployment.
+pub(crate) struct WriterSettings {
+    /// Org that unmapped OwnTracks phones are registered in.
+    pub owntracks_org: String,
+    /// The orgs this instance serves (empty: all).
+    pub orgs: Vec<String>,
+    pub checkpoint_every: Duration,
+}
+
 impl Writer {
     pub fn new(
         pool: Pool,
         client: AsyncClient,
         state: Arc<ConnectionState>,
         metrics: Metrics,
-        owntracks_org: String,
-        orgs: Vec<String>,
-        checkpoint_every: Duration,
+        settings: WriterSettings,
         live: Arc<LiveView>,
     ) -> Self {
+        let WriterSettings {
+            owntracks_org,
+            orgs,
+            checkpoint_every,
+        } = settings;
         Self {
             pool,
             client,
