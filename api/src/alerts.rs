@@ -188,7 +188,9 @@ async fn act(
     action: Action,
 ) -> Result<Json<AlertRow>, ApiError> {
     caller.require(Role::Operator)?;
-    let note = optional_json::<NoteBody>(&body)?
+    // No body, `null` and `{}` all mean no note.
+    let note = optional_json::<Option<NoteBody>>(&body)?
+        .flatten()
         .and_then(|b| b.note)
         .filter(|n| !n.trim().is_empty());
     if note.as_ref().is_some_and(|n| n.len() > 4000) {

@@ -21,7 +21,8 @@ use crate::error::ApiError;
 use crate::extract::{J, Q};
 use crate::geo_util::{cut_line, subtract};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CoverageQuery {
     pub route: String,
@@ -31,6 +32,13 @@ pub struct CoverageQuery {
     pub org: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/coverage", tag = "coverage", operation_id = "coverage",
+    params(CoverageQuery),
+    responses(
+        (status = 200, description = "Coverage of the route in the shift instance", body = crate::openapi::schemas::Coverage),
+        (status = 404, description = "No coverage of that route in that shift instance", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter that is missing or does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -150,7 +158,7 @@ fn geometry(line: &[(f64, f64)], total_m: f64, a: f64, b: f64) -> Value {
     json!({"type": "LineString", "coordinates": coords})
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JustifyBody {
     pub route: String,
@@ -162,6 +170,16 @@ pub struct JustifyBody {
     pub note: String,
 }
 
+/// Justifies a missed stretch of a route (operators): it is then reported apart from `missed`.
+#[utoipa::path(post, path = "/api/v1/coverage/justify", tag = "coverage", operation_id = "justify_coverage",
+    request_body = JustifyBody,
+    responses(
+        (status = 201, description = "The justification as stored", body = crate::openapi::schemas::Justification),
+        (status = 403, description = "The token lacks the operator role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No coverage of that route in that shift instance", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same justification exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn justify(
     State(state): State<Arc<AppState>>,
     Operator(caller): Operator,

@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// PostgreSQL stores no NUL character in text or JSON; neither does the API.
+pub const NUL_REASON: &str = "must not contain NUL characters";
+
 /// A field that failed validation: the `invalid-params` extension of RFC 9457.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct InvalidParam {
@@ -75,6 +78,16 @@ impl ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
+        if let store::StoreError::Db(db) = &e
+            && matches!(
+                db.code().map(|c| c.code()),
+                // character_not_in_repertoire, untranslatable_character: a NUL in
+                // text or JSON that slipped past the extractors' check.
+                Some("22021" | "22P05")
+            )
+        {
+            return ApiError::invalid("request", NUL_REASON);
+        }
         if e.is_transient() {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "database unavailable");
             return ApiError::Unavailable;

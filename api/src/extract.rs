@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NUL_REASON};
 
 /// The query string, deserialized.
 pub struct Q<T>(pub T);
@@ -17,6 +17,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) =
+            form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::invalid(name.replace('\0', ""), NUL_REASON));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de)
             .map(Q)
@@ -53,6 +58,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
                 ApiError::invalid("body", e.body_text())
             }
         })?;
+        reject_nul(&bytes)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de)
             .map(J)
@@ -65,10 +71,29 @@ pub fn optional_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<Option<T>, Ap
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    reject_nul(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de)
         .map(Some)
         .map_err(|e| invalid(e.path().to_string(), e.inner().to_string()))
+}
+
+/// A JSON text can only carry a NUL as the escape `\u0000` (a raw NUL byte
+/// is not JSON): refuses a body with one, which no column could store.
+fn reject_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut backslashes = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        // An odd run of backslashes escapes this byte.
+        if backslashes % 2 == 1 && b == b'u' && bytes[i + 1..].starts_with(b"0000") {
+            return Err(ApiError::invalid("body", NUL_REASON));
+        }
+        backslashes = 0;
+    }
+    Ok(())
 }
 
 /// A serde error as a field error: the path when there is one, else the field
@@ -86,4 +111,18 @@ fn field_in_message(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let len = msg[start..].find('`')?;
     Some(msg[start..start + len].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reject_nul;
+
+    #[test]
+    fn nul_escapes_are_refused_and_escaped_backslashes_are_not() {
+        assert!(reject_nul(br#"{"note": "a\u0000b"}"#).is_err());
+        assert!(reject_nul(br#"{"a\u0000": 1}"#).is_err());
+        assert!(reject_nul(br#"{"note": "\\\u0000"}"#).is_err());
+        assert!(reject_nul(br#"{"note": "\\u0000 is how JSON spells NUL"}"#).is_ok());
+        assert!(reject_nul(br#"{"note": "\u00e9t\u00e9"}"#).is_ok());
+    }
 }

@@ -20,17 +20,30 @@ pub struct Readiness {
     pub broker_connected: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
-#[derive(Serialize)]
-struct ReadyReport {
+/// What `/readyz` found.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReadyReport {
     ready: bool,
+    /// `ok`, or `unreachable: …`
     database: String,
+    /// `connected` or `disconnected`
+    #[schema(value_type = String)]
     broker: &'static str,
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
 pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// The database and the broker are reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready", body = ReadyReport),
+        (status = 503, description = "Not ready: the report says which dependency is not", body = ReadyReport),
+    ))]
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     // A readiness probe must answer quickly even when the database hangs.
     let db = tokio::time::timeout(
@@ -65,6 +78,12 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 500, description = "The metrics could not be encoded"),
+    ))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let encoder = TextEncoder::new();
     let mut families = state.registry.gather();

@@ -10,6 +10,8 @@
 //!   Reads go through `store::queries`; the live view of `ingest` gives
 //!   positions and the event stream.
 //! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
+//! - The OpenAPI 3.1 document ([`openapi`]), generated from the handlers'
+//!   annotations, at `GET /api/v1/openapi.json` (no token needed).
 //!
 //! [`serve`] takes a bound listener and a shutdown token, so tests bind port 0.
 
@@ -22,6 +24,7 @@ mod extract;
 mod geo_util;
 mod health;
 mod http_metrics;
+pub mod openapi;
 mod page;
 mod positions;
 mod reports;
@@ -77,6 +80,8 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     let auth = Arc::new(auth::Auth::new(&cfg));
     let api = api_routes()
         .route_layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        // After the auth layer: tools read the document without a token.
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -20,7 +20,8 @@ use crate::{AppState, geo_util};
 /// A device is offline when its latest fix is older than this.
 const OFFLINE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PositionsQuery {
     pub org: Option<String>,
@@ -49,6 +50,12 @@ pub fn state_of(now: DateTime<Utc>, p: &ingest::live::Position, open: &[String])
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/positions", tag = "live", operation_id = "positions",
+    params(PositionsQuery),
+    responses(
+        (status = 200, description = "Every device's latest position and state", body = crate::openapi::schemas::Positions),
+        (status = 422, description = "A filter or bbox that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn positions(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -18,7 +18,8 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::extract::Q;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftQuery {
     pub date: NaiveDate,
@@ -33,6 +34,14 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/csv"))
 }
 
+/// Coverage per district and route, and alert KPIs, of the shift instances of
+/// a date; CSV (routes only) with `Accept: text/csv`.
+#[utoipa::path(get, path = "/api/v1/reports/shift", tag = "reports", operation_id = "shift_report",
+    params(ShiftQuery),
+    responses(
+        (status = 200, description = "The report", content((crate::openapi::schemas::ShiftReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A parameter that is missing or does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn shift(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -73,13 +82,21 @@ pub async fn shift(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesQuery {
     pub date: NaiveDate,
     pub org: Option<String>,
 }
 
+/// Each device's daily summary of a date; CSV with `Accept: text/csv`.
+#[utoipa::path(get, path = "/api/v1/reports/devices", tag = "reports", operation_id = "devices_report",
+    params(DevicesQuery),
+    responses(
+        (status = 200, description = "The report", content((crate::openapi::schemas::DevicesReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A parameter that is missing or does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn devices(
     State(state): State<Arc<AppState>>,
     caller: Caller,

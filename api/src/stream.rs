@@ -35,7 +35,8 @@ const COALESCE: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct StreamShutdown(pub CancellationToken);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     pub org: Option<String>,
@@ -55,6 +56,17 @@ struct Client {
     done: bool,
 }
 
+/// Server-Sent Events: `position` (a device's latest fix, at most one per
+/// device per second), `alert` (an alert opened or cleared by the engine, or
+/// acknowledged or resolved by an operator: `alert_id`, `org`, `device_id`,
+/// `kind`, `state`, `at`, `district`, `actor`, …) and `dropped` (the client
+/// fell too far behind and is disconnected). It never ends by itself.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "live", operation_id = "stream",
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "An endless stream of events", body = String, content_type = "text/event-stream"),
+        (status = 422, description = "A filter that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,

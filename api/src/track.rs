@@ -23,7 +23,8 @@ const MAX_RANGE: chrono::Duration = chrono::Duration::hours(48);
 /// this only bites on a device that floods.
 const MAX_POINTS: i64 = 200_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     pub from: DateTime<Utc>,
@@ -34,6 +35,13 @@ pub struct TrackQuery {
     pub format: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{id}/track", tag = "live", operation_id = "device_track",
+    params(("id" = i32, Path, description = "`devices.id`"), TrackQuery),
+    responses(
+        (status = 200, description = "The device's fixes in the range, as GeoJSON", body = crate::openapi::schemas::Track),
+        (status = 404, description = "No such device", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A range, tolerance or format that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn track(
     State(state): State<Arc<AppState>>,
     caller: Caller,

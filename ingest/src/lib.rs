@@ -62,8 +62,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let opts = mqtt::options(mqtt_cfg)?;
-    // Capacity of the client's request channel (acks, subscribe, disconnect).
-    let (client, eventloop) = AsyncClient::new(opts, 10_000);
+    let (client, eventloop) = AsyncClient::new(opts, mqtt::REQUEST_CHANNEL);
     // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
     let owntracks = mqtt_cfg.owntracks
         && (mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&mqtt_cfg.owntracks_org));

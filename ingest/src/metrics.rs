@@ -36,6 +36,7 @@ pub struct Metrics {
     pub mqtt_reconnects: IntCounter,
     pub devices_registered: IntGauge,
     pub queue_resyncs: IntCounter,
+    pub queue_pauses: IntCounter,
     pub alerts_opened: IntCounterVec,
     pub alerts_open: IntGaugeVec,
     pub alerts_unack_oldest: GaugeVec,
@@ -119,6 +120,10 @@ impl Metrics {
                 "sweepwatch_mqtt_queue_resyncs_total",
                 "Reconnects forced because the inbound queue was full (the broker redelivers)",
             )?,
+            queue_pauses: IntCounter::new(
+                "sweepwatch_mqtt_read_pauses_total",
+                "Times reading from the broker paused because the inbound queue was full (back-pressure)",
+            )?,
             alerts_opened: IntCounterVec::new(
                 Opts::new(
                     "sweepwatch_alerts_opened_total",
@@ -178,6 +183,7 @@ impl Metrics {
         registry.register(Box::new(m.devices_registered.clone()))?;
         registry.register(Box::new(m.alerts_opened.clone()))?;
         registry.register(Box::new(m.queue_resyncs.clone()))?;
+        registry.register(Box::new(m.queue_pauses.clone()))?;
         // Every label value exists from the start, so rate() works from the first scrape.
         for result in ["accepted", "rejected", "duplicate"] {
             m.messages.with_label_values(&[result]);

@@ -22,8 +22,12 @@ use tracing::{error, info, warn};
 use crate::IngestError;
 use crate::config::MqttConfig;
 use crate::metrics::Metrics;
-use crate::queue::InboundQueue;
+use crate::queue::{HIGH_WATER, InboundQueue, LOW_WATER};
 use crate::ratelog::RateLimitedLog;
+
+/// Capacity of the client's request channel (acks, subscribe, disconnect):
+/// every message the queue and the batches in flight can hold, so an ack never waits.
+pub const REQUEST_CHANNEL: usize = crate::queue::CAPACITY + 32_768;
 
 /// A message as received, with what is needed to acknowledge it later.
 #[derive(Debug)]
@@ -67,8 +71,9 @@ pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, IngestError> {
         .set_manual_acks(true)
         .set_keep_alive(Duration::from_secs(cfg.keep_alive_secs.max(5)))
         .set_max_packet_size(cfg.max_packet_bytes, 64 * 1024)
-        // Acks for a whole batch are queued at once; the loop drains them.
-        .set_request_channel_capacity(10_000);
+        // Acks for whole batches are queued at once, also while the loop has
+        // stopped reading (back-pressure); they must never block the writer.
+        .set_request_channel_capacity(REQUEST_CHANNEL);
     if let Some(user) = &cfg.username {
         opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
     }
@@ -135,6 +140,16 @@ impl EventLoopTask {
         let mut errors = RateLimitedLog::new(Duration::from_secs(60), 5);
         let mut backoff = Duration::from_millis(200);
         loop {
+            if reading && queue.len() >= HIGH_WATER {
+                // Back-pressure: stop reading until the pipeline has caught up.
+                self.metrics.queue_pauses.inc();
+                while queue.len() >= LOW_WATER
+                    && !self.stop_reading.is_cancelled()
+                    && !self.stop_polling.is_cancelled()
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
             let event = tokio::select! {
                 biased;
                 _ = self.stop_polling.cancelled() => break,

@@ -1,19 +1,23 @@
 //! The inbound queue between the event loop and the batcher.
 //!
-//! Why it should not overflow with QoS 1 messages: MQTT packet identifiers
-//! are 16-bit, so on one connection the broker can have at most 65,535
-//! unacknowledged QoS 1 messages outstanding to us (Mosquitto with the
-//! project's configuration: 40,000). After a reconnect the broker redelivers
-//! every one of them, so the copies from the old connection still waiting here
-//! are useless (their acks would be dropped anyway): the event loop purges them
-//! on every CONNACK. The capacity is two connections' worth of packet ids.
+//! **Bounded by back-pressure, not by the broker.** MQTT caps unacknowledged
+//! QoS 1 messages per connection at 65,535 packet ids, and the project's
+//! Mosquitto configuration asks for 40,000 in flight; but Mosquitto 2.0.11 (the
+//! Debian 12 package) stops enforcing its in-flight limit once acknowledgements
+//! start arriving (measured: it held 40,000 unacknowledged messages, then sent
+//! 262,470 after the first 10,000 acks). So the event loop bounds the queue
+//! itself: above [`HIGH_WATER`] it stops reading from the socket until the
+//! batcher has drained the queue below [`LOW_WATER`]; TCP then holds the
+//! broker back, and the broker keeps the rest in its queue for our session.
 //!
-//! If a QoS 1 message still finds it full (seen once, with Mosquitto 2.0.11
-//! overloaded far beyond what the machine could ingest, right after a keep-alive
-//! timeout and reconnect), the event loop drops the connection instead of the
-//! message: nothing unstored is ever acknowledged, so the broker keeps it and
-//! redelivers it on the next connection, after the purge has made room. Only
-//! QoS 0 messages (no delivery promise) are ever dropped, and counted.
+//! After a reconnect the broker redelivers every unacknowledged message, so the
+//! copies from the old connection still waiting here are useless (their acks
+//! would be dropped anyway): the event loop purges them on every CONNACK.
+//!
+//! If a QoS 1 message still finds the queue full, the event loop drops the
+//! connection instead of the message: nothing unstored is ever acknowledged, so
+//! the broker keeps it and redelivers it. Only QoS 0 messages (no delivery
+//! promise) are ever dropped, and counted.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -24,8 +28,13 @@ use tokio::sync::Notify;
 
 use crate::mqtt::Inbound;
 
-/// Every packet id of two connections, plus room for QoS 0 bursts.
-pub const CAPACITY: usize = 2 * 65_535 + 4_096;
+/// Stop reading from the broker at this many queued messages...
+pub const HIGH_WATER: usize = 65_535;
+/// ...and read again below this many.
+pub const LOW_WATER: usize = 32_768;
+/// Hard limit: the high-water mark plus room for what rumqttc already read
+/// from the socket when reading stopped, and for QoS 0 bursts.
+pub const CAPACITY: usize = 2 * HIGH_WATER + 4_096;
 
 #[derive(Default)]
 pub struct InboundQueue {
@@ -79,8 +88,7 @@ impl InboundQueue {
         }
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.items.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::api::{ADMIN, ApiTown, OPERATOR, VIEWER, answer};
 
+mod openapi;
 mod resources;
 mod roles;
 mod stream;
@@ -221,6 +222,20 @@ async fn problems_for_unknown_tokens_unknown_paths_and_wrong_bodies() {
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
     assert_eq!(a.content_type, "application/problem+json");
     let _: Value = a.body;
+    // NUL characters, which no column can store, are the caller's mistake.
+    t.get("/api/v1/alerts?org=a%00b", VIEWER)
+        .await
+        .assert_invalid("org");
+    t.get("/api/v1/areas/humen/a%00b", VIEWER)
+        .await
+        .assert_invalid("request");
+    t.post(
+        "/api/v1/alerts/1/ack",
+        OPERATOR,
+        json!({"note": "nul \u{0}"}),
+    )
+    .await
+    .assert_invalid("body");
 }
 
 pub fn urlenc(s: &str) -> String {

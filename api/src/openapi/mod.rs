@@ -101,7 +101,10 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object))
 )]
 pub(crate) async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
 }
 
 /// Declares the bearer scheme, requires it on `/api/v1` operations, and adds
@@ -150,9 +153,15 @@ fn secure(op: &mut Operation) {
             .or_insert_with(|| problem(description));
     };
     add("401", "No token, or one that is not configured");
-    add("429", "The token's rate limit is spent; retry after `Retry-After` seconds");
+    add(
+        "429",
+        "The token's rate limit is spent; retry after `Retry-After` seconds",
+    );
     add("500", "An internal error (logged)");
-    add("503", "The database is unavailable, or the request timed out; retry later");
+    add(
+        "503",
+        "The database is unavailable, or the request timed out; retry later",
+    );
     if op.request_body.is_some() {
         add("413", "The body is larger than the configured limit");
     }
@@ -170,4 +179,33 @@ fn problem(description: &str) -> RefOr<Response> {
             )
             .build(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_answers_and_security_for_every_operation() {
+        let doc: Value = serde_json::from_str(&super::DOCUMENT).unwrap();
+        if let Ok(path) = std::env::var("SWEEPWATCH_OPENAPI_DUMP") {
+            std::fs::write(path, super::DOCUMENT.as_str()).unwrap();
+        }
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "{id} twice");
+                let answers = op["responses"].as_object().unwrap();
+                assert!(!answers.is_empty(), "{method} {path}");
+                let secured = op.get("security").is_some();
+                let open = !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json";
+                assert_eq!(secured, !open, "{method} {path}");
+                if secured {
+                    assert!(answers.contains_key("401"), "{method} {path}");
+                }
+            }
+        }
+    }
 }

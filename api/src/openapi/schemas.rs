@@ -278,3 +278,14 @@ pub struct AreaFeature(Value);
 #[derive(Serialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct ShiftSpec(Value);
+
+/// What a device is; it selects the rule defaults.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Sweeper,
+    Washer,
+    Collector,
+    Worker,
+    Unknown,
+}

@@ -15,15 +15,22 @@ use crate::error::{ApiError, map_write_error};
 use crate::extract::{J, Q};
 use crate::page::{self, Page};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub org: Option<String>,
     pub district: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/areas", tag = "configuration", operation_id = "list_areas",
+    params(ListQuery),
+    responses((status = 200, description = "Areas by org and id", body = crate::openapi::schemas::AreaPage), (status = 422, description = "A filter, limit or cursor that does not validate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -46,6 +53,9 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/areas/{org}/{id}", tag = "configuration", operation_id = "get_area",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The area's id")),
+    responses((status = 200, description = "The area", body = crate::openapi::schemas::Area), (status = 404, description = "No such area", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -144,6 +154,12 @@ async fn write(
     Ok(row)
 }
 
+#[utoipa::path(post, path = "/api/v1/areas/{org}", tag = "configuration", operation_id = "create_area",
+    params(("org" = String, Path, description = "The org")),
+    request_body = crate::openapi::schemas::AreaFeature,
+    responses((status = 201, description = "The area as stored", body = crate::openapi::schemas::Area), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The org already has a area with that id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A area that does not validate (as in a scenario file), or an org that does not exist", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -155,6 +171,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+#[utoipa::path(put, path = "/api/v1/areas/{org}/{id}", tag = "configuration", operation_id = "update_area",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The area's id")),
+    request_body = crate::openapi::schemas::AreaFeature,
+    responses((status = 200, description = "The area as stored", body = crate::openapi::schemas::Area), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such area", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A area that does not validate, or whose id is not the one in the path", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -165,6 +186,10 @@ pub async fn update(
     Ok(Json(write(&state, &org, &feature, Some(&id)).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/areas/{org}/{id}", tag = "configuration", operation_id = "delete_area",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The area's id")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such area", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Something still refers to the area", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,

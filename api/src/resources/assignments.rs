@@ -16,16 +16,23 @@ use crate::error::{ApiError, InvalidParam};
 use crate::extract::{J, Q};
 use crate::page::{self, Page};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub org: Option<String>,
     /// `devices.id`
     pub device: Option<i32>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/assignments", tag = "configuration", operation_id = "list_assignments",
+    params(ListQuery),
+    responses((status = 200, description = "Assignments by id", body = crate::openapi::schemas::AssignmentPage), (status = 422, description = "A filter, limit or cursor that does not validate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -54,6 +61,9 @@ pub async fn list(
     Ok(Json(Page::from_rows(rows, limit, |a| a.id.to_string())))
 }
 
+#[utoipa::path(get, path = "/api/v1/assignments/{id}", tag = "configuration", operation_id = "get_assignment",
+    params(("id" = i64, Path, description = "The assignment's id")),
+    responses((status = 200, description = "The assignment", body = crate::openapi::schemas::Assignment), (status = 404, description = "No such assignment", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -68,7 +78,7 @@ pub async fn get(
 }
 
 /// An assignment; the org is the device's.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentBody {
     /// `devices.id`
@@ -138,6 +148,11 @@ async fn validate(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/assignments", tag = "configuration", operation_id = "create_assignment",
+    request_body = AssignmentBody,
+    responses((status = 201, description = "The assignment as stored", body = crate::openapi::schemas::Assignment), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same assignment exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that does not validate, or references to nothing", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -164,6 +179,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+#[utoipa::path(put, path = "/api/v1/assignments/{id}", tag = "configuration", operation_id = "update_assignment",
+    params(("id" = i64, Path, description = "The assignment's id")),
+    request_body = AssignmentBody,
+    responses((status = 200, description = "The assignment as stored", body = crate::openapi::schemas::Assignment), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such assignment", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same assignment exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that does not validate, or references to nothing", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -200,6 +221,9 @@ pub async fn update(
     Ok(Json(row))
 }
 
+#[utoipa::path(delete, path = "/api/v1/assignments/{id}", tag = "configuration", operation_id = "delete_assignment",
+    params(("id" = i64, Path, description = "The assignment's id")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such assignment", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,

@@ -16,14 +16,21 @@ use crate::error::{ApiError, InvalidParam, map_write_error};
 use crate::extract::{J, Q};
 use crate::page::{self, Page};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub org: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/devices", tag = "configuration", operation_id = "list_devices",
+    params(ListQuery),
+    responses((status = 200, description = "Devices by id", body = crate::openapi::schemas::DevicePage), (status = 422, description = "A filter, limit or cursor that does not validate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -45,6 +52,9 @@ pub async fn list(
     Ok(Json(Page::from_rows(rows, limit, |d| d.id.to_string())))
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "configuration", operation_id = "get_device",
+    params(("id" = i32, Path, description = "`devices.id`")),
+    responses((status = 200, description = "The device", body = crate::openapi::schemas::Device), (status = 404, description = "No such device", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -59,11 +69,12 @@ pub async fn get(
 }
 
 /// A new device. `device` is the `{device}` of its MQTT topics.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     pub org: String,
     pub device: String,
+    #[schema(value_type = crate::openapi::schemas::DeviceKind)]
     pub kind: DeviceKind,
     #[serde(default)]
     pub label: Option<String>,
@@ -72,9 +83,10 @@ pub struct NewDevice {
 }
 
 /// What can change of a device (its org and name are its identity on the wire).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceUpdate {
+    #[schema(value_type = crate::openapi::schemas::DeviceKind)]
     pub kind: DeviceKind,
     #[serde(default)]
     pub label: Option<String>,
@@ -101,6 +113,11 @@ fn check_owntracks(ot: &Option<String>, errs: &mut Vec<InvalidParam>) {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/devices", tag = "configuration", operation_id = "create_device",
+    request_body = NewDevice,
+    responses((status = 201, description = "The device as stored", body = crate::openapi::schemas::Device), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The org already has a device of that name", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that does not validate, or an org that does not exist", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -137,6 +154,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+#[utoipa::path(put, path = "/api/v1/devices/{id}", tag = "configuration", operation_id = "update_device",
+    params(("id" = i32, Path, description = "`devices.id`")),
+    request_body = DeviceUpdate,
+    responses((status = 200, description = "The device as stored", body = crate::openapi::schemas::Device), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such device", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another device has that OwnTracks id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body that does not validate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -168,6 +191,9 @@ pub async fn update(
     Ok(Json(row))
 }
 
+#[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "configuration", operation_id = "delete_device",
+    params(("id" = i32, Path, description = "`devices.id`")),
+    responses((status = 204, description = "Deleted, with its fixes and alerts"), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such device", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,

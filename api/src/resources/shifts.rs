@@ -15,14 +15,21 @@ use crate::error::{ApiError, map_write_error};
 use crate::extract::{J, Q};
 use crate::page::{self, Page};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub org: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/shifts", tag = "configuration", operation_id = "list_shifts",
+    params(ListQuery),
+    responses((status = 200, description = "Shifts by org and id", body = crate::openapi::schemas::ShiftPage), (status = 422, description = "A filter, limit or cursor that does not validate", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -44,6 +51,9 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/shifts/{org}/{id}", tag = "configuration", operation_id = "get_shift",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The shift's id")),
+    responses((status = 200, description = "The shift", body = crate::openapi::schemas::Shift), (status = 404, description = "No such shift", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -112,6 +122,12 @@ async fn write(
     Ok(row)
 }
 
+#[utoipa::path(post, path = "/api/v1/shifts/{org}", tag = "configuration", operation_id = "create_shift",
+    params(("org" = String, Path, description = "The org")),
+    request_body = crate::openapi::schemas::ShiftSpec,
+    responses((status = 201, description = "The shift as stored", body = crate::openapi::schemas::Shift), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The org already has a shift with that id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A shift that does not validate (as in a scenario file), or an org that does not exist", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -123,6 +139,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+#[utoipa::path(put, path = "/api/v1/shifts/{org}/{id}", tag = "configuration", operation_id = "update_shift",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The shift's id")),
+    request_body = crate::openapi::schemas::ShiftSpec,
+    responses((status = 200, description = "The shift as stored", body = crate::openapi::schemas::Shift), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such shift", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A shift that does not validate, or whose id is not the one in the path", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -133,6 +154,10 @@ pub async fn update(
     Ok(Json(write(&state, &org, &spec, Some(&id)).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/shifts/{org}/{id}", tag = "configuration", operation_id = "delete_shift",
+    params(("org" = String, Path, description = "The org"), ("id" = String, Path, description = "The shift's id")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such shift", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Something still refers to the shift", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
