@@ -137,6 +137,22 @@ pub async fn run(
             .context("while importing the scenario")?;
     }
 
+    // API tokens for the three roles, unless the configuration has its own.
+    let mut demo_tokens = Vec::new();
+    if cfg.api.tokens.is_empty() {
+        for role in ["viewer", "operator", "admin"] {
+            let token: String = (0..24)
+                .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+                .collect();
+            demo_tokens.push((role, token));
+        }
+        let list: Vec<String> = demo_tokens
+            .iter()
+            .map(|(r, t)| format!("demo-{r}:{r}:{t}"))
+            .collect();
+        cfg.api.tokens = api::config::parse_token_list(&list.join(","))?;
+    }
+
     let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
         .await
         .with_context(|| {
@@ -180,6 +196,20 @@ pub async fn run(
     );
     println!("  health, readiness:  {http}/healthz   {http}/readyz");
     println!("  metrics:            {http}/metrics");
+    println!(
+        "  HTTP API:           {http}/api/v1/openapi.json  (the contract; every call needs a bearer token)"
+    );
+    for (role, token) in &demo_tokens {
+        println!("      {role:<9} token: {token}");
+    }
+    if let Some((_, token)) = demo_tokens.first() {
+        println!(
+            "      e.g. curl -H 'Authorization: Bearer {token}' '{http}/api/v1/alerts?state=open'"
+        );
+        println!(
+            "           curl -N -H 'Authorization: Bearer {token}' '{http}/api/v1/stream'   (live positions and alerts)"
+        );
+    }
     println!(
         "  MQTT broker:        {}   (e.g. mosquitto_sub -p {} -t 'sweepwatch/v1/#' -v)",
         cfg.mqtt.url, broker.port

@@ -69,9 +69,25 @@ pub async fn positions(
         .into_iter()
         .map(|s| (s.device_id, s))
         .collect();
-    let now = Utc::now();
     let mut positions = state.live.positions();
     positions.sort_by_key(|p| p.device_id);
+    // "Now" is each org's clock, like the engine's: the wall clock while its fixes
+    // arrive live, else (a replayed shift) the time of its newest fix.
+    let wall = Utc::now();
+    let mut newest: HashMap<&str, &ingest::live::Position> = HashMap::new();
+    for p in &positions {
+        let e = newest.entry(p.org.as_str()).or_insert(p);
+        if p.ts > e.ts {
+            *e = p;
+        }
+    }
+    let org_now: HashMap<&str, DateTime<Utc>> = newest
+        .into_iter()
+        .map(|(org, p)| {
+            let live = p.received_at - p.ts < chrono::Duration::minutes(2);
+            (org, if live { wall } else { p.ts.min(wall) })
+        })
+        .collect();
     let features: Vec<Value> = positions
         .iter()
         .filter_map(|p| {
@@ -90,7 +106,7 @@ pub async fn positions(
                         "kind": s.kind, "label": s.label, "districts": s.districts,
                         "ts": p.ts, "speed": p.speed, "heading": p.heading, "work": p.work,
                         "batt": p.batt,
-                        "state": state_of(now, p, &s.open_alerts),
+                        "state": state_of(org_now.get(p.org.as_str()).copied().unwrap_or(wall), p, &s.open_alerts),
                         "sos": s.open_alerts.iter().any(|k| k == "sos"),
                         "open_alerts": s.open_alerts.len(),
                     }
@@ -123,6 +139,7 @@ mod tests {
                 work,
                 sos: false,
                 batt: None,
+                received_at: now,
             },
         )
     }

@@ -26,6 +26,8 @@ pub struct Position {
     pub work: Option<bool>,
     pub sos: bool,
     pub batt: Option<f32>,
+    /// When the service received it (replayed fixes arrive long after their `ts`).
+    pub received_at: DateTime<Utc>,
 }
 
 /// An operator's acknowledgement or resolution of an alert, announced after
@@ -119,7 +121,7 @@ impl LiveView {
     pub async fn load(&self, client: &tokio_postgres::Client) -> Result<usize, StoreError> {
         let rows = client
             .query(
-                "SELECT d.id, d.org, d.name, f.ts, f.lat, f.lon, f.speed, f.heading, f.work, f.sos, f.batt
+                "SELECT d.id, d.org, d.name, f.ts, f.lat, f.lon, f.speed, f.heading, f.work, f.sos, f.batt, f.received_at
                  FROM devices d CROSS JOIN LATERAL (
                      SELECT * FROM fixes WHERE device_id = d.id AND ts > now() - interval '1 day'
                      ORDER BY ts DESC LIMIT 1) f",
@@ -139,6 +141,7 @@ impl LiveView {
             work: r.get(8),
             sos: r.get(9),
             batt: r.get(10),
+            received_at: r.get(11),
         }));
         Ok(n)
     }

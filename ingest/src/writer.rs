@@ -284,6 +284,7 @@ impl Writer {
                 work: f.work,
                 sos: f.sos,
                 batt: f.batt,
+                received_at: f.received_at,
             })
         }));
     }

@@ -728,3 +728,93 @@ async fn restart_mid_shift(env: &[(&str, &str)]) {
     );
     assert_eq!(want_cov.1.len(), got_cov.1.len());
 }
+
+/// The same fixes published as fast as possible and paced out (a replay at two
+/// different speeds) store exactly the same alerts and coverage: the engine's
+/// clock is the fixes', not the wall's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publishing_speed_does_not_change_the_results() {
+    let d = town::test_date();
+    let mut s = Script::default();
+    s.walk(
+        "sw-1",
+        local(d, 6, 0, 0),
+        local(d, 6, 6, 0),
+        (0.0, 0.0),
+        (800.0, 0.0),
+        5,
+        true,
+    );
+    s.stay(
+        "sw-1",
+        local(d, 6, 6, 5),
+        local(d, 6, 20, 0),
+        (800.0, 0.0),
+        10,
+        false,
+    );
+    s.walk(
+        "wk-1",
+        local(d, 6, 0, 0),
+        local(d, 6, 40, 0),
+        (0.0, 600.0),
+        (500.0, 600.0),
+        20,
+        true,
+    );
+    s.walk(
+        "wk-2",
+        local(d, 6, 0, 0),
+        local(d, 6, 10, 0),
+        (0.0, 800.0),
+        (150.0, 800.0),
+        20,
+        true,
+    );
+    s.walk(
+        "wk-2",
+        local(d, 6, 30, 0),
+        local(d, 6, 40, 0),
+        (150.0, 800.0),
+        (300.0, 800.0),
+        20,
+        true,
+    );
+
+    let fast = town().await;
+    fast.run(&s).await;
+
+    let slow = town().await;
+    let mut p = Publisher::connect(slow.broker.port).await;
+    for (i, ((_, dev), payload)) in s.msgs.iter().enumerate() {
+        p.publish(&format!("sweepwatch/v1/humen/{dev}/fix"), payload.clone())
+            .await;
+        if i % 10 == 0 {
+            p.flush().await; // each group lands in its own batch
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    p.flush().await;
+    slow.wait_stored(s.fixes as i64).await;
+
+    let strip = |v: Vec<Alert>| {
+        v.into_iter()
+            .map(|a| (a.device, a.kind, a.state, a.opened_at, a.cleared_at))
+            .collect::<Vec<_>>()
+    };
+    let want = strip(fast.alerts().await);
+    assert!(
+        want.iter().any(|a| a.1 == "offline") && want.iter().any(|a| a.1 == "idle"),
+        "{want:#?}"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the same alerts at both speeds",
+        || async { (strip(slow.alerts().await) == want).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        fast.coverage("route-a", "day", d).await,
+        slow.coverage("route-a", "day", d).await
+    );
+}
