@@ -59,7 +59,7 @@ pub async fn rebuild(client: &Client, orgs: &[String]) -> Result<EngineHost, Sto
     let mut cells = 0;
     for row in client
         .query(
-            "SELECT org, snapshot FROM coverage_state WHERE shift_date >= current_date - 2",
+            "SELECT org, snapshot FROM coverage_state",
             &[],
         )
         .await?
