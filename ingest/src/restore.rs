@@ -58,10 +58,7 @@ pub async fn rebuild(client: &Client, orgs: &[String]) -> Result<EngineHost, Sto
     }
     let mut cells = 0;
     for row in client
-        .query(
-            "SELECT org, snapshot FROM coverage_state",
-            &[],
-        )
+        .query("SELECT org, snapshot FROM coverage_state", &[])
         .await?
     {
         match decode::<geofence::CoverageSnapshot>(row.get(1)) {
