@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use tracing::info;
 
 use crate::host::{DeviceCheckpoint, EngineHost, decode};
+use crate::writer::engine_fix;
 
 /// Without any checkpoint, replay at most this far back.
 const REPLAY_WITHOUT_CHECKPOINT: TimeDelta = TimeDelta::days(1);
@@ -98,18 +99,29 @@ async fn replay(
     let mut sink = Effects::default();
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await? {
-        let fix = geofence::Fix {
+        // The stored row, through the same conversion live evaluation uses.
+        let stored = store::FixRow {
+            device_id: row.get(0),
             ts: row.get(1),
             lat: row.get(2),
             lon: row.get(3),
-            speed_kmh: row.get::<_, Option<f32>>(4).map(f64::from),
-            heading: row.get::<_, Option<f32>>(5).map(f64::from),
-            acc_m: row.get::<_, Option<f32>>(6).map(f64::from),
+            speed: row.get(4),
+            heading: row.get(5),
+            acc: row.get(6),
             work: row.get(7),
             sos: row.get(8),
-            batt: row.get::<_, Option<f32>>(9).map(f64::from),
+            batt: row.get(9),
+            seq: None,
+            dist_m: None,
+            dt_s: None,
+            received_at: row.get(10),
         };
-        host.on_fix(row.get(0), &fix, row.get(10), &mut sink);
+        host.on_fix(
+            stored.device_id,
+            &engine_fix(&stored),
+            stored.received_at,
+            &mut sink,
+        );
         n += 1;
         if n.is_multiple_of(10_000) {
             sink = Effects::default();
