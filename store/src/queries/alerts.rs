@@ -6,14 +6,19 @@ use tokio_postgres::{GenericClient, Row};
 
 use crate::StoreError;
 
-/// An alert as the API shows it.
+/// An alert: what the engine opened, and what operators did with it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Alert))]
 pub struct AlertRow {
     pub id: i64,
     pub org: String,
+    /// `devices.id`
     pub device_id: i32,
+    /// The device's name (the `{device}` of its MQTT topics).
     pub device: String,
+    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work` or `sos`.
     pub kind: String,
+    /// `open`, `acknowledged` or `resolved`.
     pub state: String,
     pub opened_at: DateTime<Utc>,
     pub lat: f64,
@@ -25,6 +30,7 @@ pub struct AlertRow {
     pub shift_id: Option<String>,
     pub shift_date: Option<NaiveDate>,
     pub message: String,
+    /// When the engine saw the condition end.
     pub cleared_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
@@ -138,11 +144,14 @@ pub async fn get(client: &impl GenericClient, id: i64) -> Result<Option<AlertRow
         .map(AlertRow::from_row))
 }
 
-/// A transition of an alert's lifecycle.
+/// A step of an alert's lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Transition))]
 pub struct TransitionRow {
+    /// `open`, `acknowledged` or `resolved`.
     pub state: String,
     pub at: DateTime<Utc>,
+    /// `engine`, or the name of the operator's token.
     pub actor: String,
     pub note: Option<String>,
 }

@@ -7,13 +7,16 @@ use tokio_postgres::{GenericClient, Row};
 use crate::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Device))]
 pub struct DeviceRow {
     pub id: i32,
     pub org: String,
+    /// The `{device}` of its MQTT topics.
     pub device: String,
     pub kind: String,
     pub label: Option<String>,
     pub owntracks_id: Option<String>,
+    /// From the device's last status message.
     pub online: Option<bool>,
     pub status_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -63,15 +66,18 @@ pub async fn device(client: &impl GenericClient, id: i32) -> Result<Option<Devic
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Area))]
 pub struct AreaRow {
     pub org: String,
     pub id: String,
     pub name: String,
+    /// `route`, `zone`, …
     pub kind: String,
     pub district: Option<String>,
     pub grid: Option<String>,
     pub chief: Option<String>,
-    /// The GeoJSON Feature.
+    /// The area as a GeoJSON Feature, as in a scenario file's `areas`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub feature: serde_json::Value,
 }
 
@@ -125,11 +131,13 @@ pub async fn area(
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Shift))]
 pub struct ShiftRow {
     pub org: String,
     pub id: String,
     pub name: String,
-    /// The scenario file's shift object.
+    /// The shift as in a scenario file's `shifts`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub definition: serde_json::Value,
 }
 
@@ -190,14 +198,17 @@ pub async fn org_timezone(
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Assignment))]
 pub struct AssignmentRow {
     pub id: i64,
     pub org: String,
+    /// `devices.id`
     pub device_id: i32,
     pub device: String,
     pub area_id: String,
     pub shift_id: String,
     pub valid_from: DateTime<Utc>,
+    /// Exclusive; null: open-ended.
     pub valid_to: Option<DateTime<Utc>>,
 }
 

@@ -8,6 +8,7 @@ use crate::StoreError;
 
 /// Coverage of one route in one shift instance, with its district.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RouteCoverage))]
 pub struct RouteCoverage {
     pub org: String,
     pub district: Option<String>,
@@ -65,8 +66,9 @@ pub async fn route_coverage(
         .collect())
 }
 
-/// Alert KPIs of one kind (`kind` = None: all kinds together).
+/// Alert KPIs of one kind (`kind` null: all kinds together).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AlertKpis))]
 pub struct AlertKpis {
     pub kind: Option<String>,
     pub opened: i64,
@@ -74,7 +76,7 @@ pub struct AlertKpis {
     pub resolved: i64,
     pub median_ack_s: Option<f64>,
     pub median_resolve_s: Option<f64>,
-    /// resolved / opened; None when nothing opened.
+    /// resolved / opened; null when nothing opened.
     pub rectification_rate: Option<f64>,
 }
 
@@ -117,6 +119,7 @@ pub async fn alert_kpis(
 
 /// A device's summary of one local date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeviceDay))]
 pub struct DeviceDay {
     pub device_id: i32,
     pub org: String,
