@@ -20,7 +20,19 @@ use crate::config::{ApiConfig, TokenConfig, sha256_hex};
 use crate::error::ApiError;
 
 /// What a token may do. Each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything.
@@ -51,7 +63,7 @@ impl Role {
 }
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Caller {
     pub name: String,
     pub role: Role,
@@ -71,6 +83,14 @@ impl Caller {
             )))
         }
     }
+}
+
+/// Who the token is and what it may do: clients (the dashboard) show only the
+/// actions the role allows; the API enforces the role anyway.
+#[utoipa::path(get, path = "/api/v1/me", tag = "operations", operation_id = "me",
+    responses((status = 200, description = "The token's name and role", body = Caller)))]
+pub(crate) async fn me(caller: Caller) -> axum::Json<Caller> {
+    axum::Json(caller)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

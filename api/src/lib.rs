@@ -108,6 +108,7 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
 
 fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/me", get(auth::me))
         .route("/positions", get(positions::positions))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}", get(alerts::get))

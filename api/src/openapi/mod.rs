@@ -40,6 +40,7 @@ const PROBLEM: &str = "application/problem+json";
         crate::health::readyz,
         crate::health::metrics,
         openapi_json,
+        crate::auth::me,
         crate::positions::positions,
         crate::alerts::list,
         crate::alerts::get,

@@ -21,6 +21,7 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>, Need)> {
         json!({"id": "zz", "weekly": [{"days": ["Mon"], "start": "01:00:00", "end": "02:00:00"}]});
     let asg = json!({"device_id": 999999, "area": "route-a", "shift": "day"});
     vec![
+        (M::GET, "/api/v1/me", None, Viewer),
         (M::GET, "/api/v1/positions", None, Viewer),
         (M::GET, "/api/v1/alerts", None, Viewer),
         (M::GET, "/api/v1/alerts/999999", None, Viewer),
@@ -165,4 +166,21 @@ async fn a_token_over_its_rate_is_told_to_wait() {
     last.assert_problem(StatusCode::TOO_MANY_REQUESTS);
     // Other tokens have their own budget.
     assert_eq!(t.get("/api/v1/devices", ADMIN).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_names_the_token_and_its_role() {
+    let t = ApiTown::start().await;
+    for (token, name, role) in [
+        (VIEWER, "wall", "viewer"),
+        (OPERATOR, "desk-1", "operator"),
+        (ADMIN, "boss", "admin"),
+    ] {
+        let a = t.get("/api/v1/me", token).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.body, json!({"name": name, "role": role}));
+    }
+    t.get("/api/v1/me", "not-a-token")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
 }
