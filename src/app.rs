@@ -54,6 +54,8 @@ pub async fn serve(
         },
         cfg.api.clone(),
     );
+    // The dashboard's files and /config.json, behind every route above.
+    let router = crate::web::with_dashboard(router, &cfg.web);
     info!(addr = %listener.local_addr()?, "HTTP listening");
 
     let retention_days = cfg.pipeline.retention_days;

@@ -16,6 +16,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The dispatch API: bearer tokens (SHA-256 hashes only), CORS, limits.
     pub api: api::ApiConfig,
+    /// The dispatch dashboard: where its built files are, and its base map.
+    pub web: WebConfig,
     pub log: LogConfig,
 }
 
@@ -50,6 +52,30 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The dispatch dashboard (web/, built with `npm run build`), served at `/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Directory of the built page (index.html and its assets), relative to
+    /// the working directory unless absolute.
+    pub dir: String,
+    /// Optional raster tile URL template (`{z}/{x}/{y}`, `{s}`) drawn under
+    /// the areas; empty: no base map, the areas are the map.
+    pub tile_url: String,
+    /// Attribution shown for the tiles (required by most tile licences).
+    pub tile_attribution: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            dir: "web/dist".into(),
+            tile_url: String::new(),
+            tile_attribution: String::new(),
         }
     }
 }
@@ -94,6 +120,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SWEEPWATCH_API_CORS_ORIGINS",
         "api.cors_origins (comma-separated)",
     ),
+    ("SWEEPWATCH_WEB_DIR", "web.dir"),
+    ("SWEEPWATCH_WEB_TILE_URL", "web.tile_url"),
+    ("SWEEPWATCH_WEB_TILE_ATTRIBUTION", "web.tile_attribution"),
     ("SWEEPWATCH_LOG", "log.filter"),
     ("SWEEPWATCH_LOG_FORMAT", "log.format"),
 ];
@@ -152,6 +181,15 @@ impl Config {
             self.http.addr = v;
         }
         self.api.apply_env(&get)?;
+        if let Some(v) = get("SWEEPWATCH_WEB_DIR") {
+            self.web.dir = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_WEB_TILE_URL") {
+            self.web.tile_url = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_WEB_TILE_ATTRIBUTION") {
+            self.web.tile_attribution = v;
+        }
         if let Some(v) = get("SWEEPWATCH_LOG") {
             self.log.filter = v;
         }
@@ -186,6 +224,10 @@ mod tests {
         assert_eq!(cfg.mqtt.url, "mqtt://broker:1883");
         assert_eq!(cfg.mqtt.client_id, "b");
         assert_eq!(cfg.mqtt.orgs, vec!["humen", "changan"]);
+        assert_eq!(cfg.web.dir, "web/dist");
+        cfg.apply_env(|k| (k == "SWEEPWATCH_WEB_DIR").then(|| "/srv/page".into()))
+            .unwrap();
+        assert_eq!(cfg.web.dir, "/srv/page");
     }
 
     #[test]

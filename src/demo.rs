@@ -194,6 +194,17 @@ pub async fn run(
         opts.speed,
         wall / 60.0
     );
+    println!(
+        "  dashboard:          {http}/   (sign in with a token below){}",
+        if std::path::Path::new(&cfg.web.dir)
+            .join("index.html")
+            .is_file()
+        {
+            ""
+        } else {
+            "  -- not built: cd web && npm ci && npm run build"
+        }
+    );
     println!("  health, readiness:  {http}/healthz   {http}/readyz");
     println!("  metrics:            {http}/metrics");
     println!(

@@ -1,0 +1,192 @@
+// What the page knows: devices with their latest positions, the alerts that
+// are not resolved, the areas, the filters and the signed-in caller. Views
+// subscribe to changes with `on(name, fn)`.
+
+export const STATES = ['sos', 'off_area', 'idle', 'offline', 'working', 'moving', 'stopped'];
+export const KINDS = ['sweeper', 'washer', 'collector', 'worker'];
+export const AREA_KINDS = ['route', 'beat', 'park', 'transfer_station', 'rest_zone', 'district', 'grid', 'zone'];
+
+/** Alert kinds by severity: 0 critical … 3 low. */
+export const SEVERITY = {
+  sos: 0,
+  idle: 1, // for street cleaners a dwell is a welfare check first
+  offline: 1,
+  off_area: 2,
+  speeding_at_work: 2,
+  late_start: 3,
+  off_shift_work: 3,
+};
+export const SEVERITY_NAMES = ['critical', 'high', 'medium', 'low'];
+
+/** A device is offline when its latest fix is older than this (as the API). */
+const OFFLINE_AFTER_MS = 10 * 60 * 1000;
+/** An org's newest fix younger than this on arrival: its fixes are live. */
+const LIVE_WITHIN_MS = 2 * 60 * 1000;
+
+export const app = {
+  me: null, // {name, role}
+  config: { tile_url: '', tile_attribution: '' },
+  devices: new Map(), // devices.id -> device
+  alerts: new Map(), // alert id -> alert (open or acknowledged)
+  areas: [], // AreaRow
+  areaById: new Map(), // `${org}/${id}` -> AreaRow
+  filters: { org: '', district: '', kind: '', state: '', search: '' },
+};
+
+const listeners = new Map();
+export function on(name, fn) {
+  if (!listeners.has(name)) listeners.set(name, new Set());
+  listeners.get(name).add(fn);
+  return () => listeners.get(name).delete(fn);
+}
+export function emit(name, detail) {
+  for (const fn of listeners.get(name) || []) {
+    try {
+      fn(detail);
+    } catch (e) {
+      console.error(`while handling ${name}:`, e);
+    }
+  }
+}
+
+export const canOperate = () => app.me && (app.me.role === 'operator' || app.me.role === 'admin');
+
+/** "Now" of each org: the wall clock while its fixes arrive live, else its newest fix's time. */
+export function orgClocks() {
+  const newest = new Map();
+  for (const d of app.devices.values()) {
+    if (d.ts == null) continue;
+    const n = newest.get(d.org);
+    if (!n || d.ts > n.ts) newest.set(d.org, d);
+  }
+  const wall = Date.now();
+  const clocks = new Map();
+  for (const [org, d] of newest) {
+    const live = d.receivedAt - d.ts < LIVE_WITHIN_MS;
+    clocks.set(org, live ? wall : Math.min(d.ts, wall));
+  }
+  return clocks;
+}
+
+export function alertKindsOf(deviceId) {
+  const kinds = new Set();
+  for (const a of app.alerts.values()) if (a.device_id === deviceId) kinds.add(a.kind);
+  return kinds;
+}
+
+/** A device's display state, by the API's precedence, SOS above all. */
+export function computeState(d, now, kinds = alertKindsOf(d.id)) {
+  if (kinds.has('sos')) return 'sos';
+  if (d.ts == null) return 'offline';
+  if (now - d.ts > OFFLINE_AFTER_MS) return 'offline';
+  if (kinds.has('off_area')) return 'off_area';
+  if (kinds.has('idle')) return 'idle';
+  if (d.work === true) return 'working';
+  if ((d.speed ?? 0) >= 2) return 'moving';
+  return 'stopped';
+}
+
+/** Recomputes every device's state; returns the ids that changed. */
+export function refreshStates() {
+  const clocks = orgClocks();
+  const kindsByDevice = new Map();
+  for (const a of app.alerts.values()) {
+    if (!kindsByDevice.has(a.device_id)) kindsByDevice.set(a.device_id, new Set());
+    kindsByDevice.get(a.device_id).add(a.kind);
+  }
+  const changed = [];
+  for (const d of app.devices.values()) {
+    const s = computeState(d, clocks.get(d.org) ?? Date.now(), kindsByDevice.get(d.id) || new Set());
+    if (s !== d.state) {
+      d.state = s;
+      changed.push(d.id);
+    }
+  }
+  return changed;
+}
+
+/** From a /positions Feature. */
+export function deviceFromFeature(f) {
+  const p = f.properties;
+  const [lon, lat] = f.geometry.coordinates;
+  return {
+    id: p.device_id,
+    org: p.org,
+    name: p.device,
+    label: p.label,
+    kind: p.kind,
+    districts: p.districts || [],
+    lat,
+    lon,
+    ts: Date.parse(p.ts),
+    // /positions does not say when it arrived: an old fix counts as replayed (its org's clock
+    // is then its newest fix), a recent one as live, as the API decides.
+    receivedAt: Date.now(),
+    speed: p.speed,
+    heading: p.heading,
+    work: p.work,
+    batt: p.batt,
+    serverState: p.state,
+    state: p.sos ? 'sos' : p.state,
+  };
+}
+
+/** Applies a `position` event of the live stream; returns the device (new or moved). */
+export function applyPosition(p) {
+  let d = app.devices.get(p.device_id);
+  if (!d) {
+    d = { id: p.device_id, org: p.org, name: p.device, label: null, kind: 'unknown', districts: [], state: 'stopped' };
+    app.devices.set(d.id, d);
+  }
+  const ts = Date.parse(p.ts);
+  if (d.ts != null && ts < d.ts) return d; // a late fix does not move the marker back
+  Object.assign(d, {
+    lat: p.lat,
+    lon: p.lon,
+    ts,
+    receivedAt: Date.parse(p.received_at) || Date.now(),
+    speed: p.speed,
+    heading: p.heading,
+    work: p.work,
+    batt: p.batt,
+  });
+  return d;
+}
+
+export function matchesFilters(d, f = app.filters) {
+  if (f.org && d.org !== f.org) return false;
+  if (f.district && !d.districts.includes(f.district)) return false;
+  if (f.kind && d.kind !== f.kind) return false;
+  if (f.state && d.state !== f.state) return false;
+  if (f.search) {
+    const q = f.search.toLowerCase();
+    if (!d.name.toLowerCase().includes(q) && !(d.label || '').toLowerCase().includes(q)) return false;
+  }
+  return true;
+}
+
+export function alertMatchesFilters(a, f = app.filters) {
+  if (f.org && a.org !== f.org) return false;
+  if (f.district && a.district && a.district !== f.district) return false;
+  return true;
+}
+
+/** Queue order: SOS first, then severity, open before acknowledged, newest first. */
+export function compareAlerts(a, b) {
+  const sa = SEVERITY[a.kind] ?? 3;
+  const sb = SEVERITY[b.kind] ?? 3;
+  if (sa !== sb) return sa - sb;
+  const oa = a.state === 'open' ? 0 : 1;
+  const ob = b.state === 'open' ? 0 : 1;
+  if (oa !== ob) return oa - ob;
+  return Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id;
+}
+
+export function areaName(org, id) {
+  if (!id) return '';
+  return app.areaById.get(`${org}/${id}`)?.name || id;
+}
+
+export function deviceName(d) {
+  return d.label && d.label !== d.name ? `${d.name} · ${d.label}` : d.name;
+}
