@@ -403,6 +403,43 @@ else
   skip "example config vs \`sweepwatch config\`" "no sweepwatch binary (build it, or set SWEEPWATCH_BIN)"
 fi
 
+# The service's own /metrics, as Prometheus would scrape it: a running
+# `sweepwatch serve` (its own broker and a scratch database) after a few API
+# calls, so that the HTTP families have samples, through `promtool check metrics`
+# (naming, units, HELP/TYPE, histogram and counter conventions).
+if [ -n "$bin" ] && [ -x "$bin" ] && command -v promtool >/dev/null; then
+  metrics_check() {
+    deploy/local/services.sh >/dev/null || return 1
+    local port http db mqtt pid rc
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    chmod 755 "$work"   # Mosquitto drops root for its own user, which must reach its directory
+    mqtt=$(deploy/local/broker.sh "$port" "$work/metrics-broker") || return 1
+    db="sweepwatch_check_$$"
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" postgres || return 1
+    SWEEPWATCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" SWEEPWATCH_MQTT_URL="$mqtt" \
+      SWEEPWATCH_HTTP_ADDR="127.0.0.1:$http" SWEEPWATCH_API_TOKENS="check:viewer:check-token" \
+      SWEEPWATCH_MQTT_CLIENT_ID="sweepwatch-check-$$" SWEEPWATCH_LOG=warn \
+      "$bin" serve > "$work/serve.log" 2>&1 & pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.2; done
+    for path in /api/v1/positions /api/v1/alerts /api/v1/devices/1 /api/v1/nope; do
+      curl -s -o /dev/null -H 'Authorization: Bearer check-token' "http://127.0.0.1:$http$path"
+    done
+    curl -s -o /dev/null "http://127.0.0.1:$http/api/v1/alerts"
+    curl -fs "http://127.0.0.1:$http/metrics" > "$work/metrics.txt"; rc=$?
+    kill "$pid"; wait "$pid" 2>/dev/null
+    kill "$(cat "$work/metrics-broker/mosquitto.pid")" 2>/dev/null
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" postgres
+    [ "$rc" = 0 ] || { cat "$work/serve.log"; return 1; }
+    grep -q '^sweepwatch_http_requests_total{' "$work/metrics.txt" || { echo "no HTTP request samples"; return 1; }
+    local out; out=$(promtool check metrics < "$work/metrics.txt" 2>&1)
+    echo "$out"; [ -z "$out" ]
+  }
+  check "promtool check metrics (a running service's /metrics)" metrics_check
+else
+  skip "promtool check metrics" "no sweepwatch binary or no promtool"
+fi
+
 # systemd unit.
 if command -v systemd-analyze >/dev/null; then
   systemd_check() {

@@ -16,12 +16,16 @@
 //!    service's `sweepwatch_ingest_lag_seconds` histogram: a fix's `ts` is its
 //!    publish time), the service's peak RSS, and the loss (must be 0).
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
+
+use common::{Guard, cpu_model, num_cpus, wait_ready};
 
 struct Args {
     rate: u32,
@@ -143,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         .spawn()?;
     let mut svc = Guard::Child(child);
     let pid = svc.pid();
-    wait_ready(&http).await?;
+    wait_ready(&http, 30).await?;
 
     let started = Instant::now();
     let opts = load(&mqtt, "bench", &a, a.rate, a.duration);
@@ -238,19 +242,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_ready(http: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{http}/readyz")).await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "service not ready after 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn metrics_text(http: &str) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("{http}/metrics"))
         .await?
@@ -308,64 +299,4 @@ fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmHWM")
-}
-
-fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// Cleans up what the benchmark started, also on error.
-enum Guard {
-    Pidfile(std::path::PathBuf),
-    Database(String),
-    Child(Child),
-}
-
-impl Guard {
-    fn pid(&self) -> u32 {
-        match self {
-            Guard::Child(c) => c.id(),
-            _ => 0,
-        }
-    }
-    fn stop(&mut self) {
-        if let Guard::Child(c) = self {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        match self {
-            Guard::Pidfile(p) => {
-                if let Ok(pid) = std::fs::read_to_string(&*p) {
-                    let _ = Command::new("kill").arg(pid.trim()).status();
-                }
-            }
-            Guard::Database(name) => {
-                let _ = Command::new("psql")
-                    .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-                    .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .status();
-            }
-            Guard::Child(c) => {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
 }

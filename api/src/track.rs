@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
@@ -47,7 +47,7 @@ pub async fn track(
     caller: Caller,
     Path(id): Path<i32>,
     Q(q): Q<TrackQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     if q.to <= q.from {
         return Err(ApiError::invalid("to", "must be after from"));
@@ -78,36 +78,101 @@ pub async fn track(
         Some(tol) if tol > 0.0 => simplify_indices(&lonlat, tol),
         _ => (0..fixes.len()).collect(),
     };
-    let props = json!({
-        "device_id": id, "org": device.org, "device": device.device,
-        "from": q.from, "to": q.to, "points": keep.len(), "fixes": fixes.len(),
-        "simplify_m": q.simplify,
-    });
-    if points_format {
-        let features: Vec<Value> = keep
+    let props = TrackProps {
+        device_id: id,
+        org: &device.org,
+        device: &device.device,
+        from: q.from,
+        to: q.to,
+        points: keep.len(),
+        fixes: fixes.len(),
+        simplify_m: q.simplify,
+        times: None,
+    };
+    // Serialized straight from the rows: a device-day is thousands of fixes.
+    let body = if points_format {
+        let features: Vec<PointFeature> = keep
             .iter()
             .map(|&i| {
                 let f = &fixes[i];
-                json!({"type": "Feature",
-                       "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
-                       "properties": {"ts": f.ts, "speed": f.speed, "heading": f.heading, "work": f.work, "sos": f.sos}})
+                PointFeature {
+                    kind: "Feature",
+                    geometry: Geometry {
+                        kind: "Point",
+                        coordinates: [f.lon, f.lat],
+                    },
+                    properties: f,
+                }
             })
             .collect();
-        return Ok(Json(
-            json!({"type": "FeatureCollection", "features": features, "properties": props}),
-        ));
-    }
-    let coords: Vec<[f64; 2]> = keep.iter().map(|&i| [lonlat[i].0, lonlat[i].1]).collect();
-    let times: Vec<DateTime<Utc>> = keep.iter().map(|&i| fixes[i].ts).collect();
-    let mut props = props;
-    props["times"] = json!(times);
-    // A LineString needs two positions; fewer fixes give no geometry.
-    let geometry = if coords.len() >= 2 {
-        json!({"type": "LineString", "coordinates": coords})
+        serde_json::to_vec(&PointCollection {
+            kind: "FeatureCollection",
+            features,
+            properties: props,
+        })
     } else {
-        Value::Null
-    };
-    Ok(Json(
-        json!({"type": "Feature", "geometry": geometry, "properties": props}),
-    ))
+        let coords: Vec<[f64; 2]> = keep.iter().map(|&i| [lonlat[i].0, lonlat[i].1]).collect();
+        let times: Vec<DateTime<Utc>> = keep.iter().map(|&i| fixes[i].ts).collect();
+        // A LineString needs two positions; fewer fixes give no geometry.
+        let geometry = (coords.len() >= 2).then_some(Geometry {
+            kind: "LineString",
+            coordinates: coords,
+        });
+        serde_json::to_vec(&LineFeature {
+            kind: "Feature",
+            geometry,
+            properties: TrackProps {
+                times: Some(times),
+                ..props
+            },
+        })
+    }
+    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(Serialize)]
+struct TrackProps<'a> {
+    device_id: i32,
+    org: &'a str,
+    device: &'a str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: usize,
+    fixes: usize,
+    simplify_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    times: Option<Vec<DateTime<Utc>>>,
+}
+
+#[derive(Serialize)]
+struct Geometry<C> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    coordinates: C,
+}
+
+#[derive(Serialize)]
+struct LineFeature<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    geometry: Option<Geometry<Vec<[f64; 2]>>>,
+    properties: TrackProps<'a>,
+}
+
+#[derive(Serialize)]
+struct PointFeature<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    geometry: Geometry<[f64; 2]>,
+    /// ts, lat, lon, speed, heading, work, sos.
+    properties: &'a store::queries::track::TrackPoint,
+}
+
+#[derive(Serialize)]
+struct PointCollection<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<PointFeature<'a>>,
+    properties: TrackProps<'a>,
 }

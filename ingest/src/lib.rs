@@ -42,6 +42,7 @@ use tracing::{info, warn};
 pub use config::{MqttConfig, PipelineConfig};
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
+pub use writer::engine_fix;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

@@ -525,7 +525,7 @@ fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 
 /// A stored fix as the engine sees it. Live evaluation and replay both go
 /// through this, from the stored (rounded) values, so they agree exactly.
-pub(crate) fn engine_fix(r: &FixRow) -> geofence::Fix {
+pub fn engine_fix(r: &FixRow) -> geofence::Fix {
     geofence::Fix {
         ts: r.ts,
         lat: r.lat,

@@ -18,16 +18,23 @@ pub struct DeviceStatus {
     pub open_alerts: Vec<String>,
 }
 
-/// Every device's status, in one statement.
+/// Every device's status, in one statement: hash joins over the assignments
+/// and the unresolved alerts rather than two lookups per device.
 pub async fn device_statuses(client: &impl GenericClient) -> Result<Vec<DeviceStatus>, StoreError> {
     let rows = client
         .query(
-            "SELECT d.id, d.org, d.name, d.kind, d.label,
-                 ARRAY(SELECT DISTINCT ar.district FROM assignments s
-                       JOIN areas ar ON ar.org = s.org AND ar.id = s.area_id
-                       WHERE s.device_id = d.id AND ar.district IS NOT NULL),
-                 ARRAY(SELECT a.kind FROM alerts a WHERE a.device_id = d.id AND a.state <> 'resolved')
-             FROM devices d",
+            "WITH districts AS (
+                 SELECT s.device_id, array_agg(DISTINCT ar.district) AS districts
+                 FROM assignments s JOIN areas ar ON ar.org = s.org AND ar.id = s.area_id
+                 WHERE ar.district IS NOT NULL GROUP BY s.device_id),
+             open_alerts AS (
+                 SELECT device_id, array_agg(kind) AS kinds
+                 FROM alerts WHERE state <> 'resolved' GROUP BY device_id)
+             SELECT d.id, d.org, d.name, d.kind, d.label,
+                    coalesce(x.districts, '{}'), coalesce(a.kinds, '{}')
+             FROM devices d
+             LEFT JOIN districts x ON x.device_id = d.id
+             LEFT JOIN open_alerts a ON a.device_id = d.id",
             &[],
         )
         .await?;
