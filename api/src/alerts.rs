@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use ingest::live::AlertUpdate;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use store::queries::alerts::{self, AlertFilter, AlertRow};
 use crate::AppState;
 use crate::auth::{Caller, Operator, Role};
 use crate::error::ApiError;
-use crate::extract::{Q, optional_json};
+use crate::extract::{P, Q, optional_json};
 use crate::page::{self, Page};
 use axum::body::Bytes;
 
@@ -114,7 +114,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let client = state.pool.get().await?;
@@ -154,7 +154,7 @@ enum Action {
 pub async fn ack(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,
-    id: Path<i64>,
+    id: P<i64>,
     body: Bytes,
 ) -> Result<Json<AlertRow>, ApiError> {
     act(state, caller, id, body, Action::Ack).await
@@ -174,7 +174,7 @@ pub async fn ack(
 pub async fn resolve(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,
-    id: Path<i64>,
+    id: P<i64>,
     body: Bytes,
 ) -> Result<Json<AlertRow>, ApiError> {
     act(state, caller, id, body, Action::Resolve).await
@@ -183,7 +183,7 @@ pub async fn resolve(
 async fn act(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
     body: Bytes,
     action: Action,
 ) -> Result<Json<AlertRow>, ApiError> {

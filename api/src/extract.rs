@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problem documents naming the field:
-//! [`Q`] for the query string, [`J`] for a JSON body.
+//! [`Q`] for the query string, [`J`] for a JSON body, [`P`] for path
+//! parameters.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -124,5 +125,23 @@ mod tests {
         assert!(reject_nul(br#"{"note": "\\\u0000"}"#).is_err());
         assert!(reject_nul(br#"{"note": "\\u0000 is how JSON spells NUL"}"#).is_ok());
         assert!(reject_nul(br#"{"note": "\u00e9t\u00e9"}"#).is_ok());
+    }
+}
+
+/// Path parameters. One that does not parse (`/alerts/abc`, an id out of
+/// range) names no resource: 404, as a problem document.
+pub struct P<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(P(v)),
+            Err(e) => Err(ApiError::NotFound(format!(
+                "no such resource: {}",
+                e.body_text()
+            ))),
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::extract::Q;
+use crate::extract::{P, Q};
 use crate::geo_util::simplify_indices;
 
 /// The longest range one request may ask for.
@@ -45,7 +45,7 @@ pub struct TrackQuery {
 pub async fn track(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<i32>,
+    P(id): P<i32>,
     Q(q): Q<TrackQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;

@@ -208,6 +208,27 @@ async fn problems_for_unknown_tokens_unknown_paths_and_wrong_bodies() {
     t.get("/api/v1/nothing-here", VIEWER)
         .await
         .assert_problem(StatusCode::NOT_FOUND);
+    // Ids that are not ids name no resource; a method a path does not take.
+    for path in [
+        "/api/v1/alerts/abc",
+        "/api/v1/alerts/99999999999999999999",
+        "/api/v1/devices/1.5/track?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
+        "/api/v1/assignments/x",
+    ] {
+        let a = t.get(path, VIEWER).await;
+        a.assert_problem(StatusCode::NOT_FOUND);
+        assert!(
+            a.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no such resource"),
+            "{path}: {}",
+            a.text
+        );
+    }
+    t.call(Method::DELETE, "/api/v1/positions", Some(ADMIN), None)
+        .await
+        .assert_problem(StatusCode::METHOD_NOT_ALLOWED);
     // A body that is not JSON at all.
     let resp = t
         .http

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use geofence::{Area, GeofenceError};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use store::queries::config::{self as q, AreaRow};
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role};
 use crate::error::{ApiError, map_write_error};
-use crate::extract::{J, Q};
+use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -59,7 +59,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
 ) -> Result<Json<AreaRow>, ApiError> {
     caller.require(Role::Viewer)?;
     let client = state.pool.get().await?;
@@ -163,7 +163,7 @@ async fn write(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(org): Path<String>,
+    P(org): P<String>,
     J(feature): J<geojson::Feature>,
 ) -> Result<(StatusCode, Json<AreaRow>), ApiError> {
     caller.require(Role::Admin)?;
@@ -179,7 +179,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
     J(feature): J<geojson::Feature>,
 ) -> Result<Json<AreaRow>, ApiError> {
     caller.require(Role::Admin)?;
@@ -193,7 +193,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use geofence::{AreaId, ShiftId};
@@ -13,7 +13,7 @@ use store::queries::config::{self as q, AssignmentRow};
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role};
 use crate::error::{ApiError, InvalidParam};
-use crate::extract::{J, Q};
+use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -67,7 +67,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> Result<Json<AssignmentRow>, ApiError> {
     caller.require(Role::Viewer)?;
     let client = state.pool.get().await?;
@@ -188,7 +188,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
     J(b): J<AssignmentBody>,
 ) -> Result<Json<AssignmentRow>, ApiError> {
     caller.require(Role::Admin)?;
@@ -227,7 +227,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(id): Path<i64>,
+    P(id): P<i64>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use geofence::DeviceKind;
 use geofence::scenario::is_device_id;
@@ -13,7 +13,7 @@ use store::queries::config::{self as q, DeviceRow};
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role};
 use crate::error::{ApiError, InvalidParam, map_write_error};
-use crate::extract::{J, Q};
+use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -58,7 +58,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<i32>,
+    P(id): P<i32>,
 ) -> Result<Json<DeviceRow>, ApiError> {
     caller.require(Role::Viewer)?;
     let client = state.pool.get().await?;
@@ -163,7 +163,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(id): Path<i32>,
+    P(id): P<i32>,
     J(b): J<DeviceUpdate>,
 ) -> Result<Json<DeviceRow>, ApiError> {
     caller.require(Role::Admin)?;
@@ -197,7 +197,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(id): Path<i32>,
+    P(id): P<i32>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use geofence::scenario::{ShiftSpec, shift_from_spec};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use store::queries::config::{self as q, ShiftRow};
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role};
 use crate::error::{ApiError, map_write_error};
-use crate::extract::{J, Q};
+use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -57,7 +57,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
 ) -> Result<Json<ShiftRow>, ApiError> {
     caller.require(Role::Viewer)?;
     let client = state.pool.get().await?;
@@ -131,7 +131,7 @@ async fn write(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path(org): Path<String>,
+    P(org): P<String>,
     J(spec): J<ShiftSpec>,
 ) -> Result<(StatusCode, Json<ShiftRow>), ApiError> {
     caller.require(Role::Admin)?;
@@ -147,7 +147,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
     J(spec): J<ShiftSpec>,
 ) -> Result<Json<ShiftRow>, ApiError> {
     caller.require(Role::Admin)?;
@@ -161,7 +161,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
-    Path((org, id)): Path<(String, String)>,
+    P((org, id)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
