@@ -114,20 +114,6 @@ fn field_in_message(msg: &str) -> Option<String> {
     Some(msg[start..start + len].to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::reject_nul;
-
-    #[test]
-    fn nul_escapes_are_refused_and_escaped_backslashes_are_not() {
-        assert!(reject_nul(br#"{"note": "a\u0000b"}"#).is_err());
-        assert!(reject_nul(br#"{"a\u0000": 1}"#).is_err());
-        assert!(reject_nul(br#"{"note": "\\\u0000"}"#).is_err());
-        assert!(reject_nul(br#"{"note": "\\u0000 is how JSON spells NUL"}"#).is_ok());
-        assert!(reject_nul(br#"{"note": "\u00e9t\u00e9"}"#).is_ok());
-    }
-}
-
 /// Path parameters. One that does not parse (`/alerts/abc`, an id out of
 /// range) names no resource: 404, as a problem document.
 pub struct P<T>(pub T);
@@ -143,5 +129,19 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
                 e.body_text()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reject_nul;
+
+    #[test]
+    fn nul_escapes_are_refused_and_escaped_backslashes_are_not() {
+        assert!(reject_nul(br#"{"note": "a\u0000b"}"#).is_err());
+        assert!(reject_nul(br#"{"a\u0000": 1}"#).is_err());
+        assert!(reject_nul(br#"{"note": "\\\u0000"}"#).is_err());
+        assert!(reject_nul(br#"{"note": "\\u0000 is how JSON spells NUL"}"#).is_ok());
+        assert!(reject_nul(br#"{"note": "\u00e9t\u00e9"}"#).is_ok());
     }
 }
