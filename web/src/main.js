@@ -24,7 +24,7 @@ let started = false;
 
 async function boot() {
   applyStatic();
-  for (const id of ['lang', 'lang-toggle-signin']) $(id).addEventListener('click', () => setLang(currentLang() === 'en' ? 'zh' : 'en'));
+  for (const id of ['lang', 'lang-signin']) $(id).addEventListener('click', () => setLang(currentLang() === 'en' ? 'zh' : 'en'));
   setHandlers({
     unauthorized: () => signOut('signin.expired'),
     rateLimited: (s) => toast(t('error.ratelimit', { s }), 'warn', s * 1000),

@@ -262,7 +262,9 @@ function renderDevices() {
     let g = groups.get(key);
     const center = [lat / list.length, lon / list.length];
     if (!g) {
-      g = L.marker(center, { keyboard: false });
+      // Created with its icon: Leaflet's default icon would be fetched otherwise.
+      g = L.marker(center, { keyboard: false, icon: groupIcon(list.length, state) });
+      g._sig = sig;
       g.on('click', () => {
         const b = L.latLngBounds(g._members.map((d) => [d.lat, d.lon]));
         if (b.getNorthEast().equals(b.getSouthWest())) map.setView(b.getCenter(), Math.min(map.getZoom() + 3, 20));
@@ -276,17 +278,15 @@ function renderDevices() {
     g._members = list;
     if (g._sig !== sig) {
       g._sig = sig;
-      const size = list.length < 10 ? 28 : list.length < 100 ? 34 : 42;
-      g.setIcon(
-        L.divIcon({
-          className: `device-group state-${state}`,
-          html: `<span>${list.length}</span>`,
-          iconSize: [size, size],
-        }),
-      );
+      g.setIcon(groupIcon(list.length, state));
     }
   }
   emit('map-rendered', { shown, total: app.devices.size });
+}
+
+function groupIcon(n, state) {
+  const size = n < 10 ? 28 : n < 100 ? 34 : 42;
+  return L.divIcon({ className: `device-group state-${state}`, html: `<span>${n}</span>`, iconSize: [size, size] });
 }
 
 export function selectDevice(id, { pan = true } = {}) {
