@@ -29,6 +29,16 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p sweepwatch \
  && install -D -m 0755 target/release/sweepwatch /out/sweepwatch
 
+# ---- dashboard ----------------------------------------------------------------
+# The dispatch dashboard (web/): Leaflet and Vite from the npm registry, exactly
+# the versions of package-lock.json; only the built files reach the image.
+FROM node:20-${DEBIAN_RELEASE}-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 # ---- runtime ----------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
@@ -40,12 +50,16 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid sweepwatch --home-dir /nonexistent \
       --no-create-home --shell /usr/sbin/nologin sweepwatch
 COPY --from=build /out/sweepwatch /usr/local/bin/sweepwatch
+COPY --from=web /web/dist /usr/share/sweepwatch/web
 
 # Container defaults. The built-in default HTTP address is 127.0.0.1:8080, which
-# nothing outside the container could reach; JSON logs suit log collectors.
+# nothing outside the container could reach; the dashboard is where the web stage
+# put it (the default, web/dist, is relative to a source checkout); JSON logs
+# suit log collectors.
 # Everything else (database, broker, client id, orgs) is deployment-specific and
 # set by compose / Kubernetes / `docker run -e`.
 ENV SWEEPWATCH_HTTP_ADDR=0.0.0.0:8080 \
+    SWEEPWATCH_WEB_DIR=/usr/share/sweepwatch/web \
     SWEEPWATCH_LOG_FORMAT=json \
     SWEEPWATCH_LOG=info
 

@@ -20,6 +20,12 @@ if [ ! -x "$CHROMIUM" ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# A CJK font, so that screenshots of the Chinese page are readable (best effort).
+if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] && command -v apt-get >/dev/null; then
+  log "installing a Chinese font for the screenshots"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 \
+    || log "could not install fonts-wqy-microhei; Chinese text in screenshots may show as boxes"
+fi
 deploy/local/services.sh
 
 # npm ci when node_modules is missing or older than the lock file (npm writes

@@ -169,7 +169,7 @@ function renderResult() {
     );
   }
   const lastServed = (d.last_served || []).slice(0, 8);
-  result.replaceChildren(
+  const parts = [
     h(
       'div.big',
       {},
@@ -210,7 +210,8 @@ function renderResult() {
         )
       : null,
     h('p.muted', {}, t('coverage.updated', { at: formatTime(Date.parse(d.updated_at)) })),
-  );
+  ];
+  result.replaceChildren(...parts.filter(Boolean));
 }
 
 function missedItem(f) {

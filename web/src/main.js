@@ -107,7 +107,7 @@ function start() {
   $('signout').addEventListener('click', () => signOut());
   const sound = $('sound');
   const paintSound = () => {
-    sound.textContent = soundEnabled() ? `🔔 ${t('sound.on')}` : `🔕 ${t('sound.off')}`;
+    sound.textContent = soundEnabled() ? t('sound.on') : t('sound.off');
     sound.setAttribute('aria-pressed', String(soundEnabled()));
   };
   sound.addEventListener('click', () => {
