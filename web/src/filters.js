@@ -119,7 +119,13 @@ function updateCounts() {
 export function mountDeviceList(box) {
   listEl = h('ul.device-list', { testid: 'device-list' });
   box.append(listEl);
-  const refresh = () => !box.hidden && renderList();
+  // At most once a second while positions stream in.
+  let last = 0;
+  const refresh = () => {
+    if (box.hidden || Date.now() - last < 1000) return;
+    last = Date.now();
+    renderList();
+  };
   on('map-rendered', refresh);
   on('device-list-shown', renderList);
 }

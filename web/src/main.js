@@ -116,6 +116,7 @@ function start() {
   });
   paintSound();
   window.addEventListener('langchange', () => {
+    scheduleRender(true);
     paintSound();
     renderMe();
     paintConn();
@@ -279,7 +280,6 @@ function onStreamEvent(name, v) {
   if (name === 'position') {
     const isNew = !app.devices.has(v.device_id);
     const d = applyPosition(v);
-    refreshStates();
     if (isNew) {
       setMapStatus(null);
       emit('data-loaded');

@@ -33,7 +33,7 @@ export const AREA_STYLES = {
 
 /** Below this zoom, devices closer than CELL_PX on screen are grouped. */
 const DECLUTTER_BELOW_ZOOM = 17;
-const CELL_PX = 36;
+const CELL_PX = 48;
 /** Redraws at most this often while positions stream in. */
 const RENDER_EVERY_MS = 250;
 
@@ -64,7 +64,8 @@ export function createMap(el) {
     worldCopyJump: false,
   }).setView([22.82, 113.67], 13);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-  for (const [name, z] of [['areas', 350], ['coverage', 420], ['track', 430], ['devices', 450]]) {
+  // Groups under the single markers, so an SOS is never hidden by a group.
+  for (const [name, z] of [['areas', 350], ['coverage', 420], ['groups', 440], ['devices', 450], ['track', 460]]) {
     map.createPane(name).style.zIndex = String(z);
   }
   map.getPane('areas').classList.add('pane-areas');
@@ -91,6 +92,7 @@ export function createMap(el) {
     blinkOn = !blinkOn;
     for (const d of app.devices.values()) {
       if (d.state === 'sos') markers.get(d.id)?.setStyle(markerStyle(d));
+      // (render() restyles on a change of state or selection only)
     }
   }, 600);
   exposeTestHooks();
@@ -237,7 +239,12 @@ function renderDevices() {
     const m = ensureMarker(d);
     const ll = m.getLatLng();
     if (ll.lat !== d.lat || ll.lng !== d.lon) m.setLatLng([d.lat, d.lon]);
-    m.setStyle(markerStyle(d));
+    // Restyle only what changed: each setStyle asks the canvas for a redraw.
+    const look = `${d.state}:${d.id === selectedId}`;
+    if (m._look !== look) {
+      m._look = look;
+      m.setStyle(markerStyle(d));
+    }
     if (!deviceLayer.hasLayer(m)) deviceLayer.addLayer(m);
     if (d.state === 'sos' || d.id === selectedId) m.bringToFront();
   }
@@ -263,7 +270,7 @@ function renderDevices() {
     const center = [lat / list.length, lon / list.length];
     if (!g) {
       // Created with its icon: Leaflet's default icon would be fetched otherwise.
-      g = L.marker(center, { keyboard: false, icon: groupIcon(list.length, state) });
+      g = L.marker(center, { keyboard: false, pane: 'groups', icon: groupIcon(list.length, state) });
       g._sig = sig;
       g.on('click', () => {
         const b = L.latLngBounds(g._members.map((d) => [d.lat, d.lon]));
@@ -273,7 +280,8 @@ function renderDevices() {
       groups.set(key, g);
       groupLayer.addLayer(g);
     } else {
-      g.setLatLng(center);
+      const ll = g.getLatLng();
+      if (ll.lat !== center[0] || ll.lng !== center[1]) g.setLatLng(center);
     }
     g._members = list;
     if (g._sig !== sig) {
@@ -339,5 +347,7 @@ function exposeTestHooks() {
       return { devices: app.devices.size, shown, drawn, grouped, groups: groups.size, areas: app.areas.length };
     },
     zoom: () => map.getZoom(),
+    fit: () => fitAll(),
+    setZoom: (z) => map.setZoom(z, { animate: false }),
   };
 }

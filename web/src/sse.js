@@ -20,16 +20,18 @@ export class SseParser {
   }
 
   push(chunk) {
-    this.buf += chunk;
-    let i;
-    while ((i = this.buf.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buf.slice(0, i);
-      const nl = this.buf[i] === '\r' && this.buf[i + 1] === '\n' ? 2 : 1;
-      // A lone \r at the end may be the first half of \r\n: wait for more.
-      if (this.buf[i] === '\r' && i + 1 === this.buf.length) break;
-      this.buf = this.buf.slice(i + nl);
-      this.line(line);
+    const buf = this.buf + chunk;
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      // A \r at the very end may be the first half of \r\n: wait for more.
+      if (c === 13 && i + 1 === buf.length) break;
+      this.line(buf.slice(start, i));
+      if (c === 13 && buf.charCodeAt(i + 1) === 10) i++;
+      start = i + 1;
     }
+    this.buf = buf.slice(start);
   }
 
   line(line) {
