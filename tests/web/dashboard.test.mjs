@@ -244,6 +244,13 @@ describe('dispatch dashboard', { timeout: 240000 }, () => {
     await queueFirst(page).getByTestId('alert-device').click();
     await page.getByTestId('device-alert').first().waitFor();
     assert.equal(await page.getByTestId('device-panel').getByTestId('alert-ack').count(), 0);
+    // Today's track (its two live fixes) with the playback slider.
+    await page.getByTestId('track-load').click();
+    await page.getByTestId('track-slider').waitFor();
+    assert.match(await page.getByTestId('track-info').textContent(), /^2 fixes/);
+    const first = await page.getByTestId('track-time').textContent();
+    await page.getByTestId('track-slider').fill('1');
+    assert.notEqual(await page.getByTestId('track-time').textContent(), first);
     await screenshot(page, 'viewer-no-actions');
     // And the API refuses it anyway.
     const id = Number(await queueFirst(page).getAttribute('data-alert-id'));

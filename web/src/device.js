@@ -144,16 +144,19 @@ function renderTrackControls() {
 async function loadTrack(id, day) {
   const from = new Date(`${day}T00:00:00`);
   const to = new Date(from.getTime() + 24 * 3600 * 1000);
-  const f = await api(`/api/v1/devices/${id}/track?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+  // As points: each fix with its time (a line needs two fixes; one is still a track).
+  const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), format: 'points' });
+  const fc = await api(`/api/v1/devices/${id}/track?${q}`);
   clearTrack();
-  if (!f.geometry || id !== current) return 0;
-  const coords = f.geometry.coordinates.map(([lon, lat]) => [lat, lon]);
-  const times = (f.properties.times || []).map((x) => Date.parse(x));
+  const points = (fc.features || []).filter((f) => f.geometry);
+  if (!points.length || id !== current) return 0;
+  const coords = points.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+  const times = points.map((f) => Date.parse(f.properties.ts));
   const map = getMap();
   const line = L.polyline(coords, { pane: 'track', color: '#facc15', weight: 3, opacity: 0.9 }).addTo(map);
   const marker = L.circleMarker(coords[0], { pane: 'track', radius: 8, color: '#0b1220', weight: 2, fillColor: '#facc15', fillOpacity: 1 }).addTo(map);
   track = { coords, times, line, marker };
-  map.fitBounds(line.getBounds(), { padding: [40, 40], maxZoom: 18 });
+  map.fitBounds(line.getBounds().pad(0.05), { padding: [40, 40], maxZoom: 18 });
   return coords.length;
 }
 
