@@ -90,6 +90,11 @@ impl Engine {
         if !(works(a) && works(b)) || speed < p.work_speed_min_kmh || speed > p.work_speed_max_kmh {
             return CellRefs::None;
         }
+        // Whether the device sweeps routes may be overridden per route.
+        let per_route = !self.config.rules.areas.is_empty();
+        if !p.sweeps_routes && !per_route {
+            return CellRefs::None;
+        }
         let min = [a.lon.min(b.lon), a.lat.min(b.lat)];
         let max = [a.lon.max(b.lon), a.lat.max(b.lat)];
         let mut sc = std::mem::take(&mut self.scratch);
@@ -101,6 +106,16 @@ impl Engine {
             let Some(route) = self.index.areas[ri as usize].route() else {
                 continue;
             };
+            if per_route {
+                let area = self.index.areas[ri as usize].area.id();
+                let rp = self
+                    .config
+                    .rules
+                    .resolve(kind, Some(area), &self.dev_keys[d as usize]);
+                if !rp.sweeps_routes {
+                    continue;
+                }
+            }
             let pa = route.frame.project(a.lon, a.lat);
             let pb = route.frame.project(b.lon, b.lat);
             let (sa, sb) = route.covered_by_segment(pa, pb, &mut sc.spans);

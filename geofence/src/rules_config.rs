@@ -37,6 +37,11 @@ pub struct RuleParams {
     pub gap_max_s: i64,
     /// Consecutive fixes further apart in space are not interpolated.
     pub gap_max_m: f64,
+    /// Whether this device's working passes sweep routes (count toward route
+    /// coverage). Sweepers and washers do; collectors (bin lifts) and street
+    /// cleaners on foot, who work beats and cross streets all day, do not.
+    /// An area override turns it on for a route swept by hand.
+    pub sweeps_routes: bool,
 }
 
 impl RuleParams {
@@ -57,6 +62,7 @@ impl RuleParams {
             break_allowance_s: 0,
             gap_max_s: 120,
             gap_max_m: 500.0,
+            sweeps_routes: true,
         };
         match kind {
             DeviceKind::Sweeper | DeviceKind::Unknown => vehicle,
@@ -66,6 +72,7 @@ impl RuleParams {
             },
             DeviceKind::Collector => RuleParams {
                 work_speed_max_kmh: 30.0,
+                sweeps_routes: false,
                 ..vehicle
             },
             DeviceKind::Worker => RuleParams {
@@ -76,6 +83,7 @@ impl RuleParams {
                 moving_min_kmh: 1.0,
                 gap_max_s: 300,
                 gap_max_m: 200.0,
+                sweeps_routes: false,
                 ..vehicle
             },
         }
@@ -101,6 +109,7 @@ pub struct RuleOverride {
     pub break_allowance_s: Option<i64>,
     pub gap_max_s: Option<i64>,
     pub gap_max_m: Option<f64>,
+    pub sweeps_routes: Option<bool>,
 }
 
 macro_rules! apply {
@@ -114,7 +123,7 @@ impl RuleOverride {
         apply!(p, o: idle_radius_m, idle_after_s, off_area_after_s, area_margin_m,
             offline_after_s, late_start_after_s, work_speed_min_kmh, work_speed_max_kmh,
             speeding_after_s, off_shift_work_after_s, moving_min_kmh, break_allowance_s,
-            gap_max_s, gap_max_m);
+            gap_max_s, gap_max_m, sweeps_routes);
     }
 }
 

@@ -197,3 +197,58 @@ fn dirty_sets_snapshots_and_dropping_closed_instances() {
     assert_eq!(e.drop_coverage_ended_before(t(17, 0, 0)), 1);
     assert!(report(&e).is_none());
 }
+
+/// A street cleaner walking up the route, across it, and a collector driving it
+/// with its lift running: none of them sweeps the street.
+#[test]
+fn only_kinds_that_sweep_routes_cover_them() {
+    let walk = |x0: f64, x1: f64, y0: f64, y1: f64| -> Vec<Fix> {
+        (0..=20)
+            .map(|i| {
+                let f = f64::from(i) / 20.0;
+                fix(
+                    secs(t(9, 0, 0), i64::from(i) * 10),
+                    x0 + f * (x1 - x0),
+                    y0 + f * (y1 - y0),
+                )
+                .working(true)
+                .speed(3.6)
+            })
+            .collect()
+    };
+    let mut e = engine();
+    feed(&mut e, WORKER, &walk(100.0, 300.0, 1.0, 1.0));
+    feed(&mut e, WORKER, &walk(400.0, 400.0, -100.0, 100.0));
+    feed(
+        &mut e,
+        COLLECTOR,
+        &drive(t(10, 0, 0), 500.0, 900.0, 0.0, 10.0, 5),
+    );
+    assert_eq!(report(&e).map_or(0.0, |r| r.covered_m), 0.0);
+
+    // A pedestrian street swept by hand: the route says so.
+    let mut rules = RuleConfig::default();
+    rules.areas.insert(
+        id("route-1"),
+        RuleOverride {
+            sweeps_routes: Some(true),
+            ..Default::default()
+        },
+    );
+    let mut e = engine();
+    e.set_rules(rules);
+    feed(&mut e, WORKER, &walk(100.0, 300.0, 1.0, 1.0));
+    let r = report(&e).unwrap();
+    // 200 m walked 1 m off the centre line, plus the round caps (8 m half-width).
+    let expect = 200.0 + 2.0 * 63f64.sqrt();
+    assert!((r.covered_m - expect).abs() < 0.01, "{}", r.covered_m);
+
+    // And a sweeper still does, with the kind defaults.
+    let mut e = engine();
+    feed(
+        &mut e,
+        SWEEPER,
+        &drive(t(9, 0, 0), 100.0, 300.0, 0.0, 10.0, 5),
+    );
+    assert!((report(&e).unwrap().covered_m - 216.0).abs() < 0.01);
+}
