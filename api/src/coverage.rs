@@ -112,10 +112,11 @@ pub async fn get(
             json!({"note": js["note"], "source": "engine"}),
         ));
     }
+    // A fold from +0.0: an empty f64 `sum` is -0.0, shown as "-0 m".
     let missed_m: f64 = missed
         .iter()
         .map(|f| f["properties"]["length_m"].as_f64().unwrap_or(0.0))
-        .sum();
+        .fold(0.0, |a, b| a + b);
     Ok(Json(json!({
         "org": row.org, "route": row.route_id, "shift": row.shift_id, "date": row.shift_date,
         "updated_at": row.updated_at,

@@ -43,6 +43,7 @@ use axum::routing::{get, post};
 use resources::{areas, assignments, devices, shifts};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::ApiConfig;
@@ -88,6 +89,9 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
             time_limit,
         ))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
+    // A handler that panics answers 500 (logged as an internal error) instead
+    // of dropping the connection; the process goes on serving.
+    let api = api.layer(CatchPanicLayer::custom(panicked));
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -153,6 +157,11 @@ fn api_routes() -> Router<Arc<AppState>> {
 
 async fn not_found() -> error::ApiError {
     error::ApiError::NotFound("no such endpoint".into())
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    error::ApiError::Internal("a handler panicked".into()).into_response()
 }
 
 async fn method_not_allowed() -> error::ApiError {
@@ -248,5 +257,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fast.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_as_a_problem() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "never"
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panicked));
+        let resp = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }

@@ -18,9 +18,10 @@ pub struct RouteCoverage {
     pub covered_m: f64,
     pub complete_m: f64,
     pub covered_fraction: f64,
-    /// Length with fewer than the required passes (justified stretches included).
+    /// Length with fewer than the required passes that no operator justified
+    /// (as `missed_m` of `GET /api/v1/coverage`).
     pub missed_m: f64,
-    /// Length operators justified.
+    /// Length operators justified, within the route.
     pub justified_m: f64,
 }
 
@@ -34,10 +35,14 @@ pub async fn route_coverage(
         .query(
             "SELECT c.org, ar.district, c.route_id, c.shift_id, c.total_m, c.covered_m, c.complete_m,
                     c.fraction,
-                    COALESCE((SELECT sum(LEAST(j.to_m, c.total_m) - LEAST(j.from_m, c.total_m))
-                              FROM coverage_justifications j
-                              WHERE j.org = c.org AND j.route_id = c.route_id
-                                AND j.shift_id = c.shift_id AND j.shift_date = c.shift_date), 0)
+                    ARRAY(SELECT j.from_m FROM coverage_justifications j
+                          WHERE j.org = c.org AND j.route_id = c.route_id
+                            AND j.shift_id = c.shift_id AND j.shift_date = c.shift_date ORDER BY j.id),
+                    ARRAY(SELECT j.to_m FROM coverage_justifications j
+                          WHERE j.org = c.org AND j.route_id = c.route_id
+                            AND j.shift_id = c.shift_id AND j.shift_date = c.shift_date ORDER BY j.id),
+                    ARRAY(SELECT (m->>'from_m')::float8 FROM jsonb_array_elements(c.report->'missed') m),
+                    ARRAY(SELECT (m->>'to_m')::float8 FROM jsonb_array_elements(c.report->'missed') m)
              FROM coverage c LEFT JOIN areas ar ON ar.org = c.org AND ar.id = c.route_id
              WHERE c.shift_date = $1 AND ($2::text IS NULL OR c.shift_id = $2)
                AND ($3::text IS NULL OR c.org = $3)
@@ -50,6 +55,8 @@ pub async fn route_coverage(
         .map(|r| {
             let total_m: f64 = r.get(4);
             let complete_m: f64 = r.get(6);
+            let justified = pairs(r.get(8), r.get(9), total_m);
+            let missed = pairs(r.get(10), r.get(11), total_m);
             RouteCoverage {
                 org: r.get(0),
                 district: r.get(1),
@@ -59,11 +66,46 @@ pub async fn route_coverage(
                 covered_m: r.get(5),
                 complete_m,
                 covered_fraction: r.get(7),
-                missed_m: (total_m - complete_m).max(0.0),
-                justified_m: r.get(8),
+                missed_m: measure_minus(&missed, &justified),
+                justified_m: measure_minus(&justified, &[]),
             }
         })
         .collect())
+}
+
+/// `(from, to)` pairs, clipped to `[0, total]`.
+fn pairs(from: Vec<f64>, to: Vec<f64>, total: f64) -> Vec<(f64, f64)> {
+    from.into_iter()
+        .zip(to)
+        .map(|(f, t)| (f.clamp(0.0, total), t.clamp(0.0, total)))
+        .filter(|(f, t)| t > f)
+        .collect()
+}
+
+/// Length of the union of `a` minus the union of `b`.
+fn measure_minus(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    fn union(v: &[(f64, f64)]) -> Vec<(f64, f64)> {
+        let mut v = v.to_vec();
+        v.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let mut out: Vec<(f64, f64)> = Vec::with_capacity(v.len());
+        for (f, t) in v {
+            match out.last_mut() {
+                Some(last) if f <= last.1 => last.1 = last.1.max(t),
+                _ => out.push((f, t)),
+            }
+        }
+        out
+    }
+    let (a, b) = (union(a), union(b));
+    let mut len = 0.0;
+    for &(f, t) in &a {
+        let mut cut = 0.0;
+        for &(g, u) in &b {
+            cut += (t.min(u) - f.max(g)).max(0.0);
+        }
+        len += t - f - cut;
+    }
+    len.max(0.0)
 }
 
 /// Alert KPIs of one kind (`kind` null: all kinds together).
@@ -163,4 +205,23 @@ pub async fn device_days(
             deadhead_ratio: r.get(9),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_less_justified() {
+        let missed = [(0.0, 10.0), (20.0, 30.0), (25.0, 40.0)];
+        assert_eq!(measure_minus(&missed, &[]), 30.0);
+        assert_eq!(measure_minus(&missed, &[(5.0, 22.0), (21.0, 23.0)]), 22.0);
+        assert_eq!(measure_minus(&missed, &[(-5.0, 50.0)]), 0.0);
+        assert_eq!(measure_minus(&[], &[(1.0, 2.0)]), 0.0);
+        assert!(measure_minus(&[], &[]).is_sign_positive());
+        assert_eq!(
+            pairs(vec![-1.0, 8.0, 3.0], vec![5.0, 120.0, 2.0], 100.0),
+            vec![(0.0, 5.0), (8.0, 100.0)]
+        );
+    }
 }

@@ -110,6 +110,29 @@ async fn coverage_reports_missed_stretches_and_operator_justifications() {
     assert_eq!(justified.len(), 1);
     assert_eq!(justified[0]["properties"]["note"], "parked cars");
     assert_eq!(justified[0]["properties"]["actor"], "desk-1");
+    // The shift report counts the same: missed net of what was justified.
+    let missed_m = c.body["missed_m"].as_f64().unwrap();
+    assert!((missed_m - 92.0).abs() < 10.0, "{}", c.text);
+    let rep = t
+        .get(&format!("/api/v1/reports/shift?date={d}&shift=day"), VIEWER)
+        .await;
+    let ra = rep.body["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["route_id"] == "route-a")
+        .expect("route-a")
+        .clone();
+    assert!(
+        (ra["missed_m"].as_f64().unwrap() - missed_m).abs() < 1e-6,
+        "{}",
+        rep.text
+    );
+    assert!(
+        (ra["justified_m"].as_f64().unwrap() - (total - 900.0)).abs() < 1e-6,
+        "{}",
+        rep.text
+    );
     assert_eq!(
         justified[0]["geometry"]["coordinates"]
             .as_array()
