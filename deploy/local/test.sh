@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real services: makes sure PostgreSQL and
-# Mosquitto are installed and PostgreSQL runs (deploy/local/services.sh), then
-# runs every test of the workspace. Each end-to-end test starts its own
-# Mosquitto on a free port and creates its own database.
+# Runs the whole test suite against real services:
+#  1. makes sure PostgreSQL and Mosquitto are installed and PostgreSQL runs
+#     (deploy/local/services.sh);
+#  2. the API's OpenAPI document fuzzed against a running service
+#     (tests/schemathesis.sh: no 5xx, every answer matches its schema);
+#  3. the dispatch dashboard in headless Chromium (tests/web/run.sh: installs
+#     Chromium and builds the page when needed; screenshots in
+#     target/web-e2e/screenshots/);
+#  4. every Rust test of the workspace, last, so that its summary closes the
+#     output. Each end-to-end test starts its own Mosquitto on a free port and
+#     creates its own database.
+# Extra arguments go to the Rust test runner. SWEEPWATCH_TEST_RUST_ONLY=1 skips
+# steps 2 and 3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v cargo >/dev/null || { echo "test: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
@@ -10,6 +19,11 @@ deploy/local/services.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test: installing cargo-nextest from crates.io" >&2
   cargo install --locked cargo-nextest >/dev/null 2>&1 || true
+fi
+if [ -z "${SWEEPWATCH_TEST_RUST_ONLY:-}" ]; then
+  cargo build --quiet
+  bash tests/schemathesis.sh
+  bash tests/web/run.sh
 fi
 cargo test --workspace --doc --quiet
 if cargo nextest --version >/dev/null 2>&1; then
