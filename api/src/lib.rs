@@ -91,7 +91,11 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
     // A handler that panics answers 500 (logged as an internal error) instead
     // of dropping the connection; the process goes on serving.
-    let api = api.layer(CatchPanicLayer::custom(panicked));
+    let api = api
+        .layer(axum::Extension(Arc::new(
+            positions::DirectoryCache::default(),
+        )))
+        .layer(CatchPanicLayer::custom(panicked));
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use store::queries::live;
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
@@ -58,17 +60,25 @@ pub fn state_of(now: DateTime<Utc>, p: &ingest::live::Position, open: &[String])
     ))]
 pub async fn positions(
     State(state): State<Arc<AppState>>,
+    Extension(dir): Extension<Arc<DirectoryCache>>,
     caller: Caller,
     Q(q): Q<PositionsQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let bbox = q.bbox.as_deref().map(geo_util::parse_bbox).transpose()?;
     let client = state.pool.get().await?;
-    let statuses: HashMap<i32, _> = store::queries::live::device_statuses(&**client)
-        .await?
-        .into_iter()
-        .map(|s| (s.device_id, s))
-        .collect();
+    // Two statements in one round trip: the directory's version and the
+    // unresolved alerts; the directory itself only when it changed.
+    let (version, alert_rows) = tokio::try_join!(
+        live::directory_version(&**client),
+        live::unresolved_alert_kinds(&**client)
+    )?;
+    let directory = dir.get(&**client, version).await?;
+    let mut open: HashMap<i32, Vec<String>> = HashMap::new();
+    for (device_id, kind) in alert_rows {
+        open.entry(device_id).or_default().push(kind);
+    }
+    let none: Vec<String> = Vec::new();
     let mut positions = state.live.positions();
     positions.sort_by_key(|p| p.device_id);
     // "Now" is each org's clock, like the engine's: the wall clock while its fixes
@@ -91,7 +101,8 @@ pub async fn positions(
     let features: Vec<Feature> = positions
         .iter()
         .filter_map(|p| {
-            let s = statuses.get(&p.device_id)?;
+            let s = directory.get(&p.device_id)?;
+            let open_alerts = open.get(&p.device_id).unwrap_or(&none);
             let keep = q.org.as_ref().is_none_or(|o| *o == p.org)
                 && q.kind.as_ref().is_none_or(|k| *k == s.kind)
                 && q.district.as_ref().is_none_or(|d| s.districts.contains(d))
@@ -116,9 +127,9 @@ pub async fn positions(
                     heading: p.heading,
                     work: p.work,
                     batt: p.batt,
-                    state: state_of(now, p, &s.open_alerts),
-                    sos: s.open_alerts.iter().any(|k| k == "sos"),
-                    open_alerts: s.open_alerts.len(),
+                    state: state_of(now, p, open_alerts),
+                    sos: open_alerts.iter().any(|k| k == "sos"),
+                    open_alerts: open_alerts.len(),
                 },
             })
         })
@@ -131,6 +142,47 @@ pub async fn positions(
     })
     .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The device directory ([`live::device_directory`]: who each device is and
+/// its districts), kept between requests and read again only when
+/// [`live::directory_version`] changes: it is the expensive part of the
+/// positions view (tens of ms for 10,000 devices) and changes only with the
+/// configuration.
+#[derive(Default)]
+pub struct DirectoryCache {
+    cached: tokio::sync::RwLock<Option<(live::DirectoryVersion, Arc<Directory>)>>,
+}
+
+type Directory = HashMap<i32, live::DeviceInfo>;
+
+impl DirectoryCache {
+    async fn get(
+        &self,
+        client: &tokio_postgres::Client,
+        version: live::DirectoryVersion,
+    ) -> Result<Arc<Directory>, ApiError> {
+        if let Some((v, d)) = &*self.cached.read().await
+            && *v == version
+        {
+            return Ok(d.clone());
+        }
+        let mut cached = self.cached.write().await;
+        if let Some((v, d)) = &*cached
+            && *v == version
+        {
+            return Ok(d.clone());
+        }
+        let d: Arc<Directory> = Arc::new(
+            live::device_directory(client)
+                .await?
+                .into_iter()
+                .map(|i| (i.device_id, i))
+                .collect(),
+        );
+        *cached = Some((version, d.clone()));
+        Ok(d)
+    }
 }
 
 #[derive(Serialize)]

@@ -69,6 +69,27 @@ async fn positions_show_each_device_state_with_filters() {
     t.get("/api/v1/positions?bbox=1,2,3", VIEWER)
         .await
         .assert_invalid("bbox");
+
+    // The device directory behind positions is cached: an edit shows at once.
+    let id = wa["properties"]["device_id"].as_i64().unwrap();
+    let u = t
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/devices/{id}"),
+            Some(crate::helpers::api::ADMIN),
+            Some(json!({"kind": "sweeper", "label": "Wash truck 1, now sweeping"})),
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.text);
+    let a = t.get("/api/v1/positions?kind=sweeper", VIEWER).await;
+    let wa = a.body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["device"] == "wa-1")
+        .unwrap_or_else(|| panic!("wa-1 not a sweeper yet: {}", a.text))
+        .clone();
+    assert_eq!(wa["properties"]["label"], "Wash truck 1, now sweeping");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
