@@ -73,7 +73,7 @@ pub async fn positions(
         live::directory_version(&**client),
         live::unresolved_alert_kinds(&**client)
     )?;
-    let directory = dir.get(&**client, version).await?;
+    let directory = dir.get(&client, version).await?;
     let mut open: HashMap<i32, Vec<String>> = HashMap::new();
     for (device_id, kind) in alert_rows {
         open.entry(device_id).or_default().push(kind);
