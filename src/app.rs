@@ -93,10 +93,11 @@ pub async fn serve(
             Ok(())
         }
     });
-    if !report.timescale {
+    {
         let (shutdown, pool, days) = (shutdown.clone(), pool.clone(), retention_days);
+        let fixes = !report.timescale;
         spawn_named(&mut tasks, "retention", async move {
-            retention_loop(pool, days, shutdown).await;
+            retention_loop(pool, fixes.then_some(days), shutdown).await;
             Ok(())
         });
     }
@@ -170,13 +171,24 @@ pub async fn migrate(
     store::migrate(&mut client, &opts).await
 }
 
-/// Plain PostgreSQL has no retention policy: delete expired fixes hourly, in
-/// chunks so no transaction grows large.
-async fn retention_loop(pool: store::Pool, days: u32, shutdown: CancellationToken) {
+/// Hourly clean-up. Plain PostgreSQL has no retention policy: `fix_days`
+/// (None under TimescaleDB, whose policy does it) deletes expired fixes, in
+/// chunks so no transaction grows large. Engine coverage checkpoints of
+/// instances whose coverage is final are deleted on both.
+async fn retention_loop(pool: store::Pool, fix_days: Option<u32>, shutdown: CancellationToken) {
     const CHUNK: i64 = 10_000;
     loop {
+        match pool.get().await {
+            Ok(client) => match store::migrate::delete_final_coverage_state(&client).await {
+                Ok(n) if n > 0 => info!(deleted = n, "deleted final coverage checkpoints"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "coverage checkpoint clean-up failed; will retry"),
+            },
+            Err(e) => warn!(error = %e, "retention clean-up: no database connection; will retry"),
+        }
         let mut deleted = 0u64;
-        loop {
+        let days = fix_days.unwrap_or(0);
+        while fix_days.is_some() {
             let n = match pool.get().await {
                 Ok(client) => store::migrate::delete_expired_fixes(&client, days, CHUNK).await,
                 Err(e) => Err(e.into()),

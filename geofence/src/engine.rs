@@ -124,6 +124,9 @@ pub struct Engine {
     pub(crate) cell_index: FxMap<CellKey, u32>,
     pub(crate) cell_by_key: HashMap<(AreaId, ShiftInstanceKey), u32>,
     pub(crate) next_cell: u32,
+    /// Coverage of shift instances that ended before this is final: their
+    /// cells were dropped and late fixes no longer reopen them.
+    pub(crate) coverage_final_before: Option<DateTime<Utc>>,
     /// Per area index (routes only are ever filled): when each stretch was last served.
     pub(crate) served: Vec<MaxMap>,
     pub(crate) dirty_cells: FxSet<u32>,
@@ -151,6 +154,7 @@ impl Engine {
             cell_index: FxMap::default(),
             cell_by_key: HashMap::new(),
             next_cell: 0,
+            coverage_final_before: None,
             served: Vec::new(),
             dirty_cells: FxSet::default(),
             summaries: FxMap::default(),

@@ -5,6 +5,7 @@ use crate::coverage::{Cell, CoverageSnapshot, Justification, Pending, Spans};
 use crate::device::{Buffered, CellRefs, REORDER_WINDOW, TrackPoint};
 use crate::engine::Engine;
 use crate::error::GeofenceError;
+use crate::fxhash::FxSet;
 use crate::ids::AreaId;
 use crate::projection::local_distance_m;
 use crate::report::{self, CoverageReport};
@@ -163,6 +164,9 @@ impl Engine {
             let cal = &mut self.calendars[s as usize];
             cal.ensure(t_ms);
             let Some(inst) = cal.find(t_ms) else { continue };
+            if self.coverage_final_before.is_some_and(|f| inst.end < f) {
+                continue;
+            }
             let key = (ri, s, inst.local_date);
             let id = match self.cell_index.get(&key) {
                 Some(&id) => id,
@@ -305,6 +309,12 @@ impl Engine {
         if (route.total() - snap.total_m).abs() > 1e-6 {
             return Err(bad("route length changed"));
         }
+        if self
+            .coverage_final_before
+            .is_some_and(|f| snap.instance_end < f)
+        {
+            return Ok(());
+        }
         let key = (snap.route.clone(), snap.instance.clone());
         let id = match self.cell_by_key.get(&key) {
             Some(&id) => id,
@@ -322,22 +332,40 @@ impl Engine {
         Ok(())
     }
 
-    /// Forget coverage of shift instances that ended before `t` (persist them
-    /// first). Returns how many cells were dropped.
+    /// Make coverage of shift instances that ended before `t` final: their
+    /// cells leave memory, and a fix of such an instance arriving later no
+    /// longer changes its coverage (it would otherwise start an empty cell
+    /// that overwrites the stored one). Cells changed since the last
+    /// [`Engine::drain_dirty_coverage`] are kept until drained, so nothing
+    /// unreported is lost. Returns how many cells were dropped.
     pub fn drop_coverage_ended_before(&mut self, t: DateTime<Utc>) -> usize {
-        let gone: Vec<u32> = self
+        let gone: FxSet<u32> = self
             .cells
             .iter()
-            .filter(|(_, c)| c.instance_end < t)
+            .filter(|(id, c)| c.instance_end < t && !self.dirty_cells.contains(id))
             .map(|(&id, _)| id)
             .collect();
         for id in &gone {
             if let Some(c) = self.cells.remove(id) {
                 self.cell_by_key.remove(&(c.route, c.key));
             }
-            self.dirty_cells.remove(id);
         }
         self.cell_index.retain(|_, id| !gone.contains(id));
+        // The horizon stops before a dirty cell still waiting to be reported.
+        let oldest_dirty = self
+            .dirty_cells
+            .iter()
+            .filter_map(|id| self.cells.get(id))
+            .map(|c| c.instance_end)
+            .min();
+        let horizon = match oldest_dirty {
+            Some(d) if d < t => d,
+            _ => t,
+        };
+        self.coverage_final_before = Some(
+            self.coverage_final_before
+                .map_or(horizon, |f| f.max(horizon)),
+        );
         gone.len()
     }
 }

@@ -35,6 +35,13 @@ pub const LATENESS: TimeDelta = TimeDelta::seconds(10);
 const TICK_EVERY: TimeDelta = TimeDelta::seconds(1);
 /// Fixes received within this of their timestamp are "live".
 const LIVE_WINDOW: TimeDelta = TimeDelta::minutes(2);
+/// Coverage of a shift instance is final this long (of the org's clock) after
+/// the instance ended: its cell leaves memory, and fixes of that instance
+/// arriving later (a device's backlog after a day offline) are stored but no
+/// longer change its coverage.
+pub const COVERAGE_FINAL_AFTER: TimeDelta = TimeDelta::hours(24);
+/// How often (org clock) finished coverage is looked for.
+const FINALIZE_EVERY: TimeDelta = TimeDelta::minutes(1);
 
 struct AreaMeta {
     district: Option<String>,
@@ -49,6 +56,7 @@ struct OrgEngine {
     areas: HashMap<AreaId, AreaMeta>,
     watermark: Option<DateTime<Utc>>,
     last_tick: Option<DateTime<Utc>>,
+    last_finalize: Option<DateTime<Utc>>,
     live: bool,
 }
 
@@ -61,6 +69,7 @@ impl OrgEngine {
             areas: HashMap::new(),
             watermark: None,
             last_tick: None,
+            last_finalize: None,
             live: false,
         }
     }
@@ -284,6 +293,14 @@ impl EngineHost {
                 self.dirty_coverage
                     .insert((org_id.clone(), route, instance));
             }
+            // Everything changed is in `out` now: finished instances can go.
+            if let Some(wm) = org.watermark
+                && org.last_finalize.is_none_or(|t| wm - t >= FINALIZE_EVERY)
+            {
+                org.last_finalize = Some(wm);
+                org.engine
+                    .drop_coverage_ended_before(wm - COVERAGE_FINAL_AFTER);
+            }
             for (key, date, s) in org.engine.drain_dirty_summaries() {
                 let Some(&device_id) = self.ids.get(&(org_id.clone(), key)) else {
                     continue;
@@ -387,6 +404,12 @@ impl EngineHost {
             .or_insert_with(OrgEngine::new);
         org.watermark = watermark;
         org.last_tick = watermark.map(|w| w - LATENESS);
+        if let Some(wm) = watermark {
+            // Snapshots of instances already final are not restored.
+            org.engine
+                .drop_coverage_ended_before(wm - COVERAGE_FINAL_AFTER);
+            org.last_finalize = Some(wm);
+        }
         self.received_upto = self.received_upto.max(Some(upto));
     }
 

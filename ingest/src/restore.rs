@@ -59,7 +59,14 @@ pub async fn rebuild(client: &Client, orgs: &[String]) -> Result<EngineHost, Sto
     }
     let mut cells = 0;
     for row in client
-        .query("SELECT org, snapshot FROM coverage_state", &[])
+        .query(
+            // Instances that started two days before the org's clock are final
+            // (host::COVERAGE_FINAL_AFTER): not worth reading.
+            "SELECT s.org, s.snapshot FROM coverage_state s
+             LEFT JOIN engine_checkpoints c ON c.org = s.org
+             WHERE c.watermark IS NULL OR s.shift_date >= (c.watermark - interval '2 days')::date",
+            &[],
+        )
         .await?
     {
         match decode::<geofence::CoverageSnapshot>(row.get(1)) {

@@ -194,3 +194,19 @@ pub async fn delete_expired_fixes(
         .await?;
     Ok(n)
 }
+
+/// Deletes engine coverage checkpoints that a restart would not read: shift
+/// instances that started two days or more before their org's clock (the
+/// engine watermark), whose coverage is final (`ingest::host::COVERAGE_FINAL_AFTER`).
+/// Event time, not the wall clock: a replay of last month keeps its state.
+/// The `coverage` rows themselves are kept.
+pub async fn delete_final_coverage_state(client: &Client) -> Result<u64, StoreError> {
+    let n = client
+        .execute(
+            "DELETE FROM coverage_state s USING engine_checkpoints c
+             WHERE c.org = s.org AND s.shift_date < (c.watermark - interval '2 days')::date",
+            &[],
+        )
+        .await?;
+    Ok(n)
+}

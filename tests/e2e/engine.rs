@@ -792,3 +792,57 @@ async fn the_publishing_speed_does_not_change_the_results() {
         slow.coverage("route-a", "day", d).await
     );
 }
+
+/// A day after a shift instance ended (org clock), its coverage is final: the
+/// engine lets go of it, and a device's backlog of that shift arriving later is
+/// stored but does not replace the stored coverage with its own few metres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_is_final_a_day_after_the_shift() {
+    let t = town().await;
+    let d = town::test_date();
+    let mut s = Script::default();
+    s.walk(
+        "sw-1",
+        local(d, 6, 0, 0),
+        local(d, 6, 6, 0),
+        (0.0, 0.0),
+        (800.0, 0.0),
+        5,
+        true,
+    );
+    // Two days later the org's clock has moved on (another device reports).
+    s.walk(
+        "wk-1",
+        local(d + chrono::Days::new(2), 7, 0, 0),
+        local(d + chrono::Days::new(2), 7, 2, 0),
+        (100.0, 100.0),
+        (120.0, 100.0),
+        10,
+        true,
+    );
+    t.run(&s).await;
+    let (before, _) = eventually(Duration::from_secs(10), "coverage of route-a", || {
+        t.coverage("route-a", "day", d)
+    })
+    .await;
+    assert!((before - 0.808).abs() < 0.01, "{before}");
+
+    // sw-1's backlog: a pass over 900..1000 m during that shift, delivered now.
+    let mut late = Script::default();
+    late.walk(
+        "sw-1",
+        local(d, 9, 0, 0),
+        local(d, 9, 0, 45),
+        (900.0, 0.0),
+        (1000.0, 0.0),
+        5,
+        true,
+    );
+    let mut p = Publisher::connect(t.broker.port).await;
+    late.publish(&mut p).await;
+    t.wait_stored((s.fixes + late.fixes) as i64).await;
+    // Give the writer a moment to have written effects, if it (wrongly) had any.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (after, missed) = t.coverage("route-a", "day", d).await.unwrap();
+    assert_eq!(after, before, "final coverage changed: {missed:?}");
+}

@@ -196,6 +196,32 @@ fn dirty_sets_snapshots_and_dropping_closed_instances() {
     assert_eq!(e.drop_coverage_ended_before(t(15, 0, 0)), 0);
     assert_eq!(e.drop_coverage_ended_before(t(17, 0, 0)), 1);
     assert!(report(&e).is_none());
+    // Final: a late pass of that instance starts no new (empty) cell that
+    // would overwrite the stored coverage, and an old snapshot is not restored.
+    feed(
+        &mut e,
+        SWEEPER,
+        &drive(t(10, 0, 0), 500.0, 900.0, 0.0, 10.0, 5),
+    );
+    assert!(report(&e).is_none());
+    assert!(e.drain_dirty_coverage().is_empty());
+    e.restore_coverage(serde_json::from_str(&json).unwrap())
+        .unwrap();
+    assert!(report(&e).is_none());
+}
+
+#[test]
+fn a_cell_not_yet_reported_is_not_dropped() {
+    let mut e = engine();
+    feed(
+        &mut e,
+        SWEEPER,
+        &drive(t(9, 0, 0), 0.0, 500.0, 0.0, 10.0, 5),
+    );
+    assert_eq!(e.drop_coverage_ended_before(t(23, 0, 0)), 0);
+    assert!(report(&e).is_some());
+    assert_eq!(e.drain_dirty_coverage().len(), 1);
+    assert_eq!(e.drop_coverage_ended_before(t(23, 0, 0)), 1);
 }
 
 /// A street cleaner walking up the route, across it, and a collector driving it
