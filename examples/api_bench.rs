@@ -31,7 +31,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -42,7 +42,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
-use common::{Guard, cpu_model, num_cpus, wait_ready};
+use common::{Guard, cpu_model, num_cpus, start_broker, start_serve, wait_ready};
 
 const DB_NAME: &str = "sweepwatch_apibench";
 const ORG: &str = "bench";
@@ -332,24 +332,18 @@ fn position(
     let shift = on_shift(job, ts);
     let jitter = |k: u64| (unit(i as u64 * 1_000_003 + ts.timestamp() as u64 * 7 + k) - 0.5) * 4.0;
     match (job, shift) {
-        (Job::Sweep { route, reach }, Some(t)) => {
+        (Job::Sweep { route, .. } | Job::Wash { route }, Some(t)) => {
+            // Sweepers at 10 km/h over what they reach, washers at 8 over it all.
+            let (kmh, reach) = match job {
+                Job::Sweep { reach, .. } => (10.0, reach),
+                _ => (8.0, ROUTE_LEN_M),
+            };
             let (x0, y, _) = route_geom(route, per_district);
-            let (d, east) = shuttle(t as f64, 10.0 / 3.6, reach);
+            let (d, east) = shuttle(t as f64, kmh / 3.6, reach);
             (
                 x0 + d,
                 y + jitter(1),
-                10.0,
-                if east { 90.0 } else { 270.0 },
-                true,
-            )
-        }
-        (Job::Wash { route }, Some(t)) => {
-            let (x0, y, _) = route_geom(route, per_district);
-            let (d, east) = shuttle(t as f64, 8.0 / 3.6, ROUTE_LEN_M);
-            (
-                x0 + d,
-                y + jitter(1),
-                8.0,
+                kmh as f32,
                 if east { 90.0 } else { 270.0 },
                 true,
             )
@@ -393,15 +387,6 @@ fn position(
             )
         }
     }
-}
-
-fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * R * a.sqrt().asin()
 }
 
 fn sweepwatch(bin: &str, db_url: &str, args: &[&str]) -> anyhow::Result<()> {
@@ -542,7 +527,7 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
             let (lat, lon) = ((lat * 1e7).round() / 1e7, (lon * 1e7).round() / 1e7);
             let (dist_m, dt_s) = match prev[i] {
                 Some((pt, plat, plon)) => (
-                    Some(haversine_m(plat, plon, lat, lon) as f32),
+                    Some(ingest::haversine_m(plat, plon, lat, lon) as f32),
                     Some((t - pt).num_milliseconds() as f32 / 1000.0),
                 ),
                 None => (None, None),
@@ -618,6 +603,19 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The first column of every row.
+async fn column<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> anyhow::Result<Vec<T>> {
+    Ok(c.query(sql, params)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 struct Figures {
@@ -791,64 +789,34 @@ async fn main() -> anyhow::Result<()> {
         .context("no day-sweep coverage stored")?;
     let date: NaiveDate = row.get(0);
     let routes_covered: i64 = row.get(1);
-    let device_ids: Vec<i32> = c
-        .query("SELECT id FROM devices ORDER BY id", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let sweeper_ids: Vec<i32> = c
-        .query(
-            "SELECT id FROM devices WHERE kind = 'sweeper' ORDER BY id",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let route_ids: Vec<String> = c
-        .query(
-            "SELECT route_id FROM coverage WHERE shift_id = 'day-sweep' AND shift_date = $1",
-            &[&date],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let device_ids: Vec<i32> = column(&c, "SELECT id FROM devices ORDER BY id", &[]).await?;
+    let sweeper_ids: Vec<i32> = column(
+        &c,
+        "SELECT id FROM devices WHERE kind = 'sweeper' ORDER BY id",
+        &[],
+    )
+    .await?;
+    let route_ids: Vec<String> = column(
+        &c,
+        "SELECT route_id FROM coverage WHERE shift_id = 'day-sweep' AND shift_date = $1",
+        &[&date],
+    )
+    .await?;
     drop(c);
 
     // The service, with a broker of its own.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id()));
-    let out = Command::new(format!("{root}/deploy/local/broker.sh"))
-        .arg(port.to_string())
-        .arg(&dir)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "broker: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mqtt = String::from_utf8(out.stdout)?.trim().to_owned();
-    let _broker = Guard::Pidfile(dir.join("mosquitto.pid"));
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let http = format!("http://127.0.0.1:{http_port}");
-    let child = Command::new(&bin)
-        .arg("serve")
-        .env("SWEEPWATCH_DATABASE_URL", &db_url)
-        .env("SWEEPWATCH_MQTT_URL", &mqtt)
-        .env("SWEEPWATCH_MQTT_CLIENT_ID", "sweepwatch-api-bench")
-        .env("SWEEPWATCH_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("SWEEPWATCH_API_TOKENS", format!("bench:viewer:{TOKEN}"))
-        .env("SWEEPWATCH_API_RATE_PER_S", "0")
-        .env("SWEEPWATCH_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut svc = Guard::Child(child);
+    let (mqtt, _broker) = start_broker()?;
+    let tokens = format!("bench:viewer:{TOKEN}");
+    let (http, mut svc) = start_serve(
+        &bin,
+        &[
+            ("SWEEPWATCH_DATABASE_URL", &db_url),
+            ("SWEEPWATCH_MQTT_URL", &mqtt),
+            ("SWEEPWATCH_MQTT_CLIENT_ID", "sweepwatch-api-bench"),
+            ("SWEEPWATCH_API_TOKENS", &tokens),
+            ("SWEEPWATCH_API_RATE_PER_S", "0"),
+        ],
+    )?;
     let pid = svc.pid();
     let t0 = Instant::now();
     wait_ready(&http, 600).await?;

@@ -18,14 +18,13 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
-use common::{Guard, cpu_model, num_cpus, wait_ready};
+use common::{Guard, cpu_model, num_cpus, start_broker, start_serve, wait_ready};
 
 struct Args {
     rate: u32,
@@ -89,21 +88,7 @@ async fn main() -> anyhow::Result<()> {
         std::path::Path::new(&bin).exists(),
         "build first: cargo build --release"
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id()));
-    let out = Command::new(format!("{root}/deploy/local/broker.sh"))
-        .arg(port.to_string())
-        .arg(&dir)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "broker: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mqtt = String::from_utf8(out.stdout)?.trim().to_owned();
-    let _broker = Guard::Pidfile(dir.join("mosquitto.pid"));
+    let (mqtt, _broker) = start_broker()?;
     let db_name = format!("sweepwatch_bench_{}", std::process::id());
     let db_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
     store::create_database_if_missing(&db_url).await?;
@@ -131,21 +116,15 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. The service under the same load.
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let http = format!("http://127.0.0.1:{http_port}");
-    let child = Command::new(&bin)
-        .arg("serve")
-        .env("SWEEPWATCH_DATABASE_URL", &db_url)
-        .env("SWEEPWATCH_MQTT_URL", &mqtt)
-        .env("SWEEPWATCH_MQTT_CLIENT_ID", "sweepwatch-bench")
-        .env("SWEEPWATCH_ORGS", "bench")
-        .env("SWEEPWATCH_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("SWEEPWATCH_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut svc = Guard::Child(child);
+    let (http, mut svc) = start_serve(
+        &bin,
+        &[
+            ("SWEEPWATCH_DATABASE_URL", &db_url),
+            ("SWEEPWATCH_MQTT_URL", &mqtt),
+            ("SWEEPWATCH_MQTT_CLIENT_ID", "sweepwatch-bench"),
+            ("SWEEPWATCH_ORGS", "bench"),
+        ],
+    )?;
     let pid = svc.pid();
     wait_ready(&http, 30).await?;
 

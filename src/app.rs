@@ -171,12 +171,38 @@ pub async fn migrate(
     store::migrate(&mut client, &opts).await
 }
 
+/// Deletes fixes older than `days`, in chunks of 10,000.
+async fn delete_expired_fixes(pool: &store::Pool, days: u32, shutdown: &CancellationToken) {
+    const CHUNK: i64 = 10_000;
+    let mut deleted = 0u64;
+    loop {
+        let n = match pool.get().await {
+            Ok(client) => store::migrate::delete_expired_fixes(&client, days, CHUNK).await,
+            Err(e) => Err(e.into()),
+        };
+        match n {
+            Ok(n) => {
+                deleted += n;
+                if n < CHUNK as u64 || shutdown.is_cancelled() {
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "retention clean-up failed; will retry");
+                break;
+            }
+        }
+    }
+    if deleted > 0 {
+        info!(deleted, days, "deleted fixes past the retention window");
+    }
+}
+
 /// Hourly clean-up. Plain PostgreSQL has no retention policy: `fix_days`
 /// (None under TimescaleDB, whose policy does it) deletes expired fixes, in
 /// chunks so no transaction grows large. Engine coverage checkpoints of
 /// instances whose coverage is final are deleted on both.
 async fn retention_loop(pool: store::Pool, fix_days: Option<u32>, shutdown: CancellationToken) {
-    const CHUNK: i64 = 10_000;
     loop {
         match pool.get().await {
             Ok(client) => match store::migrate::delete_final_coverage_state(&client).await {
@@ -186,28 +212,8 @@ async fn retention_loop(pool: store::Pool, fix_days: Option<u32>, shutdown: Canc
             },
             Err(e) => warn!(error = %e, "retention clean-up: no database connection; will retry"),
         }
-        let mut deleted = 0u64;
-        let days = fix_days.unwrap_or(0);
-        while fix_days.is_some() {
-            let n = match pool.get().await {
-                Ok(client) => store::migrate::delete_expired_fixes(&client, days, CHUNK).await,
-                Err(e) => Err(e.into()),
-            };
-            match n {
-                Ok(n) => {
-                    deleted += n;
-                    if n < CHUNK as u64 || shutdown.is_cancelled() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "retention clean-up failed; will retry");
-                    break;
-                }
-            }
-        }
-        if deleted > 0 {
-            info!(deleted, days, "deleted fixes past the retention window");
+        if let Some(days) = fix_days {
+            delete_expired_fixes(&pool, days, &shutdown).await;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

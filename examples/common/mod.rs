@@ -84,3 +84,42 @@ impl Drop for Guard {
         }
     }
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A Mosquitto with the project's configuration on a free port
+/// (`deploy/local/broker.sh`): its URL, and a guard that stops it.
+pub fn start_broker() -> anyhow::Result<(String, Guard)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id()));
+    let out = Command::new(format!("{root}/deploy/local/broker.sh"))
+        .arg(free_port()?.to_string())
+        .arg(&dir)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "broker: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout)?.trim().to_owned();
+    Ok((url, Guard::Pidfile(dir.join("mosquitto.pid"))))
+}
+
+/// `bin serve` on a free port with `env` (logging at warn): its base URL and
+/// a guard that stops it. Does not wait for it to be ready.
+pub fn start_serve(bin: &str, env: &[(&str, &str)]) -> anyhow::Result<(String, Guard)> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let child = Command::new(bin)
+        .arg("serve")
+        .envs(env.iter().copied())
+        .env("SWEEPWATCH_HTTP_ADDR", &addr)
+        .env("SWEEPWATCH_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    Ok((format!("http://{addr}"), Guard::Child(child)))
+}

@@ -42,7 +42,7 @@ use tracing::{info, warn};
 pub use config::{MqttConfig, PipelineConfig};
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
-pub use writer::engine_fix;
+pub use writer::{engine_fix, haversine_m};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

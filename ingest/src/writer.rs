@@ -513,8 +513,8 @@ fn reject_row(item: &Item, payload: &[u8], r: &Reject, element: Option<usize>) -
     }
 }
 
-/// Great-circle distance in metres.
-fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+/// Great-circle distance in metres (the `dist_m` stored with each fix).
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     const R: f64 = 6_371_008.8;
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = p2 - p1;
