@@ -28,6 +28,7 @@ pub async fn serve(
     let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
     let metrics_for_gauges = metrics.clone();
     let conn = Arc::new(ingest::ConnectionState::default());
+    let ingest_status = Arc::new(ingest::IngestStatus::default());
     // Latest positions and a broadcast of committed positions and alert transitions.
     let live = Arc::new(ingest::live::LiveView::default());
     match pool.get().await {
@@ -43,6 +44,10 @@ pub async fn serve(
         broker_connected: {
             let conn = conn.clone();
             Arc::new(move || conn.is_connected())
+        },
+        ingest_stalled: {
+            let status = ingest_status.clone();
+            Arc::new(move || status.stalled())
         },
     };
     let router = api::router_with(
@@ -78,6 +83,7 @@ pub async fn serve(
                 pool,
                 metrics,
                 conn,
+                ingest_status,
                 live.clone(),
                 shutdown,
             )

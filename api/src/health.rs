@@ -18,6 +18,9 @@ pub struct Readiness {
     pub pool: store::Pool,
     /// Whether the MQTT connection is up (from the ingest event loop).
     pub broker_connected: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Why ingest is stalled (messages held, nothing committed although the
+    /// database answers), while it is.
+    pub ingest_stalled: Arc<dyn Fn() -> Option<String> + Send + Sync>,
 }
 
 /// What `/readyz` found.
@@ -29,6 +32,9 @@ pub(crate) struct ReadyReport {
     /// `connected` or `disconnected`
     #[schema(value_type = String)]
     broker: &'static str,
+    /// `ok`, or `stalled: …` (messages held and nothing committed for
+    /// `pipeline.stall_after_secs` although the database answers)
+    ingest: String,
 }
 
 /// The process is up.
@@ -38,7 +44,7 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database and the broker are reachable.
+/// The database and the broker are reachable, and ingest is not stalled.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = ReadyReport),
@@ -61,7 +67,11 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     } else {
         "disconnected"
     };
-    let ready = database == "ok" && broker == "connected";
+    let ingest = match (state.readiness.ingest_stalled)() {
+        None => "ok".to_owned(),
+        Some(why) => format!("stalled: {why}"),
+    };
+    let ready = database == "ok" && broker == "connected" && ingest == "ok";
     let status = if ready {
         StatusCode::OK
     } else {
@@ -73,6 +83,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             ready,
             database,
             broker,
+            ingest,
         }),
     )
         .into_response()

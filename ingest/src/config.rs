@@ -71,14 +71,21 @@ pub struct PipelineConfig {
     pub batch_max_rows: usize,
     /// ...or when its oldest message has waited this long.
     pub batch_max_age_ms: u64,
-    /// Batches waiting for the writer. Two keep the database busy while the
-    /// next batch fills; more would only add latency.
-    pub batches_in_flight: usize,
+    /// Reading from the broker pauses while this many messages are held
+    /// (queued or being committed) and resumes at half of it. Bounds memory
+    /// (~400 bytes per fix message); the broker keeps the rest.
+    pub max_held_messages: usize,
+    /// The same in payload bytes (backlogs are up to 256 KiB each).
+    pub max_held_bytes: usize,
     /// Fixes older than this are rejected (and deleted by retention).
     pub retention_days: u32,
     /// How long shutdown waits for the last batch to commit before giving up
     /// (what is not committed is not acknowledged, so the broker keeps it).
     pub shutdown_grace_secs: u64,
+    /// The stall watchdog: messages held and nothing committed for this long,
+    /// although the database answers, makes `/readyz` fail and
+    /// `sweepwatch_ingest_stalled` 1.
+    pub stall_after_secs: u64,
     /// How often the engines' state is checkpointed. A restart replays the
     /// fixes received since the last checkpoint, so this bounds restart time.
     pub checkpoint_interval_ms: u64,
@@ -89,9 +96,11 @@ impl Default for PipelineConfig {
         Self {
             batch_max_rows: 5000,
             batch_max_age_ms: 50,
-            batches_in_flight: 2,
+            max_held_messages: 32_768,
+            max_held_bytes: 64 << 20,
             retention_days: 90,
             shutdown_grace_secs: 15,
+            stall_after_secs: 30,
             checkpoint_interval_ms: 10_000,
         }
     }

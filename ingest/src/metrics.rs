@@ -35,8 +35,10 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
     pub devices_registered: IntGauge,
-    pub queue_resyncs: IntCounter,
     pub queue_pauses: IntCounter,
+    /// 1 while messages are held and nothing was committed for the watchdog's time.
+    pub ingest_stalled: IntGauge,
+    pub engine_skipped: IntCounter,
     pub alerts_opened: IntCounterVec,
     pub alerts_open: IntGaugeVec,
     pub alerts_unack_oldest: GaugeVec,
@@ -98,7 +100,7 @@ impl Metrics {
             )?,
             db_errors: IntCounter::new(
                 "sweepwatch_db_errors_total",
-                "Failed batch commits (each is retried)",
+                "Failed database statements of the writer (retried, or split around a refused message)",
             )?,
             queue_depth: IntGauge::new(
                 "sweepwatch_pipeline_queue_depth",
@@ -116,13 +118,17 @@ impl Metrics {
                 "sweepwatch_devices_known",
                 "Devices this process has resolved",
             )?,
-            queue_resyncs: IntCounter::new(
-                "sweepwatch_mqtt_queue_resyncs_total",
-                "Reconnects forced because the inbound queue was full (the broker redelivers)",
-            )?,
             queue_pauses: IntCounter::new(
                 "sweepwatch_mqtt_read_pauses_total",
-                "Times reading from the broker paused because the inbound queue was full (back-pressure)",
+                "Times reading from the broker paused because the pipeline held its limit (back-pressure)",
+            )?,
+            ingest_stalled: IntGauge::new(
+                "sweepwatch_ingest_stalled",
+                "1 while messages are held and nothing has been committed for the stall time although the database answers",
+            )?,
+            engine_skipped: IntCounter::new(
+                "sweepwatch_engine_skipped_total",
+                "Messages whose fixes were stored without engine evaluation because what the engine derived could not be stored",
             )?,
             alerts_opened: IntCounterVec::new(
                 Opts::new(
@@ -182,7 +188,8 @@ impl Metrics {
         registry.register(Box::new(m.mqtt_reconnects.clone()))?;
         registry.register(Box::new(m.devices_registered.clone()))?;
         registry.register(Box::new(m.alerts_opened.clone()))?;
-        registry.register(Box::new(m.queue_resyncs.clone()))?;
+        registry.register(Box::new(m.ingest_stalled.clone()))?;
+        registry.register(Box::new(m.engine_skipped.clone()))?;
         registry.register(Box::new(m.queue_pauses.clone()))?;
         // Every label value exists from the start, so rate() works from the first scrape.
         for result in ["accepted", "rejected", "duplicate"] {

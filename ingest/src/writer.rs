@@ -3,47 +3,52 @@
 //! insert fixes, rejects and statuses, evaluate the fixes that were new
 //! through the engines (in arrival order), write what they derived (alert
 //! transitions, coverage, daily summaries) and, every few seconds, an engine
-//! checkpoint; commit; then acknowledge every message of the batch in order.
+//! checkpoint; commit; then tell the pipeline, which releases the acks.
+//!
+//! **Error classes** (`store::ErrorClass`):
+//! - *transient* (connection lost, timeouts, shutdown, too many connections,
+//!   serialization failures): retried with back-off, acks held, for as long
+//!   as it takes;
+//! - *data* (PostgreSQL refuses a value or a constraint): the batch is split
+//!   in halves, committed part by part, down to the one message that fails
+//!   alone. That message is stored in `rejected_messages` as `unstorable`
+//!   with the database's message, and acknowledged; the rest is committed.
+//!   When what the engines derived from a message is refused (not the message
+//!   itself), its fixes are stored without the engines (`sweepwatch_engine_skipped_total`);
+//! - *other* (schema, privileges): retried with back-off and logged as an
+//!   error; nothing is dropped, and the stall watchdog makes it visible.
 //!
 //! If anything fails after the engines have seen the batch, their state is
 //! thrown away and rebuilt from the database (checkpoint + replay) before the
 //! retry, so no fix is ever evaluated twice.
 
-use std::collections::HashMap;
+mod rows;
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rumqttc::{AsyncClient, Publish, QoS};
 use store::effects::{Effects, StoredTransition};
-use store::{Batch, DeviceKey, DeviceRegistry, FixRow, Pool, RejectRow, StatusRow, StoreError};
-use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
+use tracing::{debug, error, info, warn};
 
-use crate::codec::{self, Fix, Message, Reject};
+pub use rows::{engine_fix, haversine_m};
+
+use crate::codec::{self, Message};
 use crate::host::EngineHost;
 use crate::live::{LiveView, Position};
 use crate::metrics::Metrics;
-use crate::mqtt::ConnectionState;
-use crate::pipeline::{Item, Pending};
+use crate::pipeline::{Item, Pipeline};
 use crate::ratelog::RateLimitedLog;
+use rows::{Fallback, LastFix, Rows};
 
 /// How often the wall-clock timers run and org configuration is checked for edits.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
-/// Per-device memory of the last in-order fix, for `dist_m`/`dt_s`.
-#[derive(Clone, Copy)]
-struct LastFix {
-    ts: DateTime<Utc>,
-    lat: f64,
-    lon: f64,
-    received_at: DateTime<Utc>,
-}
-
 pub(crate) struct Writer {
     pool: Pool,
-    client: AsyncClient,
-    state: Arc<ConnectionState>,
     metrics: Metrics,
     owntracks_org: String,
     /// The orgs this instance serves (empty: all).
@@ -69,11 +74,30 @@ pub(crate) struct WriterSettings {
     pub checkpoint_every: Duration,
 }
 
+/// Where a commit attempt failed: before the engines saw anything, or after.
+struct Failed {
+    error: StoreError,
+    in_effects: bool,
+}
+
+impl From<StoreError> for Failed {
+    fn from(error: StoreError) -> Self {
+        Self {
+            error,
+            in_effects: false,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Failed {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
 impl Writer {
     pub fn new(
         pool: Pool,
-        client: AsyncClient,
-        state: Arc<ConnectionState>,
         metrics: Metrics,
         settings: WriterSettings,
         live: Arc<LiveView>,
@@ -85,8 +109,6 @@ impl Writer {
         } = settings;
         Self {
             pool,
-            client,
-            state,
             metrics,
             owntracks_org,
             orgs,
@@ -101,13 +123,17 @@ impl Writer {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
+    /// Commits batches as the pipeline forms them, until it is closed and drained.
+    pub async fn run(mut self, pipeline: Arc<Pipeline>) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                pending = rx.recv() => match pending {
-                    Some(p) => self.commit(p).await,
+                batch = pipeline.next_batch() => match batch {
+                    Some(b) => {
+                        self.commit(&b.items).await;
+                        pipeline.committed(b.id);
+                    }
                     None => break,
                 },
                 _ = housekeeping.tick() => {
@@ -129,26 +155,77 @@ impl Writer {
             .errors_log
             .allow(|n| warn!(suppressed = n, "database errors (log lines suppressed)"))
         {
-            warn!(error = %e, source = ?std::error::Error::source(e), "{what}");
+            match e.class() {
+                ErrorClass::Other => error!(error = %e.describe(), "{what}"),
+                _ => warn!(error = %e.describe(), "{what}"),
+            }
         }
     }
 
-    /// Writes one batch, retrying until it is committed, then acknowledges it.
-    async fn commit(&mut self, pending: Pending) {
+    /// Writes one batch, whatever it takes: retries what may pass later,
+    /// splits around what the database refuses (see the module docs).
+    async fn commit(&mut self, items: &[Item]) {
+        let keys: Vec<Option<DeviceKey>> = items.iter().map(|i| self.device_key(i)).collect();
+        let mut fallback: HashMap<usize, Fallback> = HashMap::new();
+        let mut todo: VecDeque<Range<usize>> = VecDeque::new();
+        todo.push_back(0..items.len());
         let mut backoff = Duration::from_millis(100);
-        let keys: Vec<Option<DeviceKey>> =
-            pending.items.iter().map(|i| self.device_key(i)).collect();
-        loop {
-            match self.try_commit(&pending, &keys).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.note_error(&e, "batch commit failed; acks held, retrying");
+        while let Some(range) = todo.pop_front() {
+            let failed = match self
+                .try_commit(items, range.clone(), &keys, &fallback)
+                .await
+            {
+                Ok(()) => continue,
+                Err(f) => f,
+            };
+            let one = range.len() == 1;
+            match failed.error.class() {
+                ErrorClass::Data if !one => {
+                    // Find the message(s) the database refuses: commit in halves.
+                    let mid = range.start + range.len() / 2;
+                    todo.push_front(mid..range.end);
+                    todo.push_front(range.start..mid);
+                    continue;
+                }
+                ErrorClass::Data
+                    if !matches!(fallback.get(&range.start), Some(Fallback::Reject { .. })) =>
+                {
+                    let i = range.start;
+                    let detail = failed.error.describe();
+                    let fb = if failed.in_effects && !fallback.contains_key(&i) {
+                        self.metrics.engine_skipped.inc();
+                        error!(topic = %items[i].topic.escape_debug(), error = %detail,
+                            "what the engines derived from this message cannot be stored; \
+                             its fixes are stored without the engines");
+                        Fallback::SkipEngine
+                    } else {
+                        self.metrics
+                            .rejects
+                            .with_label_values(&["unstorable"])
+                            .inc();
+                        warn!(topic = %items[i].topic.escape_debug(), error = %detail,
+                            "the database refused a message; kept in rejected_messages as unstorable");
+                        Fallback::Reject { detail }
+                    };
+                    fallback.insert(i, fb);
+                }
+                ErrorClass::Data => {
+                    // Even its reject row was refused: not the data's fault after all.
+                    self.note_error(
+                        &failed.error,
+                        "a message's reject row was refused; retrying",
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                ErrorClass::Transient | ErrorClass::Other => {
+                    self.note_error(&failed.error, "batch commit failed; acks held, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+            todo.push_front(range);
         }
-        self.acknowledge(&pending).await;
     }
 
     /// The engines, rebuilt from the database when they are stale.
@@ -164,19 +241,37 @@ impl Writer {
         Ok(self.host.as_mut().expect("just rebuilt"))
     }
 
+    /// One transaction for the messages `items[range]`.
     async fn try_commit(
         &mut self,
-        pending: &Pending,
+        items: &[Item],
+        range: Range<usize>,
         keys: &[Option<DeviceKey>],
-    ) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await?;
+        fallback: &HashMap<usize, Fallback>,
+    ) -> Result<(), Failed> {
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
         self.host(&client).await?;
-        let wanted: Vec<&DeviceKey> = keys.iter().flatten().collect();
+        let wanted: Vec<&DeviceKey> = range
+            .clone()
+            .filter(|i| !matches!(fallback.get(i), Some(Fallback::Reject { .. })))
+            .filter_map(|i| keys[i].as_ref())
+            .collect();
         self.registry.resolve(&client, &wanted).await?;
         self.metrics
             .devices_registered
             .set(self.registry.len() as i64);
-        let (batch, fix_owner) = self.build(pending, keys);
+        let registry = &self.registry;
+        let Rows {
+            batch,
+            owner,
+            last: new_last,
+        } = rows::build(
+            items,
+            range.clone(),
+            |i| keys[i].as_ref().and_then(|k| registry.get(k)),
+            fallback,
+            &self.last,
+        );
         let host = self.host.as_mut().expect("built above");
         for f in &batch.fixes {
             if let Some((org, name)) = self.registry.name(f.device_id) {
@@ -185,13 +280,15 @@ impl Writer {
         }
         let started = Instant::now();
         let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
+        let tx = client.transaction().await?;
+        let mut outcome = store::insert_batch(&tx, &batch).await?;
         // From here on the engines change: any failure makes them stale.
         let result = async {
-            let tx = client.transaction().await?;
-            let mut outcome = store::insert_batch(&tx, &batch).await?;
             let mut fx = Effects::default();
-            for row in &batch.fixes {
-                if outcome.inserted.contains(&(row.device_id, row.ts)) {
+            for (row, &idx) in batch.fixes.iter().zip(&owner) {
+                if outcome.inserted.contains(&(row.device_id, row.ts))
+                    && !matches!(fallback.get(&idx), Some(Fallback::SkipEngine))
+                {
                     host.on_fix(row.device_id, &engine_fix(row), row.received_at, &mut fx);
                 }
             }
@@ -201,20 +298,24 @@ impl Writer {
                 store::effects::write_checkpoint(&tx, &host.checkpoint()).await?;
             }
             tx.commit().await?;
-            Ok::<_, StoreError>((std::mem::take(&mut outcome.inserted), stored))
+            Ok::<_, StoreError>(stored)
         }
         .await;
-        let (mut inserted, stored) = match result {
+        let stored = match result {
             Ok(r) => r,
-            Err(e) => {
+            Err(error) => {
                 self.host = None;
-                return Err(e);
+                return Err(Failed {
+                    // A connection lost at COMMIT is transient whatever the phase.
+                    in_effects: true,
+                    error,
+                });
             }
         };
+        self.last.extend(new_last);
         if checkpoint_due {
             self.last_checkpoint = Instant::now();
         }
-        let committed = Utc::now();
         self.metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -222,12 +323,27 @@ impl Writer {
             .batch_rows
             .observe((batch.fixes.len() + batch.rejects.len() + batch.statuses.len()) as f64);
         self.publish_alerts(stored);
+        let inserted = std::mem::take(&mut outcome.inserted);
         self.publish_positions(&batch, &inserted);
-        // Which messages stored something new.
-        let mut stored_any = vec![false; pending.items.len()];
-        for (row, &owner) in batch.fixes.iter().zip(&fix_owner) {
+        self.count(items, range, &batch, &owner, inserted, fallback);
+        Ok(())
+    }
+
+    /// The per-message and per-fix counters of a committed part of a batch.
+    fn count(
+        &self,
+        items: &[Item],
+        range: Range<usize>,
+        batch: &Batch,
+        owner: &[usize],
+        mut inserted: std::collections::HashSet<(i32, DateTime<Utc>)>,
+        fallback: &HashMap<usize, Fallback>,
+    ) {
+        let committed = Utc::now();
+        let mut stored_any = vec![false; range.len()];
+        for (row, &idx) in batch.fixes.iter().zip(owner) {
             if inserted.remove(&(row.device_id, row.ts)) {
-                stored_any[owner] = true;
+                stored_any[idx - range.start] = true;
                 self.metrics.fixes_stored.inc();
                 self.metrics
                     .ingest_lag
@@ -236,22 +352,15 @@ impl Writer {
                 self.metrics.fixes_duplicate.inc();
             }
         }
-        for (item, stored) in pending.items.iter().zip(stored_any) {
-            let result = match &item.decoded {
-                Err(_) => "rejected",
-                Ok(Message::Fix { .. } | Message::OwnTracks { .. }) if !stored => "duplicate",
-                Ok(Message::Backlog { fixes, .. }) if fixes.is_empty() => "rejected",
-                Ok(Message::Backlog { .. }) if !stored => "duplicate",
-                Ok(_) => "accepted",
-            };
-            self.metrics.messages.with_label_values(&[result]).inc();
+        for (idx, stored) in range.clone().zip(stored_any) {
+            let label = rows::result_label(&items[idx], stored, fallback.get(&idx));
+            self.metrics.messages.with_label_values(&[label]).inc();
         }
         debug!(
             fixes = batch.fixes.len(),
             rejects = batch.rejects.len(),
             "batch committed"
         );
-        Ok(())
     }
 
     /// The newest committed fix of each device in the batch, to the live view.
@@ -391,151 +500,6 @@ impl Writer {
                 default_org: self.owntracks_org.clone(),
             }),
         }
-    }
-
-    /// The rows for a batch, and for each fix row the index of its message.
-    fn build(&mut self, pending: &Pending, keys: &[Option<DeviceKey>]) -> (Batch, Vec<usize>) {
-        let mut batch = Batch::default();
-        let mut owner = Vec::new();
-        for (idx, (item, key)) in pending.items.iter().zip(keys).enumerate() {
-            let device_id = key.as_ref().and_then(|k| self.registry.get(k));
-            match (&item.decoded, device_id) {
-                (Err(r), _) => batch.rejects.push(reject_row(item, &item.payload, r, None)),
-                (Ok(Message::Fix { fix, .. } | Message::OwnTracks { fix, .. }), Some(id)) => {
-                    batch.fixes.push(self.fix_row(id, fix, item.received_at));
-                    owner.push(idx);
-                }
-                (Ok(Message::Backlog { fixes, rejects, .. }), Some(id)) => {
-                    // A backlog's order means nothing; evaluate it in time order.
-                    let mut sorted: Vec<&Fix> = fixes.iter().collect();
-                    sorted.sort_by_key(|f| f.ts);
-                    for fix in sorted {
-                        batch.fixes.push(self.fix_row(id, fix, item.received_at));
-                        owner.push(idx);
-                    }
-                    for e in rejects {
-                        batch
-                            .rejects
-                            .push(reject_row(item, &e.raw, &e.reject, Some(e.index)));
-                    }
-                }
-                (Ok(Message::Status { online, status, .. }), Some(id)) => {
-                    batch.statuses.push(StatusRow {
-                        device_id: id,
-                        online: *online,
-                        status: status.clone(),
-                        received_at: item.received_at,
-                    })
-                }
-                (Ok(Message::StatusCleared { .. }), _) => {}
-                // resolve() gives every key an id or fails; this is unreachable in practice
-                // and the message is still kept, as a reject.
-                (Ok(_), None) => batch.rejects.push(reject_row(
-                    item,
-                    &item.payload,
-                    &Reject::new(
-                        codec::RejectReason::InvalidTopic,
-                        "device could not be registered",
-                    ),
-                    None,
-                )),
-            }
-        }
-        (batch, owner)
-    }
-
-    fn fix_row(&mut self, device_id: i32, fix: &Fix, received_at: DateTime<Utc>) -> FixRow {
-        let prev = self.last.get(&device_id).copied();
-        let (dist_m, dt_s) = match prev {
-            Some(p) if fix.ts > p.ts => (
-                Some(haversine_m(p.lat, p.lon, fix.lat, fix.lon) as f32),
-                Some((fix.ts - p.ts).as_seconds_f64() as f32),
-            ),
-            _ => (None, None),
-        };
-        if prev.is_none_or(|p| fix.ts > p.ts) {
-            self.last.insert(
-                device_id,
-                LastFix {
-                    ts: fix.ts,
-                    lat: fix.lat,
-                    lon: fix.lon,
-                    received_at,
-                },
-            );
-        }
-        FixRow {
-            device_id,
-            ts: fix.ts,
-            lat: fix.lat,
-            lon: fix.lon,
-            speed: fix.speed.map(|x| x as f32),
-            heading: fix.heading.map(|x| x as f32),
-            acc: fix.acc.map(|x| x as f32),
-            work: fix.work,
-            sos: fix.sos,
-            batt: fix.batt.map(|x| x as f32),
-            seq: fix.seq,
-            dist_m,
-            dt_s,
-            received_at,
-        }
-    }
-
-    /// Acknowledges every message of a committed batch, in the order received.
-    async fn acknowledge(&self, pending: &Pending) {
-        let epoch = self.state.epoch();
-        self.metrics.queue_depth.sub(pending.items.len() as i64);
-        for item in &pending.items {
-            if item.ack.qos == QoS::AtMostOnce || item.ack.epoch != epoch {
-                continue;
-            }
-            let mut p = Publish::new("", item.ack.qos, Vec::new());
-            p.pkid = item.ack.pkid;
-            if self.client.ack(&p).await.is_err() {
-                // The event loop is gone (shutdown): the broker will redeliver.
-                return;
-            }
-        }
-    }
-}
-
-fn reject_row(item: &Item, payload: &[u8], r: &Reject, element: Option<usize>) -> RejectRow {
-    RejectRow {
-        topic: item.topic.clone(),
-        payload: payload.to_vec(),
-        reason: r.reason.as_str(),
-        detail: match element {
-            Some(i) => format!("backlog element {i}: {}", r.detail),
-            None => r.detail.clone(),
-        },
-        received_at: item.received_at,
-    }
-}
-
-/// Great-circle distance in metres (the `dist_m` stored with each fix).
-pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * R * a.sqrt().asin()
-}
-
-/// A stored fix as the engine sees it. Live evaluation and replay both go
-/// through this, from the stored (rounded) values, so they agree exactly.
-pub fn engine_fix(r: &FixRow) -> geofence::Fix {
-    geofence::Fix {
-        ts: r.ts,
-        lat: r.lat,
-        lon: r.lon,
-        speed_kmh: r.speed.map(f64::from),
-        heading: r.heading.map(f64::from),
-        acc_m: r.acc.map(f64::from),
-        work: r.work,
-        sos: r.sos,
-        batt: r.batt.map(f64::from),
     }
 }
 

@@ -42,7 +42,64 @@ pub enum StoreError {
     TimescaleMissing,
 }
 
+/// What a failed statement means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Retrying later may succeed: connection lost, timeouts, server shutting
+    /// down or starting, serialization failures, too many connections, disk full.
+    Transient,
+    /// The data was refused (SQLSTATE classes 22 data exception, 23 integrity
+    /// constraint, 54 program limit): retrying the same rows fails the same way.
+    Data,
+    /// Anything else (schema, privileges, configuration): neither the data's
+    /// fault nor likely to pass on its own.
+    Other,
+}
+
 impl StoreError {
+    /// Transient, data, or other (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        if self.is_transient() {
+            return ErrorClass::Transient;
+        }
+        match self {
+            StoreError::Db(e) => match e.code().map(|c| c.code()) {
+                Some(c) if c.starts_with("22") || c.starts_with("23") || c.starts_with("54") => {
+                    ErrorClass::Data
+                }
+                _ => ErrorClass::Other,
+            },
+            _ => ErrorClass::Other,
+        }
+    }
+
+    /// The database's own words: SQLSTATE, message, detail and hint, or the
+    /// chain of causes when there is no database error.
+    pub fn describe(&self) -> String {
+        if let StoreError::Db(e) = self
+            && let Some(db) = e.as_db_error()
+        {
+            let mut s = format!("SQLSTATE {}: {}", db.code().code(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" (detail: {d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" (hint: {h})"));
+            }
+            if let Some(c) = db.constraint() {
+                s.push_str(&format!(" (constraint: {c})"));
+            }
+            return s;
+        }
+        let mut s = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            s.push_str(&format!(": {e}"));
+            source = e.source();
+        }
+        s
+    }
+
     /// Whether retrying the same operation later may succeed (connection lost,
     /// server shutting down, serialization failure), as opposed to a bug or a
     /// schema problem.
@@ -58,6 +115,9 @@ impl StoreError {
                         || c == "40001" // serialization failure
                         || c == "40P01" // deadlock
                         || c == "53300" // too many connections
+                        || c == "53100" // disk full
+                        || c == "53200" // out of memory
+                        || c == "57014" // statement timeout / cancelled
                 }
             },
             _ => false,

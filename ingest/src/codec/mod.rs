@@ -69,10 +69,12 @@ pub enum RejectReason {
     Oversize,
     BacklogTooLarge,
     UnsupportedType,
+    /// The database cannot store it (refused by the decoder, or by PostgreSQL).
+    Unstorable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         Self::InvalidTopic,
         Self::InvalidJson,
         Self::InvalidValue,
@@ -82,6 +84,7 @@ impl RejectReason {
         Self::Oversize,
         Self::BacklogTooLarge,
         Self::UnsupportedType,
+        Self::Unstorable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl RejectReason {
             Self::Oversize => "oversize",
             Self::BacklogTooLarge => "backlog_too_large",
             Self::UnsupportedType => "unsupported_type",
+            Self::Unstorable => "unstorable",
         }
     }
 }
