@@ -1,16 +1,21 @@
 //! A backlog burst while the service runs, published unpaced from 1,000
 //! devices. Reproduces "a backlog burst deadlocks ingest".
 //!
-//! Sized 500,000 fixes, not the 300,000: on this project's 2-core CI
-//! machine with a debug build, Mosquitto takes about 17,000-24,000 fixes/s
-//! from `mosquitto_pub` while the service runs, and today's main deadlocks
-//! once about 220,000-240,000 fixes are stored (the event loop stops polling
-//! while its queue is above the low-water mark, acks fill rumqttc's request
-//! channel, the writer blocks on it, and `sweepwatch_pipeline_queue_depth`
-//! stays near 48,000). 300,000 fixes ended just before that point and passed
-//! on main; 400,000, 500,000 and 1,000,000 all stalled. 500,000 leaves a margin
-//! on both sides: it stalls main every time, and a fixed service drains it in
-//! well under a minute.
+//! Sized 500,000 fixes, not the 300,000. On the 2-core CI machine
+//! with a debug build, Mosquitto takes 17,000-24,000 fixes/s from
+//! `mosquitto_pub` while the service runs, and today's main deadlocks once
+//! 200,000-265,000 fixes are stored: the event loop stops polling while its
+//! queue is above the low-water mark, acks fill rumqttc's request channel,
+//! the writer blocks on it, and `sweepwatch_pipeline_queue_depth` stays near
+//! 45,000-48,000 with the CPU idle. Measured stall points: 1,000,000 fixes:
+//! 231,856; 500,000: 220,953, 202,038, and 262,010 (under nextest, beside
+//! another test); 400,000: 238,974. 300,000 fixes run out just before that
+//! point and passed on main in 3 runs of 3 (16.5-23.5 s), so at that size
+//! this test would reproduce nothing; a faster publisher does not help, the
+//! single-threaded broker is the limit (about 30,000/s with 20, 50 or 100
+//! publishing processes). 500,000 stalls main every time, with room to
+//! spare, and takes about 45 s once the deadlock is gone (measured with a
+//! stand-in fix).
 
 use std::time::Instant;
 

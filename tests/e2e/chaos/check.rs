@@ -54,11 +54,12 @@ pub struct Patience {
 }
 
 impl Patience {
-    /// A debug build of the service stores 13,000-20,000 fixes/s on 2 cores
-    /// when it has them to itself; 3 minutes per 300,000 is over 10 times
-    /// that, for a loaded CI machine, and at least a minute. A minute without
-    /// a single new row is a stall (the longest legitimate pause, a broker or
-    /// database restart and the reconnect back-off, is a few seconds).
+    /// A debug build of the service stores 15,000-35,000 fixes/s on 2 cores
+    /// (measured: a 200,000 backlog drained in 5.8-14 s, depending on what
+    /// else ran); 3 minutes per 300,000 is over 8 times the slowest, for a
+    /// loaded CI machine, and at least a minute. A minute without a single new row is a stall (the longest
+    /// legitimate pause, a broker or database restart and the reconnect
+    /// back-off, is a few seconds).
     pub fn for_fixes(n: i64) -> Self {
         Self {
             deadline: Duration::from_secs((n as u64 * 180 / 300_000).max(60)),
@@ -80,17 +81,20 @@ pub async fn wait_for_fixes(
     let started = Instant::now();
     let (mut last, mut last_change, mut last_report) = (-1, Instant::now(), Instant::now());
     loop {
-        let n = count(db_url, FIXES).await.unwrap_or(-1);
-        assert!(
-            n <= want,
-            "{n} fixes stored, more than the {want} published"
-        );
-        if n == want {
-            return started.elapsed();
+        // Unknown while the database is down: neither progress nor a stall.
+        if let Some(n) = count(db_url, FIXES).await {
+            assert!(
+                n <= want,
+                "{n} fixes stored, more than the {want} published"
+            );
+            if n == want {
+                return started.elapsed();
+            }
+            if n != last {
+                (last, last_change) = (n, Instant::now());
+            }
         }
-        if n != last {
-            (last, last_change) = (n, Instant::now());
-        }
+        let n = last;
         let waited = started.elapsed();
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
@@ -224,12 +228,18 @@ pub async fn settle_and_check(
         bad.len(),
         "rejects on {BAD_TOPIC} that were never published"
     );
-    if delivery == Delivery::Once {
-        let twice: Vec<_> = kept.iter().filter(|(_, n)| **n != 1).collect();
-        assert!(
+    let twice: Vec<_> = kept.iter().filter(|(_, n)| **n != 1).collect();
+    match delivery {
+        Delivery::Once => assert!(
             twice.is_empty(),
             "bad messages kept more than once: {twice:?}"
-        );
+        ),
+        Delivery::Redelivered if !twice.is_empty() => eprintln!(
+            "[chaos] {} of {} bad messages were redelivered and kept again",
+            twice.len(),
+            bad.len()
+        ),
+        Delivery::Redelivered => {}
     }
     let others = count(
         db_url,
