@@ -4,6 +4,7 @@
 //! parallel and never depend on leftovers.
 
 mod api;
+mod chaos;
 mod engine;
 mod faults;
 mod helpers;
