@@ -20,6 +20,8 @@ missing=()
 [ -n "$(pg_bin)" ] || missing+=(postgresql)
 command -v psql >/dev/null || missing+=(postgresql-client)
 [ -n "$(mosquitto_bin)" ] || missing+=(mosquitto)
+# mosquitto_pub: the chaos tests publish with a client that is not ours.
+command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || { log "missing ${missing[*]} and no apt-get: install them with your package manager"; exit 1; }
   log "installing ${missing[*]}"
