@@ -49,6 +49,13 @@ async fn a_backlog_of_200k_published_while_the_service_was_stopped_is_stored_exa
         ),
     );
     settle_and_check(&db.url, &fleet, per_device, Delivery::Once, 0).await;
+    // The backlog went past the pipeline's bound (32,768 held): reading paused
+    // and resumed, acks flowing meanwhile, and it still drained whole.
+    let pauses = svc.metric("sweepwatch_mqtt_read_pauses_total").await;
+    assert!(
+        pauses >= 1.0,
+        "the drain never filled the pipeline ({pauses} pauses)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

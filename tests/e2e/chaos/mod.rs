@@ -18,6 +18,7 @@ mod check;
 mod database;
 mod fleet;
 mod poison;
+mod stall;
 
 pub use check::{Delivery, FIXES, Patience, count, report, settle_and_check, wait_for_fixes};
 pub use fleet::{Fleet, ORG, prime};
