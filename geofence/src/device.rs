@@ -95,7 +95,7 @@ pub(crate) struct DeviceState {
     /// Newest fixes, sorted by time, at most [`REORDER_WINDOW`].
     pub buf: VecDeque<Buffered>,
     /// Bit set of open alerts (`AlertKind::bit`).
-    pub open: u8,
+    pub open: u16,
     /// Shift instance the shift-bound alerts (idle, off_area, offline, late_start) belong to.
     pub bound: Option<Arc<ShiftInstance>>,
     /// Late-start tracking: the instance and whether the device has arrived.

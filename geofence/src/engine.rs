@@ -134,6 +134,12 @@ pub struct Engine {
     pub(crate) dirty_summaries: FxSet<(u32, NaiveDate)>,
     pub(crate) day: Option<DayCache>,
     pub(crate) scratch: Scratch,
+    /// Route alerts raised by `tick`, waiting for `drain_route_alerts`.
+    pub(crate) route_alerts: Vec<crate::alert::RouteAlert>,
+    /// (route index, shift instance) whose `coverage_at_risk` was raised, and
+    /// whether it is still open. Raised at most once per route and instance.
+    #[allow(dead_code)] // filled by the coverage_at_risk rule
+    pub(crate) at_risk: FxMap<(u32, crate::shift::ShiftInstanceKey), bool>,
 }
 
 impl Engine {
@@ -161,7 +167,14 @@ impl Engine {
             dirty_summaries: FxSet::default(),
             day: None,
             scratch: Scratch::default(),
+            route_alerts: Vec::new(),
+            at_risk: FxMap::default(),
         }
+    }
+
+    /// Route alerts (`coverage_at_risk`) raised since the last call, in order.
+    pub fn drain_route_alerts(&mut self) -> Vec<crate::alert::RouteAlert> {
+        std::mem::take(&mut self.route_alerts)
     }
 
     /// Replace the rule configuration.

@@ -64,7 +64,7 @@ mod spatial;
 mod summary;
 mod timers;
 
-pub use alert::{AlertKind, AlertTransition, Change};
+pub use alert::{AlertKind, AlertTransition, Case, Cases, Change, RouteAlert};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
 pub use coverage::{CoverageSnapshot, Justification};
 pub use device::{DeviceSnapshot, REORDER_WINDOW};

@@ -69,6 +69,7 @@ impl Emitter<'_> {
             area: area.cloned(),
             shift_instance: inst.map(|i| ShiftInstance::clone(i)),
             message,
+            recurrence: false,
         });
     }
 }

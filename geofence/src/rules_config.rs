@@ -13,8 +13,32 @@ pub struct RuleParams {
     pub idle_radius_m: f64,
     /// `idle`: dwell duration before it opens.
     pub idle_after_s: i64,
-    /// `off_area`: time outside before it opens.
+    /// `off_area`: time beyond the working area (by more than
+    /// `off_area_distance_m`) before it opens.
     pub off_area_after_s: i64,
+    /// `off_area`: how far beyond the working area (its assigned areas and the
+    /// ways between them) a device may go before the `off_area_after_s` clock
+    /// runs. Vehicles: a detour round a blocked street; cleaners: none.
+    pub off_area_distance_m: f64,
+    /// `off_area`: the longest time outside every assigned area (in transit
+    /// between them, on a break trip, or just beside one) before it opens
+    /// anyway.
+    pub off_area_transit_max_s: i64,
+    /// A point is on the way between two areas A and B when
+    /// `d(p, A) + d(p, B) <= way_detour * d(A, B) + way_slack_m` (streets are
+    /// not straight lines).
+    pub way_detour: f64,
+    /// See `way_detour`.
+    pub way_slack_m: f64,
+    /// `work_off_route`: a vehicle working outside its assigned areas this long.
+    pub work_off_route_after_s: i64,
+    /// The same condition recurring on a device within this time of its clear
+    /// re-opens that case (counted) instead of opening a new one.
+    pub reopen_within_s: i64,
+    /// `coverage_at_risk`: a route below this covered share...
+    pub coverage_at_risk_share: f64,
+    /// ...when this much of its shift instance remains.
+    pub coverage_at_risk_before_s: i64,
     /// Tolerance beyond a route's corridor still counted as "in the area".
     pub area_margin_m: f64,
     /// `offline`: silence during a shift before it opens.
@@ -51,6 +75,14 @@ impl RuleParams {
             idle_radius_m: 20.0,
             idle_after_s: 600,
             off_area_after_s: 180,
+            off_area_distance_m: 200.0,
+            off_area_transit_max_s: 1800,
+            way_detour: 1.5,
+            way_slack_m: 150.0,
+            work_off_route_after_s: 60,
+            reopen_within_s: 900,
+            coverage_at_risk_share: 0.9,
+            coverage_at_risk_before_s: 3600,
             area_margin_m: 15.0,
             offline_after_s: 600,
             late_start_after_s: 900,
@@ -78,6 +110,11 @@ impl RuleParams {
             DeviceKind::Worker => RuleParams {
                 idle_after_s: 1200,
                 area_margin_m: 10.0,
+                // A beat is small: any exit beyond the GPS margin counts, except
+                // a rest zone and the way to and from it (a break trip).
+                off_area_distance_m: 0.0,
+                off_area_transit_max_s: 1200,
+                way_slack_m: 60.0,
                 work_speed_min_kmh: 0.2,
                 work_speed_max_kmh: 7.0,
                 moving_min_kmh: 1.0,
@@ -98,6 +135,14 @@ pub struct RuleOverride {
     pub idle_radius_m: Option<f64>,
     pub idle_after_s: Option<i64>,
     pub off_area_after_s: Option<i64>,
+    pub off_area_distance_m: Option<f64>,
+    pub off_area_transit_max_s: Option<i64>,
+    pub way_detour: Option<f64>,
+    pub way_slack_m: Option<f64>,
+    pub work_off_route_after_s: Option<i64>,
+    pub reopen_within_s: Option<i64>,
+    pub coverage_at_risk_share: Option<f64>,
+    pub coverage_at_risk_before_s: Option<i64>,
     pub area_margin_m: Option<f64>,
     pub offline_after_s: Option<i64>,
     pub late_start_after_s: Option<i64>,
@@ -120,7 +165,9 @@ impl RuleOverride {
     /// Apply the set fields onto `p`.
     pub fn apply(&self, p: &mut RuleParams) {
         let o = self;
-        apply!(p, o: idle_radius_m, idle_after_s, off_area_after_s, area_margin_m,
+        apply!(p, o: idle_radius_m, idle_after_s, off_area_after_s, off_area_distance_m,
+            off_area_transit_max_s, way_detour, way_slack_m, work_off_route_after_s,
+            reopen_within_s, coverage_at_risk_share, coverage_at_risk_before_s, area_margin_m,
             offline_after_s, late_start_after_s, work_speed_min_kmh, work_speed_max_kmh,
             speeding_after_s, off_shift_work_after_s, moving_min_kmh, break_allowance_s,
             gap_max_s, gap_max_m, sweeps_routes);
