@@ -39,6 +39,13 @@ const MIGRATIONS: &[Migration] = &[
         timescale: "",
         plain: "",
     },
+    Migration {
+        version: 4,
+        name: "alert_cases",
+        common: include_str!("../migrations/0004_alert_cases.sql"),
+        timescale: "",
+        plain: "",
+    },
 ];
 
 /// Whether to use TimescaleDB.
