@@ -178,9 +178,10 @@ impl Cases {
         at: DateTime<Utc>,
         recurrence: bool,
     ) {
-        let last = self.cases.iter_mut().rev().find(|c| {
-            c.kind == kind && c.device.as_ref() == device && c.route.as_ref() == route
-        });
+        let last =
+            self.cases.iter_mut().rev().find(|c| {
+                c.kind == kind && c.device.as_ref() == device && c.route.as_ref() == route
+            });
         match (change, last) {
             (Change::Open, Some(c)) if c.cleared_at.is_none() => {}
             (Change::Open, Some(c)) if recurrence => {

@@ -103,7 +103,18 @@ pub(crate) struct DeviceState {
     pub anchor: Option<Anchor>,
     /// Break allowance used in `bound`'s instance, seconds.
     pub allowance_used_s: i64,
+    /// Outside every assigned area of the shift since (the transit clock).
     pub outside_since_ms: Option<i64>,
+    /// Beyond the working area by more than `off_area_distance_m` since.
+    #[serde(default)]
+    pub beyond_since_ms: Option<i64>,
+    /// Working outside every assigned area since (`work_off_route`).
+    #[serde(default)]
+    pub work_off_since_ms: Option<i64>,
+    /// When each kind's condition last cleared (epoch seconds, 0: never), for
+    /// recurrences. Clears at the end of a shift instance do not count.
+    #[serde(default)]
+    pub cleared_s: [u32; 8],
     pub speeding_since_ms: Option<i64>,
     pub off_shift_since_ms: Option<i64>,
     pub last_sos: bool,
@@ -124,6 +135,9 @@ impl DeviceState {
             anchor: None,
             allowance_used_s: 0,
             outside_since_ms: None,
+            beyond_since_ms: None,
+            work_off_since_ms: None,
+            cleared_s: [0; 8],
             speeding_since_ms: None,
             off_shift_since_ms: None,
             last_sos: false,

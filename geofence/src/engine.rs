@@ -95,6 +95,8 @@ pub(crate) struct Scratch {
     pub routes: Vec<u32>,
     pub cells: Vec<u32>,
     pub touched: Vec<u32>,
+    /// The areas of a device's running assignments.
+    pub active: Vec<u32>,
 }
 
 /// The local date of the org's time zone for instants in `[lo_ms, hi_ms)`.
@@ -134,12 +136,13 @@ pub struct Engine {
     pub(crate) dirty_summaries: FxSet<(u32, NaiveDate)>,
     pub(crate) day: Option<DayCache>,
     pub(crate) scratch: Scratch,
+    /// Metres between two areas (by index, smaller first), computed on demand.
+    pub(crate) gaps: FxMap<(u32, u32), f32>,
     /// Route alerts raised by `tick`, waiting for `drain_route_alerts`.
     pub(crate) route_alerts: Vec<crate::alert::RouteAlert>,
     /// (route index, shift instance) whose `coverage_at_risk` was raised, and
     /// whether it is still open. Raised at most once per route and instance.
-    #[allow(dead_code)] // filled by the coverage_at_risk rule
-    pub(crate) at_risk: FxMap<(u32, crate::shift::ShiftInstanceKey), bool>,
+    pub(crate) at_risk: FxMap<(u32, crate::shift::ShiftInstanceKey), crate::engine_risk::Risk>,
 }
 
 impl Engine {
@@ -167,6 +170,7 @@ impl Engine {
             dirty_summaries: FxSet::default(),
             day: None,
             scratch: Scratch::default(),
+            gaps: FxMap::default(),
             route_alerts: Vec::new(),
             at_risk: FxMap::default(),
         }
@@ -197,6 +201,7 @@ impl Engine {
             .filter_map(|c| Some((c.area.id().clone(), c.route()?.total())))
             .collect();
         self.index = AreaIndex::build(areas);
+        self.gaps.clear();
         let index = &self.index;
         let same_route = |id: &AreaId, total: f64| {
             index

@@ -4,6 +4,7 @@ use crate::alert::{AlertKind, AlertTransition, Change};
 use crate::device::{DeviceSnapshot, TrackPoint};
 use crate::engine::DayCache;
 use crate::engine::Engine;
+use crate::engine_place::Placement;
 use crate::fix::Fix;
 use crate::ids::DeviceKey;
 use crate::projection::local_distance_m;
@@ -21,9 +22,12 @@ struct Found {
 
 impl Engine {
     /// Active assignments of device `d` at `t_ms`: the primary one (first whose
-    /// area contains the position, else first) and whether the position is inside any.
+    /// area contains the position, else first) and whether the position is
+    /// inside any. The areas of all running assignments go to `scratch.active`.
     fn find_active(&mut self, d: u32, t_ms: i64, pos: Option<(f64, f64)>) -> Option<Found> {
         let mut best: Option<Found> = None;
+        let mut active = std::mem::take(&mut self.scratch.active);
+        active.clear();
         let n = self.devices[d as usize].assignments.len();
         for k in 0..n {
             let ai = self.devices[d as usize].assignments[k];
@@ -40,13 +44,16 @@ impl Engine {
             if calendar.find(t_ms).is_none() {
                 continue;
             }
+            if !active.contains(&area) {
+                active.push(area);
+            }
             let params = self.config.rules.resolve(
                 self.devices[d as usize].kind,
                 Some(&a.area),
                 &self.dev_keys[d as usize],
             );
             let inside = pos.is_some_and(|(lon, lat)| {
-                self.index.areas[area as usize].contains(lon, lat, params.area_margin_m)
+                self.inside_with_margin(area, lon, lat, params.area_margin_m)
             });
             let f = Found {
                 asg: ai,
@@ -60,6 +67,7 @@ impl Engine {
                 _ => {}
             }
         }
+        self.scratch.active = active;
         best
     }
 
@@ -92,6 +100,7 @@ impl Engine {
                     device,
                     lat: fix.lat,
                     lon: fix.lon,
+                    reopen_within_ms: 0,
                     out: &mut out,
                 };
                 em.emit(
@@ -125,6 +134,18 @@ impl Engine {
             .as_ref()
             .map(|f| &self.assignments[f.asg as usize].area);
         let params = self.config.rules.resolve(st_kind, area_id, device);
+        let inside = found.as_ref().is_some_and(|f| f.inside);
+        let areas = std::mem::take(&mut self.scratch.active);
+        let placement = if found.is_some() {
+            self.placement(st_kind, &areas, (inside, rest), (fix.lon, fix.lat), &params)
+        } else {
+            Placement {
+                in_assigned: false,
+                in_rest: rest,
+                beyond_m: 0.0,
+            }
+        };
+        self.scratch.active = areas;
         let active = found.as_ref().and_then(|f| {
             Some(Active {
                 inst: self.calendars[f.cal as usize].find(tp.ts_ms)?,
@@ -135,7 +156,8 @@ impl Engine {
             device,
             fix,
             params: &params,
-            inside: found.as_ref().is_some_and(|f| f.inside),
+            inside,
+            placement,
             active,
             in_rest_zone: rest,
             speed_kmh,
@@ -242,6 +264,7 @@ impl Engine {
                 device: key,
                 lat,
                 lon,
+                reopen_within_ms: params.reopen_within_s * 1000,
                 out: &mut out,
             };
             crate::timers::on_tick(
@@ -252,6 +275,7 @@ impl Engine {
                 &mut em,
             );
         }
+        self.coverage_at_risk(now_ms);
         out
     }
 

@@ -18,7 +18,7 @@ type SegEntry = GeomWithData<Line<[f64; 2]>, u32>;
 #[derive(Debug)]
 pub(crate) struct RouteGeom {
     pub frame: LocalFrame,
-    pts: Vec<[f64; 2]>,
+    pub pts: Vec<[f64; 2]>,
     cum: Vec<f64>,
     pub half_width: f64,
     tree: Option<RTree<SegEntry>>,

@@ -4,6 +4,7 @@
 
 use crate::alert::{AlertKind, AlertTransition, Change};
 use crate::device::{Anchor, DeviceState};
+use crate::engine_place::Placement;
 use crate::fix::{DeviceKind, Fix};
 use crate::ids::{AreaId, DeviceKey};
 use crate::projection::local_distance_m;
@@ -29,6 +30,8 @@ pub(crate) struct FixCtx<'a> {
     pub active: Option<Active<'a>>,
     /// Inside (one of) the active assigned area(s).
     pub inside: bool,
+    /// Where the device is relative to its working area.
+    pub placement: Placement,
     pub in_rest_zone: bool,
     pub speed_kmh: f64,
     pub has_assignments: bool,
@@ -43,6 +46,8 @@ pub(crate) struct Emitter<'a> {
     pub device: &'a DeviceKey,
     pub lat: f64,
     pub lon: f64,
+    /// An open within this time of the same kind's last clear is a recurrence.
+    pub reopen_within_ms: i64,
     pub out: &'a mut Vec<AlertTransition>,
 }
 
@@ -59,6 +64,21 @@ impl Emitter<'_> {
         message: String,
     ) {
         st.set_open(kind, change == Change::Open && kind != AlertKind::Sos);
+        let slot = kind as usize;
+        let mut recurrence = false;
+        if slot < st.cleared_s.len() {
+            match change {
+                Change::Clear => {
+                    st.cleared_s[slot] = (at_ms / 1000).clamp(1, u32::MAX as i64) as u32
+                }
+                Change::Open => {
+                    let cleared = i64::from(st.cleared_s[slot]) * 1000;
+                    recurrence = kind != AlertKind::Sos
+                        && cleared > 0
+                        && at_ms - cleared <= self.reopen_within_ms;
+                }
+            }
+        }
         self.out.push(AlertTransition {
             device: self.device.clone(),
             kind,
@@ -69,7 +89,7 @@ impl Emitter<'_> {
             area: area.cloned(),
             shift_instance: inst.map(|i| ShiftInstance::clone(i)),
             message,
-            recurrence: false,
+            recurrence,
         });
     }
 }
@@ -102,6 +122,7 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
         device: c.device,
         lat: c.fix.lat,
         lon: c.fix.lon,
+        reopen_within_ms: p.reopen_within_s * 1000,
         out,
     };
     let inst = c.active.as_ref().map(|a| a.inst);
@@ -147,13 +168,15 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
         // duty is exactly the welfare case the idle check is for.
         let busy = working && st.kind != DeviceKind::Worker;
         idle(st, c, a, busy, &mut em, t);
+        work_off_route(st, c, a, working, &mut em, t);
     } else {
         st.anchor = None;
         st.outside_since_ms = None;
+        st.beyond_since_ms = None;
+        st.work_off_since_ms = None;
     }
     speeding(st, c, working, &mut em, t);
     off_shift(st, c, working, &mut em, t);
-    let _ = p;
 }
 
 fn late_start(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emitter<'_>, t: i64) {
@@ -196,10 +219,25 @@ fn late_start(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emi
     }
 }
 
+/// `off_area`: beyond the working area (its assigned areas and the ways
+/// between them, see `engine_place`) by more than `off_area_distance_m` for
+/// `off_area_after_s`, or outside every assigned area for longer than
+/// `off_area_transit_max_s`. Not before the device first arrived in its area
+/// in this instance: until then it is a `late_start`, one conversation.
 fn off_area(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emitter<'_>, t: i64) {
-    if c.inside {
+    let p = c.params;
+    let pl = &c.placement;
+    let arrived = st.late.as_ref().is_some_and(|(_, arr)| *arr);
+    let home = pl.in_assigned || (pl.in_rest && st.kind == DeviceKind::Worker);
+    if home || !arrived {
         st.outside_since_ms = None;
-        if st.is_open(AlertKind::OffArea) {
+        st.beyond_since_ms = None;
+        if home && st.is_open(AlertKind::OffArea) {
+            let why = if pl.in_assigned {
+                "back inside the area"
+            } else {
+                "in a rest zone"
+            };
             em.emit(
                 st,
                 AlertKind::OffArea,
@@ -207,17 +245,89 @@ fn off_area(st: &mut DeviceState, c: &FixCtx<'_>, a: &Active<'_>, em: &mut Emitt
                 t,
                 Some(a.area),
                 Some(a.inst),
-                "back inside the area".into(),
+                why.into(),
             );
         }
         return;
     }
-    let since = *st.outside_since_ms.get_or_insert(t);
-    if t - since >= c.params.off_area_after_s * 1000 && !st.is_open(AlertKind::OffArea) {
-        let msg = format!("outside the assigned area for {} s", (t - since) / 1000);
+    let outside = *st.outside_since_ms.get_or_insert(t);
+    if pl.beyond_m > p.off_area_distance_m {
+        st.beyond_since_ms.get_or_insert(t);
+    } else {
+        st.beyond_since_ms = None;
+    }
+    if st.is_open(AlertKind::OffArea) {
+        return;
+    }
+    let msg = if st
+        .beyond_since_ms
+        .is_some_and(|b| t - b >= p.off_area_after_s * 1000)
+    {
+        format!(
+            "{:.0} m beyond the working area for {} s",
+            pl.beyond_m,
+            (t - st.beyond_since_ms.unwrap_or(t)) / 1000
+        )
+    } else if t - outside >= p.off_area_transit_max_s * 1000 {
+        format!(
+            "outside every assigned area for {} min",
+            (t - outside) / 60_000
+        )
+    } else {
+        return;
+    };
+    em.emit(
+        st,
+        AlertKind::OffArea,
+        Change::Open,
+        t,
+        Some(a.area),
+        Some(a.inst),
+        msg,
+    );
+}
+
+/// `work_off_route`: a vehicle working (broom down, pump on) outside every
+/// assigned area of its shift for `work_off_route_after_s`. Street cleaners'
+/// `work` only means "on duty", so it does not apply to them.
+fn work_off_route(
+    st: &mut DeviceState,
+    c: &FixCtx<'_>,
+    a: &Active<'_>,
+    working: bool,
+    em: &mut Emitter<'_>,
+    t: i64,
+) {
+    let off = working && st.kind != DeviceKind::Worker && !c.placement.in_assigned;
+    if !off {
+        st.work_off_since_ms = None;
+        if st.is_open(AlertKind::WorkOffRoute) {
+            let why = if working {
+                "working on an assigned area again"
+            } else {
+                "work stopped"
+            };
+            em.emit(
+                st,
+                AlertKind::WorkOffRoute,
+                Change::Clear,
+                t,
+                Some(a.area),
+                Some(a.inst),
+                why.into(),
+            );
+        }
+        return;
+    }
+    let since = *st.work_off_since_ms.get_or_insert(t);
+    if t - since >= c.params.work_off_route_after_s * 1000 && !st.is_open(AlertKind::WorkOffRoute) {
+        let msg = format!(
+            "working outside the assigned routes and zones for {} s",
+            (t - since) / 1000
+        );
         em.emit(
             st,
-            AlertKind::OffArea,
+            AlertKind::WorkOffRoute,
             Change::Open,
             t,
             Some(a.area),
@@ -280,7 +390,12 @@ fn idle(
     }
     let remaining = (p.break_allowance_s - st.allowance_used_s).max(0);
     let dwell_ms = t - anchor.ts_ms;
-    if dwell_ms >= (p.idle_after_s + remaining) * 1000 && !st.is_open(AlertKind::Idle) {
+    // Away from its working area, a stop is part of the off_area case the
+    // dispatcher already has: one conversation, not two.
+    if dwell_ms >= (p.idle_after_s + remaining) * 1000
+        && !st.is_open(AlertKind::Idle)
+        && !st.is_open(AlertKind::OffArea)
+    {
         let msg = idle_message(st.kind, dwell_ms / 60_000);
         em.emit(
             st,

@@ -187,6 +187,19 @@ pub struct RuleConfig {
 }
 
 impl RuleConfig {
+    /// The parameters of a route itself (`coverage_at_risk`): a sweeper's
+    /// defaults, the sweeper kind's overrides, then the area's.
+    pub fn resolve_route(&self, route: &AreaId) -> RuleParams {
+        let mut p = RuleParams::defaults(DeviceKind::Sweeper);
+        if let Some(o) = self.kinds.get(&DeviceKind::Sweeper) {
+            o.apply(&mut p);
+        }
+        if let Some(o) = self.areas.get(route) {
+            o.apply(&mut p);
+        }
+        p
+    }
+
     /// Resolve the parameters for a device of `kind`, in `area` if any.
     pub fn resolve(
         &self,

@@ -169,6 +169,16 @@ impl AreaIndex {
         }
     }
 
+    /// Indices of rest zones whose box intersects the given degree box.
+    pub fn near_rest(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
+        for e in self
+            .rest
+            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+        {
+            f(e.data);
+        }
+    }
+
     /// Whether the point is inside a rest zone.
     pub fn in_rest_zone(&self, lon: f64, lat: f64) -> bool {
         self.rest

@@ -15,14 +15,20 @@ pub(crate) fn end_bound(st: &mut DeviceState, em: &mut Emitter<'_>, at_ms: i64) 
         AlertKind::OffArea,
         AlertKind::Offline,
         AlertKind::LateStart,
+        AlertKind::WorkOffRoute,
     ] {
         if st.is_open(kind) {
             let msg = format!("{}: shift instance ended", kind.as_str());
             em.emit(st, kind, Change::Clear, at_ms, None, Some(&inst), msg);
         }
+        // The end of a shift is not the condition clearing: the next shift's
+        // first alert of this kind is a new case.
+        st.cleared_s[kind as usize] = 0;
     }
     st.anchor = None;
     st.outside_since_ms = None;
+    st.beyond_since_ms = None;
+    st.work_off_since_ms = None;
     st.allowance_used_s = 0;
 }
 

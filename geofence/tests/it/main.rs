@@ -6,3 +6,4 @@ mod helpers;
 mod props;
 mod rules;
 mod shifts;
+mod working_area;

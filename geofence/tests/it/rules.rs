@@ -21,8 +21,11 @@ fn hold(
     v
 }
 
+/// A vehicle's working area reaches `off_area_distance_m` (200 m) beyond its
+/// assigned areas; further away, `off_area` opens after `off_area_after_s` (3 min).
+/// route-1 runs along y = 0 with an 8 m corridor: y = 400 is 392 m beyond it.
 #[test]
-fn off_area_opens_after_three_minutes_outside() {
+fn off_area_opens_after_three_minutes_beyond_the_working_area() {
     // (seconds outside, expect open)
     for (dur, expect) in [
         (0, false),
@@ -34,7 +37,7 @@ fn off_area_opens_after_three_minutes_outside() {
     ] {
         let mut e = engine();
         let mut fixes = vec![fix(t(8, 5, 0), 100.0, 0.0).working(false)];
-        fixes.extend(hold(t(8, 10, 0), 0, dur, 30, 100.0, 200.0));
+        fixes.extend(hold(t(8, 10, 0), 0, dur, 30, 100.0, 400.0));
         let out = feed(&mut e, SWEEPER, &fixes);
         assert_eq!(opened(AlertKind::OffArea, &out), expect, "outside {dur} s");
         if expect {
@@ -52,6 +55,33 @@ fn off_area_opens_after_three_minutes_outside() {
     }
 }
 
+/// Closer than `off_area_distance_m` (a detour round a blocked street, a
+/// vehicle parked beside its route), `off_area` waits for the transit limit:
+/// 30 minutes outside every assigned area.
+#[test]
+fn off_area_near_the_area_waits_for_the_transit_limit() {
+    for (dur, expect) in [(600, false), (1799, false), (1800, true)] {
+        let mut e = engine();
+        let mut fixes = vec![fix(t(8, 5, 0), 100.0, 0.0)];
+        fixes.extend(hold(t(8, 10, 0), 0, dur, 30, 100.0, 150.0));
+        let out = feed(&mut e, SWEEPER, &fixes);
+        assert_eq!(opened(AlertKind::OffArea, &out), expect, "outside {dur} s");
+    }
+}
+
+/// Before a vehicle first reached its area in the instance, being away is a
+/// `late_start`, not also an `off_area`.
+#[test]
+fn off_area_waits_until_the_vehicle_has_arrived() {
+    let mut e = engine();
+    let fixes = hold(t(8, 0, 0), 0, 3600, 30, 100.0, 2000.0);
+    let out = feed(&mut e, SWEEPER, &fixes);
+    assert!(!opened(AlertKind::OffArea, &out), "{out:?}");
+    assert!(opened(AlertKind::LateStart, &out));
+}
+
+/// The area margin (GPS tolerance) at a corridor's edge, with no distance
+/// allowance (`off_area_distance_m = 0`, as for street cleaners).
 #[test]
 fn off_area_margin_and_corridor_edge() {
     // corridor half-width 8 m + sweeper area margin 15 m = 23 m
@@ -63,7 +93,19 @@ fn off_area_margin_and_corridor_edge() {
         (40.0, true),
     ] {
         let mut e = engine();
-        let fixes = hold(t(8, 10, 0), 0, 240, 30, 300.0, y);
+        e.set_rules(RuleConfig {
+            devices: [(
+                id(SWEEPER),
+                RuleOverride {
+                    off_area_distance_m: Some(0.0),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            ..Default::default()
+        });
+        let mut fixes = vec![fix(t(8, 9, 0), 300.0, 0.0)];
+        fixes.extend(hold(t(8, 10, 0), 0, 240, 30, 300.0, y));
         let out = feed(&mut e, SWEEPER, &fixes);
         assert_eq!(opened(AlertKind::OffArea, &out), expect_open, "y = {y}");
     }
