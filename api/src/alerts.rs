@@ -19,15 +19,16 @@ use crate::page::{self, Page};
 use axum::body::Bytes;
 
 const STATES: &[&str] = &["open", "acknowledged", "resolved"];
-pub const KINDS: &[&str] = &[
-    "idle",
-    "off_area",
-    "offline",
-    "late_start",
-    "speeding_at_work",
-    "off_shift_work",
-    "sos",
-];
+/// Every alert kind, as the domain names them (geofence owns the list).
+pub const KINDS: [&str; geofence::AlertKind::ALL.len()] = {
+    let mut out = [""; geofence::AlertKind::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = geofence::AlertKind::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -35,7 +36,8 @@ pub const KINDS: &[&str] = &[
 pub struct AlertQuery {
     /// `open`, `acknowledged` or `resolved`.
     pub state: Option<String>,
-    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work` or `sos`.
+    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work`,
+    /// `sos`, `work_off_route` or `coverage_at_risk`.
     pub kind: Option<String>,
     pub org: Option<String>,
     pub district: Option<String>,
@@ -86,7 +88,7 @@ pub async fn list(
 ) -> Result<Json<Page<AlertRow>>, ApiError> {
     caller.require(Role::Viewer)?;
     one_of("state", &q.state, STATES)?;
-    one_of("kind", &q.kind, KINDS)?;
+    one_of("kind", &q.kind, &KINDS)?;
     let limit = page::limit(q.limit)?;
     let after = q.cursor.as_deref().map(parse_alert_cursor).transpose()?;
     let filter = AlertFilter {

@@ -139,19 +139,19 @@ impl Client {
         }
     }
 
-    fn wanted(&self, org: &str, device_id: i32, district: Option<&str>) -> bool {
+    fn wanted(&self, org: &str, device_id: Option<i32>, district: Option<&str>) -> bool {
         self.q.org.as_deref().is_none_or(|o| o == org)
             && match (&self.q.district, &self.in_district) {
                 (None, _) => true,
                 (Some(d), set) => {
                     district == Some(d.as_str())
-                        || set.as_ref().is_some_and(|s| s.contains(&device_id))
+                        || device_id.is_some_and(|id| set.as_ref().is_some_and(|s| s.contains(&id)))
                 }
             }
     }
 
     fn position(&mut self, p: Position) {
-        if !self.wanted(&p.org, p.device_id, None) {
+        if !self.wanted(&p.org, Some(p.device_id), None) {
             return;
         }
         let due = self
@@ -201,7 +201,7 @@ impl Client {
             "state": if c.open { "open" } else { "resolved" }, "at": c.at,
             "lat": c.lat, "lon": c.lon, "area_id": c.area_id, "district": c.district,
             "grid": c.grid, "chief": c.chief, "shift_id": c.shift_id, "shift_date": c.shift_date,
-            "message": c.message, "actor": "engine",
+            "message": c.message, "actor": "engine", "recurrence": c.recurrence,
         });
         self.outbox
             .push_back(Event::default().event("alert").data(data.to_string()));

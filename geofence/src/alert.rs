@@ -32,7 +32,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// The snake_case name used in storage and metrics.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             AlertKind::Idle => "idle",
             AlertKind::OffArea => "off_area",

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use geofence::{
-    AlertTransition, AreaId, Change, DeviceKey, Engine, EngineConfig, Shift, ShiftId,
+    AlertTransition, AreaId, Change, DeviceKey, Engine, EngineConfig, RouteAlert, Shift, ShiftId,
     ShiftInstanceKey,
 };
 use serde::{Deserialize, Serialize};
@@ -215,7 +215,9 @@ impl EngineHost {
             if org.last_tick.is_none_or(|t| target >= t + TICK_EVERY) {
                 org.last_tick = Some(target);
                 let ts = org.engine.tick(target);
+                let routes = org.engine.drain_route_alerts();
                 self.emit(&org_id, ts, out);
+                self.emit_routes(&org_id, routes, out);
             }
         }
         let org = self.orgs.get_mut(&org_id).expect("inserted above");
@@ -238,7 +240,36 @@ impl EngineHost {
             let org = self.orgs.get_mut(&id).expect("listed above");
             org.last_tick = Some(target);
             let ts = org.engine.tick(target);
+            let routes = org.engine.drain_route_alerts();
             self.emit(&id, ts, out);
+            self.emit_routes(&id, routes, out);
+        }
+    }
+
+    /// Route alerts (`coverage_at_risk`), routed to the route's grid chief.
+    fn emit_routes(&self, org_id: &str, alerts: Vec<RouteAlert>, out: &mut Effects) {
+        let Some(org) = self.orgs.get(org_id) else {
+            return;
+        };
+        for r in alerts {
+            let meta = org.areas.get(&r.route);
+            out.alerts.push(AlertChange {
+                org: org_id.to_owned(),
+                device_id: None,
+                kind: r.kind.as_str(),
+                open: r.change == Change::Open,
+                recurrence: false,
+                at: r.at,
+                lat: r.lat,
+                lon: r.lon,
+                area_id: Some(r.route.as_str().to_owned()),
+                district: meta.and_then(|m| m.district.clone()),
+                grid: meta.and_then(|m| m.grid.clone()),
+                chief: meta.and_then(|m| m.chief.clone()),
+                shift_id: Some(r.shift_instance.shift_id.as_str().to_owned()),
+                shift_date: Some(r.shift_instance.local_date),
+                message: r.message,
+            });
         }
     }
 
@@ -253,9 +284,10 @@ impl EngineHost {
             let meta = t.area.as_ref().and_then(|a| org.areas.get(a));
             out.alerts.push(AlertChange {
                 org: org_id.to_owned(),
-                device_id,
+                device_id: Some(device_id),
                 kind: t.kind.as_str(),
                 open: t.change == Change::Open,
+                recurrence: t.recurrence,
                 at: t.at,
                 lat: t.lat,
                 lon: t.lon,

@@ -36,7 +36,8 @@ pub struct Position {
 pub struct AlertUpdate {
     pub alert_id: i64,
     pub org: String,
-    pub device_id: i32,
+    /// `None` for a route alert.
+    pub device_id: Option<i32>,
     pub kind: String,
     /// `acknowledged` or `resolved`.
     pub state: &'static str,

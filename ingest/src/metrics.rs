@@ -9,16 +9,16 @@ use prometheus::{
 
 use crate::codec::RejectReason;
 
-/// The alert kinds, as metric labels.
-pub const ALERT_KINDS: [&str; 7] = [
-    "idle",
-    "off_area",
-    "offline",
-    "late_start",
-    "speeding_at_work",
-    "off_shift_work",
-    "sos",
-];
+/// The alert kinds, as metric labels (geofence owns the list).
+pub const ALERT_KINDS: [&str; geofence::AlertKind::ALL.len()] = {
+    let mut out = [""; geofence::AlertKind::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = geofence::AlertKind::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 #[derive(Clone)]
 pub struct Metrics {

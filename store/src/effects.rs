@@ -11,9 +11,13 @@ use crate::StoreError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertChange {
     pub org: String,
-    pub device_id: i32,
+    /// `None` for a route alert (`coverage_at_risk`): `area_id` names the route.
+    pub device_id: Option<i32>,
     pub kind: &'static str,
     pub open: bool,
+    /// The same condition cleared on this device moments ago: re-open that
+    /// case (counted) rather than opening a new one.
+    pub recurrence: bool,
     pub at: DateTime<Utc>,
     pub lat: f64,
     pub lon: f64,
@@ -98,6 +102,50 @@ INSERT INTO alert_transitions (alert_id, state, at, actor)
 SELECT id, 'open', opened_at, 'engine' FROM ins
 RETURNING alert_id";
 
+/// A recurrence re-opens the device's last case of the kind, when the engine
+/// closed it (an operator's resolution is final: then a new case opens).
+const REOPEN_ALERT: &str = "
+WITH prev AS (
+    SELECT id FROM alerts
+    WHERE device_id = $1 AND kind = $2 AND state = 'resolved' AND resolved_by = 'engine'
+      AND NOT EXISTS (SELECT 1 FROM alerts o WHERE o.device_id = $1 AND o.kind = $2 AND o.state <> 'resolved')
+    ORDER BY opened_at DESC, id DESC
+    LIMIT 1
+    FOR UPDATE
+), upd AS (
+    UPDATE alerts a SET state = 'open', cleared_at = NULL, resolved_at = NULL, resolved_by = NULL,
+        reopen_count = a.reopen_count + 1, lat = $4, lon = $5, message = $6
+    FROM prev WHERE a.id = prev.id
+    RETURNING a.id
+)
+INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+SELECT id, 'open', $3, 'engine', 'the condition recurred' FROM upd
+RETURNING alert_id";
+
+/// Raised at most once per route and shift instance (`alerts_route_instance`).
+const OPEN_ROUTE_ALERT: &str = "
+WITH ins AS (
+    INSERT INTO alerts (org, device_id, kind, state, opened_at, lat, lon, area_id, district, grid, chief,
+                        shift_id, shift_date, message)
+    VALUES ($1, NULL, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (org, area_id, shift_id, shift_date) WHERE kind = 'coverage_at_risk' DO NOTHING
+    RETURNING id, opened_at
+)
+INSERT INTO alert_transitions (alert_id, state, at, actor)
+SELECT id, 'open', opened_at, 'engine' FROM ins
+RETURNING alert_id";
+
+const CLEAR_ROUTE_ALERT: &str = "
+WITH upd AS (
+    UPDATE alerts SET state = 'resolved', cleared_at = $5, resolved_at = $5, resolved_by = 'engine'
+    WHERE org = $1 AND area_id = $2 AND shift_id = $3 AND shift_date = $4
+      AND kind = 'coverage_at_risk' AND state <> 'resolved'
+    RETURNING id
+)
+INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+SELECT id, 'resolved', $5, 'engine', 'condition cleared' FROM upd
+RETURNING alert_id";
+
 const CLEAR_ALERT: &str = "
 WITH upd AS (
     UPDATE alerts SET state = 'resolved', cleared_at = $3, resolved_at = $3, resolved_by = 'engine'
@@ -130,31 +178,10 @@ pub async fn write_effects(
 ) -> Result<Vec<StoredTransition>, StoreError> {
     let mut stored = Vec::new();
     if !fx.alerts.is_empty() {
-        let open = tx.prepare_cached(OPEN_ALERT).await?;
-        let clear = tx.prepare_cached(CLEAR_ALERT).await?;
         for a in &fx.alerts {
-            let rows = if a.open {
-                tx.query(
-                    &open,
-                    &[
-                        &a.org,
-                        &a.device_id,
-                        &a.kind,
-                        &a.at,
-                        &a.lat,
-                        &a.lon,
-                        &a.area_id,
-                        &a.district,
-                        &a.grid,
-                        &a.chief,
-                        &a.shift_id,
-                        &a.shift_date,
-                        &a.message,
-                    ],
-                )
-                .await?
-            } else {
-                tx.query(&clear, &[&a.device_id, &a.kind, &a.at]).await?
+            let rows = match a.device_id {
+                Some(device_id) => write_device_alert(tx, a, device_id).await?,
+                None => write_route_alert(tx, a).await?,
             };
             stored.extend(rows.iter().map(|r| StoredTransition {
                 alert_id: r.get(0),
@@ -200,6 +227,86 @@ pub async fn write_effects(
         .await?;
     }
     Ok(stored)
+}
+
+async fn write_device_alert(
+    tx: &Transaction<'_>,
+    a: &AlertChange,
+    device_id: i32,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    if !a.open {
+        let clear = tx.prepare_cached(CLEAR_ALERT).await?;
+        return Ok(tx.query(&clear, &[&device_id, &a.kind, &a.at]).await?);
+    }
+    if a.recurrence {
+        let reopen = tx.prepare_cached(REOPEN_ALERT).await?;
+        let rows = tx
+            .query(
+                &reopen,
+                &[&device_id, &a.kind, &a.at, &a.lat, &a.lon, &a.message],
+            )
+            .await?;
+        if !rows.is_empty() {
+            return Ok(rows);
+        }
+    }
+    let open = tx.prepare_cached(OPEN_ALERT).await?;
+    Ok(tx
+        .query(
+            &open,
+            &[
+                &a.org,
+                &device_id,
+                &a.kind,
+                &a.at,
+                &a.lat,
+                &a.lon,
+                &a.area_id,
+                &a.district,
+                &a.grid,
+                &a.chief,
+                &a.shift_id,
+                &a.shift_date,
+                &a.message,
+            ],
+        )
+        .await?)
+}
+
+async fn write_route_alert(
+    tx: &Transaction<'_>,
+    a: &AlertChange,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    if a.open {
+        let open = tx.prepare_cached(OPEN_ROUTE_ALERT).await?;
+        Ok(tx
+            .query(
+                &open,
+                &[
+                    &a.org,
+                    &a.kind,
+                    &a.at,
+                    &a.lat,
+                    &a.lon,
+                    &a.area_id,
+                    &a.district,
+                    &a.grid,
+                    &a.chief,
+                    &a.shift_id,
+                    &a.shift_date,
+                    &a.message,
+                ],
+            )
+            .await?)
+    } else {
+        let clear = tx.prepare_cached(CLEAR_ROUTE_ALERT).await?;
+        Ok(tx
+            .query(
+                &clear,
+                &[&a.org, &a.area_id, &a.shift_id, &a.shift_date, &a.at],
+            )
+            .await?)
+    }
 }
 
 /// Writes an engine checkpoint.

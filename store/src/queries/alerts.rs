@@ -12,11 +12,12 @@ use crate::StoreError;
 pub struct AlertRow {
     pub id: i64,
     pub org: String,
-    /// `devices.id`
-    pub device_id: i32,
-    /// The device's name (the `{device}` of its MQTT topics).
-    pub device: String,
-    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work` or `sos`.
+    /// `devices.id`; `null` for a route alert (`coverage_at_risk`, see `area_id`).
+    pub device_id: Option<i32>,
+    /// The device's name (the `{device}` of its MQTT topics); `null` for a route alert.
+    pub device: Option<String>,
+    /// `idle`, `off_area`, `offline`, `late_start`, `speeding_at_work`, `off_shift_work`,
+    /// `sos`, `work_off_route` or `coverage_at_risk` (a route alert: `area_id` is the route).
     pub kind: String,
     /// `open`, `acknowledged` or `resolved`.
     pub state: String,
@@ -37,12 +38,17 @@ pub struct AlertRow {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
     pub resolution_note: Option<String>,
+    /// How many times the condition recurred soon after clearing and re-opened
+    /// this case instead of opening a new one.
+    pub reopen_count: i32,
 }
 
-/// The columns [`AlertRow::from_row`] reads, for `FROM alerts a JOIN devices d`.
+/// The columns [`AlertRow::from_row`] reads, for `FROM alerts a LEFT JOIN devices d`
+/// (route alerts have no device).
 pub const ALERT_COLUMNS: &str = "a.id, a.org, a.device_id, d.name, a.kind, a.state, a.opened_at, \
     a.lat, a.lon, a.area_id, a.district, a.grid, a.chief, a.shift_id, a.shift_date, a.message, \
-    a.cleared_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note";
+    a.cleared_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note, \
+    a.reopen_count";
 
 impl AlertRow {
     pub fn from_row(r: &Row) -> Self {
@@ -69,6 +75,7 @@ impl AlertRow {
             resolved_at: r.get(19),
             resolved_by: r.get(20),
             resolution_note: r.get(21),
+            reopen_count: r.get(22),
         }
     }
 }
@@ -96,7 +103,7 @@ pub async fn list(
     f: &AlertFilter,
 ) -> Result<Vec<AlertRow>, StoreError> {
     let sql = format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id
+        "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
          WHERE ($1::text IS NULL OR a.state = $1)
            AND ($2::text IS NULL OR a.kind = $2)
            AND ($3::text IS NULL OR a.org = $3)
@@ -135,7 +142,7 @@ pub async fn list(
 /// One alert.
 pub async fn get(client: &impl GenericClient, id: i64) -> Result<Option<AlertRow>, StoreError> {
     let sql = format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN devices d ON d.id = a.device_id WHERE a.id = $1"
+        "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = $1"
     );
     Ok(client
         .query_opt(&sql, &[&id])
