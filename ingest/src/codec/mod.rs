@@ -1,7 +1,11 @@
 //! The MQTT contract, version 1, as a pure function: `(topic, bytes, now)` to a
 //! typed [`Message`] or a typed [`Reject`]. No IO, no clock; `now` is a parameter.
+//!
+//! Every message accepted is also storable: the decoder refuses, as
+//! [`RejectReason::Unstorable`], what PostgreSQL could not hold (see [`storable`]).
 
 mod fix;
+pub mod storable;
 mod topic;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -69,10 +73,14 @@ pub enum RejectReason {
     Oversize,
     BacklogTooLarge,
     UnsupportedType,
+    /// The database cannot store a value of the message (a NUL character in
+    /// the status JSON, a timestamp before 4714 BC). The writer files messages
+    /// PostgreSQL refuses under this reason too.
+    Unstorable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         Self::InvalidTopic,
         Self::InvalidJson,
         Self::InvalidValue,
@@ -82,6 +90,7 @@ impl RejectReason {
         Self::Oversize,
         Self::BacklogTooLarge,
         Self::UnsupportedType,
+        Self::Unstorable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,16 +104,21 @@ impl RejectReason {
             Self::Oversize => "oversize",
             Self::BacklogTooLarge => "backlog_too_large",
             Self::UnsupportedType => "unsupported_type",
+            Self::Unstorable => "unstorable",
         }
     }
 }
 
 impl Reject {
+    /// A reject with a human detail. The detail is stored as `text`, which
+    /// cannot hold NUL: details quote input with `{:?}`, which escapes it, and
+    /// any NUL that slips through anyway is written as `\0` here.
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
+        let mut detail = detail.into();
+        if detail.contains('\0') {
+            detail = detail.replace('\0', "\\0");
         }
+        Self { reason, detail }
     }
 
     fn json(e: &serde_json::Error) -> Self {
@@ -176,6 +190,11 @@ pub fn decode(
             let status: serde_json::Value =
                 serde_json::from_slice(payload).map_err(|e| Reject::json(&e))?;
             let wire = WireStatus::deserialize(&status).map_err(|e| Reject::json(&e))?;
+            // Only the escape `\u0000` writes a NUL: the walk is for the rare
+            // payload that has one.
+            if storable::may_hold_nul(payload) {
+                storable::check_json(&status)?;
+            }
             Ok(Message::Status {
                 addr,
                 online: wire.online,
@@ -226,4 +245,8 @@ fn decode_backlog(
 }
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_storable;
