@@ -1,6 +1,7 @@
-//! What PostgreSQL can hold, as checks over decoded values. The decoder runs
-//! them on everything it accepts, so a message the store would refuse becomes a
-//! reject (`unstorable`) at the door instead of a batch the writer cannot commit.
+//! What PostgreSQL can hold, as checks over decoded values. Everything the
+//! decoder accepts passes them (it runs the parts its own checks do not already
+//! imply), so a message the store would refuse becomes a reject (`unstorable`)
+//! at the door instead of a batch the writer cannot commit.
 //!
 //! What reaches the database from an accepted message, and what it refuses
 //! (each verified against PostgreSQL 15, see `tests/storable.rs`):
@@ -74,7 +75,7 @@ impl Fix {
 }
 
 /// Refuses a JSON document that holds U+0000 in a string or a key, which jsonb
-/// cannot store. The detail says where: a JSON path such as `$.sensors[2]`.
+/// cannot store. The detail says where: a path such as `$["sensors"][2]`.
 pub fn check_json(v: &Value) -> Result<(), Reject> {
     match nul_path(v) {
         None => Ok(()),
