@@ -5,7 +5,7 @@ use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Limits, Reject, RejectReason};
+use super::{Limits, Reject, RejectReason, storable};
 
 /// A validated fix: finite numbers in range, a timestamp inside the accepted window.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +163,13 @@ fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Re
     {
         return Err(Reject::new(RejectReason::InvalidValue, "seq is negative"));
     }
-    if fix.ts > now + limits.max_future {
+    // Checked: limits past chrono's range (a retention of millions of days)
+    // leave that side of the window open rather than panic; the storable
+    // check below still bounds the timestamp.
+    if now
+        .checked_add_signed(limits.max_future)
+        .is_some_and(|latest| fix.ts > latest)
+    {
         return Err(Reject::new(
             RejectReason::FutureTimestamp,
             format!(
@@ -174,7 +180,10 @@ fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Re
             ),
         ));
     }
-    if fix.ts < now - limits.max_age {
+    if now
+        .checked_sub_signed(limits.max_age)
+        .is_some_and(|earliest| fix.ts < earliest)
+    {
         return Err(Reject::new(
             RejectReason::StaleTimestamp,
             format!(
@@ -184,9 +193,15 @@ fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Re
             ),
         ));
     }
+    // The contract's ranges above keep every number finite, as float8 and as
+    // float4: of the store's bounds only the timestamp's is left to check
+    // (`Fix::check_storable` is the whole invariant, for tests and fuzzing).
+    storable::check_timestamp(fix.ts)?;
+    debug_assert_eq!(fix.check_storable(), Ok(()));
     Ok(fix)
 }
 
+#[inline]
 fn check(field: &str, v: Option<f64>, min: f64, max: f64) -> Result<(), Reject> {
     match v {
         Some(x) if !x.is_finite() => Err(Reject::new(

@@ -1,7 +1,11 @@
 //! The MQTT contract, version 1, as a pure function: `(topic, bytes, now)` to a
 //! typed [`Message`] or a typed [`Reject`]. No IO, no clock; `now` is a parameter.
+//!
+//! Every message accepted is also storable: the decoder refuses, as
+//! [`RejectReason::Unstorable`], what PostgreSQL could not hold (see [`storable`]).
 
 mod fix;
+pub mod storable;
 mod topic;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -69,7 +73,9 @@ pub enum RejectReason {
     Oversize,
     BacklogTooLarge,
     UnsupportedType,
-    /// The database cannot store it (refused by the decoder, or by PostgreSQL).
+    /// The database cannot store a value of the message (a NUL character in
+    /// the status JSON, a timestamp before 4714 BC). The writer files messages
+    /// PostgreSQL refuses under this reason too.
     Unstorable,
 }
 
@@ -104,11 +110,15 @@ impl RejectReason {
 }
 
 impl Reject {
+    /// A reject with a human detail. The detail is stored as `text`, which
+    /// cannot hold NUL: details quote input with `{:?}`, which escapes it, and
+    /// any NUL that slips through anyway is written as `\0` here.
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
+        let mut detail = detail.into();
+        if detail.contains('\0') {
+            detail = detail.replace('\0', "\\0");
         }
+        Self { reason, detail }
     }
 
     fn json(e: &serde_json::Error) -> Self {
@@ -180,6 +190,11 @@ pub fn decode(
             let status: serde_json::Value =
                 serde_json::from_slice(payload).map_err(|e| Reject::json(&e))?;
             let wire = WireStatus::deserialize(&status).map_err(|e| Reject::json(&e))?;
+            // Only the escape `\u0000` writes a NUL: the walk is for the rare
+            // payload that has one.
+            if storable::may_hold_nul(payload) {
+                storable::check_json(&status)?;
+            }
             Ok(Message::Status {
                 addr,
                 online: wire.online,
@@ -230,4 +245,8 @@ fn decode_backlog(
 }
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_storable;

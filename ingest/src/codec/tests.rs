@@ -154,7 +154,13 @@ fn every_reject_class() {
             r#"{"_type":"location","lat":1,"lon":2}"#.into(),
             RejectReason::InvalidJson,
         ),
+        (
+            "sweepwatch/v1/humen/sw-001/status",
+            r#"{"online":true,"note":"\u0000"}"#.into(),
+            RejectReason::Unstorable,
+        ),
     ];
+    let mut seen = std::collections::HashSet::new();
     for (topic, payload, want) in cases {
         assert_eq!(
             reason(topic, &payload),
@@ -162,11 +168,16 @@ fn every_reject_class() {
             "{topic} {}",
             &payload[..payload.len().min(80)]
         );
+        seen.insert(want);
     }
-    // Every class is exercised above.
+    // Every class is exercised above, and has a distinct, stable label.
     for r in RejectReason::ALL {
-        assert!(!r.as_str().is_empty());
+        assert!(seen.contains(&r), "{r:?} not exercised");
     }
+    let labels: std::collections::HashSet<_> =
+        RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(labels.len(), RejectReason::ALL.len());
+    assert_eq!(RejectReason::Unstorable.as_str(), "unstorable");
 }
 
 #[test]
