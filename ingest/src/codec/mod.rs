@@ -135,8 +135,11 @@ impl std::fmt::Display for Reject {
 /// What the decoder accepts.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest payload, bytes (the contract: 64 KiB).
+    /// Largest payload of a single message, bytes (the contract: 64 KiB).
     pub max_payload: usize,
+    /// Largest `.../fixes` backlog payload, bytes (the contract: 256 KiB; 1,000
+    /// full fixes are about 130 KB).
+    pub max_backlog_payload: usize,
     /// Most fixes in one backlog (the contract: 1,000).
     pub max_backlog: usize,
     /// How far ahead of `now` a fix may be (the contract: 5 minutes).
@@ -149,6 +152,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_payload: 64 * 1024,
+            max_backlog_payload: 256 * 1024,
             max_backlog: 1000,
             max_future: TimeDelta::minutes(5),
             max_age: TimeDelta::days(90),
@@ -169,14 +173,14 @@ pub fn decode(
     now: DateTime<Utc>,
 ) -> Result<Message, Reject> {
     let parsed = Topic::parse(topic).map_err(|d| Reject::new(RejectReason::InvalidTopic, d))?;
-    if payload.len() > limits.max_payload {
+    let max = match parsed {
+        Topic::Fixes(_) => limits.max_backlog_payload,
+        _ => limits.max_payload,
+    };
+    if payload.len() > max {
         return Err(Reject::new(
             RejectReason::Oversize,
-            format!(
-                "payload is {} bytes, the limit is {}",
-                payload.len(),
-                limits.max_payload
-            ),
+            format!("payload is {} bytes, the limit is {max}", payload.len()),
         ));
     }
     match parsed {
@@ -189,6 +193,12 @@ pub fn decode(
         Topic::Status(addr) => {
             let status: serde_json::Value =
                 serde_json::from_slice(payload).map_err(|e| Reject::json(&e))?;
+            if !status.is_object() {
+                return Err(Reject::new(
+                    RejectReason::InvalidJson,
+                    "a status is a JSON object like {\"online\":true}",
+                ));
+            }
             let wire = WireStatus::deserialize(&status).map_err(|e| Reject::json(&e))?;
             // Only the escape `\u0000` writes a NUL: the walk is for the rare
             // payload that has one.

@@ -347,3 +347,38 @@ proptest! {
         let _ = decode("sweepwatch/v1/humen/sw-001/status", payload.as_bytes(), &Limits::default(), now());
     }
 }
+
+/// DESIGN.md: a `.../fix` up to 64 KiB, a `.../fixes` backlog up to 256 KiB
+/// (1,000 full fixes are about 130 KB).
+#[test]
+fn backlogs_may_be_256_kib_single_messages_64() {
+    let one = r#"{"ts":"2026-11-27T04:59:00.250Z","lat":22.8143,"lon":113.6721,"speed":12.5,"heading":270,"acc":4.0,"work":true,"sos":false,"batt":87,"seq":12345}"#;
+    let full = format!("[{}]", vec![one; 1000].join(","));
+    assert!(
+        full.len() > 64 * 1024 && full.len() < 256 * 1024,
+        "{}",
+        full.len()
+    );
+    match dec("sweepwatch/v1/humen/sw-001/fixes", &full).unwrap() {
+        Message::Backlog { fixes, rejects, .. } => {
+            assert_eq!((fixes.len(), rejects.len()), (1000, 0))
+        }
+        other => panic!("{other:?}"),
+    }
+    let pad = " ".repeat(257 * 1024);
+    let over = format!("[{one}{pad}]");
+    assert_eq!(
+        reason("sweepwatch/v1/humen/sw-001/fixes", &over),
+        RejectReason::Oversize
+    );
+    let fix_over = format!("{{\"ts\":1,\"lat\":1,\"lon\":1{}}}", " ".repeat(65 * 1024));
+    assert_eq!(reason(T, &fix_over), RejectReason::Oversize);
+}
+
+#[test]
+fn a_status_is_an_object() {
+    let s = "sweepwatch/v1/humen/sw-001/status";
+    assert!(dec(s, r#"{"online":true}"#).is_ok());
+    assert_eq!(reason(s, "[true]"), RejectReason::InvalidJson);
+    assert_eq!(reason(s, "true"), RejectReason::InvalidJson);
+}
