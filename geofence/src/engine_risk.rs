@@ -99,6 +99,9 @@ impl Engine {
                 p.coverage_at_risk_share * 100.0
             );
             self.route_alert(ri, inst, Change::Open, deadline, fraction, msg);
+            // A route nobody touched has no coverage yet: record its 0 %, so the
+            // alert's coverage view and the shift report show the whole route missed.
+            self.ensure_cell(ri, inst);
             self.at_risk.insert(
                 key,
                 Risk::Raised {
@@ -163,6 +166,27 @@ impl Engine {
                     .resolve(kind, Some(route), &a.device)
                     .sweeps_routes
             })
+    }
+
+    /// The coverage cell of route `ri` in `inst`, created (empty, dirty) if missing.
+    fn ensure_cell(&mut self, ri: u32, inst: &ShiftInstance) {
+        let route = self.index.areas[ri as usize].area.id().clone();
+        if self.cell_by_key.contains_key(&(route.clone(), inst.key())) {
+            return;
+        }
+        let Some(total) = self.index.areas[ri as usize].route().map(|r| r.total()) else {
+            return;
+        };
+        let Some(&s) = self.shift_ids.get(&inst.shift_id) else {
+            return;
+        };
+        let id = self.next_cell;
+        self.next_cell += 1;
+        let cell = crate::coverage::Cell::new(route.clone(), inst.key(), inst.end, total);
+        self.cell_by_key.insert((route, inst.key()), id);
+        self.cells.insert(id, cell);
+        self.cell_index.insert((ri, s, inst.local_date), id);
+        self.dirty_cells.insert(id);
     }
 
     /// The covered share of route `ri` in `inst` (0 when nothing was recorded).

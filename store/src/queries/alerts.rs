@@ -41,6 +41,9 @@ pub struct AlertRow {
     /// How many times the condition recurred soon after clearing and re-opened
     /// this case instead of opening a new one.
     pub reopen_count: i32,
+    /// For `coverage_at_risk`: the route's coverage in the shift instance
+    /// (`/api/v1/coverage?...`), where a dispatcher sees what is still missed.
+    pub coverage_url: Option<String>,
 }
 
 /// The columns [`AlertRow::from_row`] reads, for `FROM alerts a LEFT JOIN devices d`
@@ -76,7 +79,25 @@ impl AlertRow {
             resolved_by: r.get(20),
             resolution_note: r.get(21),
             reopen_count: r.get(22),
+            coverage_url: None,
         }
+        .with_links()
+    }
+
+    fn with_links(mut self) -> Self {
+        if self.kind == "coverage_at_risk"
+            && let (Some(route), Some(shift), Some(date)) =
+                (&self.area_id, &self.shift_id, self.shift_date)
+        {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("org", &self.org)
+                .append_pair("route", route)
+                .append_pair("shift", shift)
+                .append_pair("date", &date.to_string())
+                .finish();
+            self.coverage_url = Some(format!("/api/v1/coverage?{query}"));
+        }
+        self
     }
 }
 
