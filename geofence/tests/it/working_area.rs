@@ -324,9 +324,14 @@ fn an_unswept_route_raises_coverage_at_risk_once_an_hour_before_the_end() {
     assert_eq!(r.shift_instance.key(), day_key());
     assert_eq!(r.fraction, 0.0);
     // Its 0 % is recorded, so the coverage view can show the whole route missed.
-    let cov = e.coverage(&id("route-2"), &day_key()).expect("an empty coverage");
+    let cov = e
+        .coverage(&id("route-2"), &day_key())
+        .expect("an empty coverage");
     assert_eq!(cov.covered_m, 0.0);
-    assert!(e.drain_dirty_coverage().contains(&(id("route-2"), day_key())));
+    assert!(
+        e.drain_dirty_coverage()
+            .contains(&(id("route-2"), day_key()))
+    );
     assert!(route_alerts(&mut e, t(15, 30, 0)).is_empty(), "raised once");
     // The shift ends unswept: cleared at the end, never raised again.
     let end = route_alerts(&mut e, t(16, 0, 1));
