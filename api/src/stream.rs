@@ -202,6 +202,9 @@ impl Client {
             "lat": c.lat, "lon": c.lon, "area_id": c.area_id, "district": c.district,
             "grid": c.grid, "chief": c.chief, "shift_id": c.shift_id, "shift_date": c.shift_date,
             "message": c.message, "actor": "engine", "recurrence": c.recurrence,
+            "reopen_count": t.reopen_count, "covered_fraction": c.covered_fraction,
+            "coverage_url": store::queries::alerts::coverage_url(
+                c.kind, &c.org, c.area_id.as_deref(), c.shift_id.as_deref(), c.shift_date),
         });
         self.outbox
             .push_back(Event::default().event("alert").data(data.to_string()));

@@ -269,6 +269,7 @@ impl EngineHost {
                 shift_id: Some(r.shift_instance.shift_id.as_str().to_owned()),
                 shift_date: Some(r.shift_instance.local_date),
                 message: r.message,
+                covered_fraction: Some(r.fraction),
             });
         }
     }
@@ -301,6 +302,7 @@ impl EngineHost {
                     .map(|s| s.shift_id.as_str().to_owned()),
                 shift_date: t.shift_instance.as_ref().map(|s| s.local_date),
                 message: t.message,
+                covered_fraction: None,
             });
         }
     }

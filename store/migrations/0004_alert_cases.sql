@@ -12,6 +12,8 @@ ALTER TABLE alerts ALTER COLUMN device_id DROP NOT NULL;
 ALTER TABLE alerts ADD CONSTRAINT alerts_subject_check
     CHECK ((kind = 'coverage_at_risk') = (device_id IS NULL));
 ALTER TABLE alerts ADD COLUMN reopen_count integer NOT NULL DEFAULT 0;
+-- coverage_at_risk: the route's covered share when raised (and when cleared).
+ALTER TABLE alerts ADD COLUMN covered_fraction double precision;
 -- Raised at most once per route and shift instance.
 CREATE UNIQUE INDEX alerts_route_instance ON alerts (org, area_id, shift_id, shift_date)
     WHERE kind = 'coverage_at_risk';

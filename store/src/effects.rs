@@ -28,6 +28,8 @@ pub struct AlertChange {
     pub shift_id: Option<String>,
     pub shift_date: Option<NaiveDate>,
     pub message: String,
+    /// For a route alert: the route's covered share when it changed.
+    pub covered_fraction: Option<f64>,
 }
 
 /// Coverage of one route in one shift instance.
@@ -87,8 +89,13 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredTransition {
     pub alert_id: i64,
+    /// How many times the case was re-opened, this change included.
+    pub reopen_count: i32,
     pub change: AlertChange,
 }
+
+// Every statement below answers (alert id, reopen count) of the case it
+// changed, and nothing when it changed nothing.
 
 const OPEN_ALERT: &str = "
 WITH ins AS (
@@ -96,14 +103,17 @@ WITH ins AS (
                         shift_id, shift_date, message)
     VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     ON CONFLICT (device_id, kind) WHERE state <> 'resolved' DO NOTHING
-    RETURNING id, opened_at
+    RETURNING id, opened_at, reopen_count
+), tr AS (
+    INSERT INTO alert_transitions (alert_id, state, at, actor)
+    SELECT id, 'open', opened_at, 'engine' FROM ins
 )
-INSERT INTO alert_transitions (alert_id, state, at, actor)
-SELECT id, 'open', opened_at, 'engine' FROM ins
-RETURNING alert_id";
+SELECT id, reopen_count FROM ins";
 
 /// A recurrence re-opens the device's last case of the kind, when the engine
-/// closed it (an operator's resolution is final: then a new case opens).
+/// closed it (an operator's resolution is final: then a new case opens). It
+/// needs attention again, so an earlier acknowledgement no longer stands (the
+/// transitions keep it).
 const REOPEN_ALERT: &str = "
 WITH prev AS (
     SELECT id FROM alerts
@@ -114,47 +124,53 @@ WITH prev AS (
     FOR UPDATE
 ), upd AS (
     UPDATE alerts a SET state = 'open', cleared_at = NULL, resolved_at = NULL, resolved_by = NULL,
+        acknowledged_at = NULL, acknowledged_by = NULL,
         reopen_count = a.reopen_count + 1, lat = $4, lon = $5, message = $6
     FROM prev WHERE a.id = prev.id
-    RETURNING a.id
+    RETURNING a.id, a.reopen_count
+), tr AS (
+    INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+    SELECT id, 'open', $3, 'engine', 'the condition recurred' FROM upd
 )
-INSERT INTO alert_transitions (alert_id, state, at, actor, note)
-SELECT id, 'open', $3, 'engine', 'the condition recurred' FROM upd
-RETURNING alert_id";
+SELECT id, reopen_count FROM upd";
 
 /// Raised at most once per route and shift instance (`alerts_route_instance`).
 const OPEN_ROUTE_ALERT: &str = "
 WITH ins AS (
     INSERT INTO alerts (org, device_id, kind, state, opened_at, lat, lon, area_id, district, grid, chief,
-                        shift_id, shift_date, message)
-    VALUES ($1, NULL, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                        shift_id, shift_date, message, covered_fraction)
+    VALUES ($1, NULL, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     ON CONFLICT (org, area_id, shift_id, shift_date) WHERE kind = 'coverage_at_risk' DO NOTHING
-    RETURNING id, opened_at
+    RETURNING id, opened_at, reopen_count
+), tr AS (
+    INSERT INTO alert_transitions (alert_id, state, at, actor)
+    SELECT id, 'open', opened_at, 'engine' FROM ins
 )
-INSERT INTO alert_transitions (alert_id, state, at, actor)
-SELECT id, 'open', opened_at, 'engine' FROM ins
-RETURNING alert_id";
+SELECT id, reopen_count FROM ins";
 
 const CLEAR_ROUTE_ALERT: &str = "
 WITH upd AS (
-    UPDATE alerts SET state = 'resolved', cleared_at = $5, resolved_at = $5, resolved_by = 'engine'
+    UPDATE alerts SET state = 'resolved', cleared_at = $5, resolved_at = $5, resolved_by = 'engine',
+        covered_fraction = $6
     WHERE org = $1 AND area_id = $2 AND shift_id = $3 AND shift_date = $4
       AND kind = 'coverage_at_risk' AND state <> 'resolved'
-    RETURNING id
+    RETURNING id, reopen_count
+), tr AS (
+    INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+    SELECT id, 'resolved', $5, 'engine', 'condition cleared' FROM upd
 )
-INSERT INTO alert_transitions (alert_id, state, at, actor, note)
-SELECT id, 'resolved', $5, 'engine', 'condition cleared' FROM upd
-RETURNING alert_id";
+SELECT id, reopen_count FROM upd";
 
 const CLEAR_ALERT: &str = "
 WITH upd AS (
     UPDATE alerts SET state = 'resolved', cleared_at = $3, resolved_at = $3, resolved_by = 'engine'
     WHERE device_id = $1 AND kind = $2 AND state <> 'resolved'
-    RETURNING id
+    RETURNING id, reopen_count
+), tr AS (
+    INSERT INTO alert_transitions (alert_id, state, at, actor, note)
+    SELECT id, 'resolved', $3, 'engine', 'condition cleared' FROM upd
 )
-INSERT INTO alert_transitions (alert_id, state, at, actor, note)
-SELECT id, 'resolved', $3, 'engine', 'condition cleared' FROM upd
-RETURNING alert_id";
+SELECT id, reopen_count FROM upd";
 
 const UPSERT_COVERAGE: &str = "
 INSERT INTO coverage (org, route_id, shift_id, shift_date, total_m, covered_m, complete_m, fraction, report, updated_at)
@@ -185,6 +201,7 @@ pub async fn write_effects(
             };
             stored.extend(rows.iter().map(|r| StoredTransition {
                 alert_id: r.get(0),
+                reopen_count: r.get(1),
                 change: a.clone(),
             }));
         }
@@ -295,6 +312,7 @@ async fn write_route_alert(
                     &a.shift_id,
                     &a.shift_date,
                     &a.message,
+                    &a.covered_fraction,
                 ],
             )
             .await?)
@@ -303,7 +321,14 @@ async fn write_route_alert(
         Ok(tx
             .query(
                 &clear,
-                &[&a.org, &a.area_id, &a.shift_id, &a.shift_date, &a.at],
+                &[
+                    &a.org,
+                    &a.area_id,
+                    &a.shift_id,
+                    &a.shift_date,
+                    &a.at,
+                    &a.covered_fraction,
+                ],
             )
             .await?)
     }

@@ -41,9 +41,35 @@ pub struct AlertRow {
     /// How many times the condition recurred soon after clearing and re-opened
     /// this case instead of opening a new one.
     pub reopen_count: i32,
+    /// For `coverage_at_risk`: the route's covered share (0..1) when raised,
+    /// updated when it clears.
+    pub covered_fraction: Option<f64>,
     /// For `coverage_at_risk`: the route's coverage in the shift instance
     /// (`/api/v1/coverage?...`), where a dispatcher sees what is still missed.
     pub coverage_url: Option<String>,
+}
+
+/// For a `coverage_at_risk` alert: the API URL of its route's coverage in
+/// its shift instance.
+pub fn coverage_url(
+    kind: &str,
+    org: &str,
+    route: Option<&str>,
+    shift: Option<&str>,
+    date: Option<NaiveDate>,
+) -> Option<String> {
+    let (true, Some(route), Some(shift), Some(date)) =
+        (kind == "coverage_at_risk", route, shift, date)
+    else {
+        return None;
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("org", org)
+        .append_pair("route", route)
+        .append_pair("shift", shift)
+        .append_pair("date", &date.to_string())
+        .finish();
+    Some(format!("/api/v1/coverage?{query}"))
 }
 
 /// The columns [`AlertRow::from_row`] reads, for `FROM alerts a LEFT JOIN devices d`
@@ -51,7 +77,7 @@ pub struct AlertRow {
 pub const ALERT_COLUMNS: &str = "a.id, a.org, a.device_id, d.name, a.kind, a.state, a.opened_at, \
     a.lat, a.lon, a.area_id, a.district, a.grid, a.chief, a.shift_id, a.shift_date, a.message, \
     a.cleared_at, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note, \
-    a.reopen_count";
+    a.reopen_count, a.covered_fraction";
 
 impl AlertRow {
     pub fn from_row(r: &Row) -> Self {
@@ -79,24 +105,20 @@ impl AlertRow {
             resolved_by: r.get(20),
             resolution_note: r.get(21),
             reopen_count: r.get(22),
+            covered_fraction: r.get(23),
             coverage_url: None,
         }
         .with_links()
     }
 
     fn with_links(mut self) -> Self {
-        if self.kind == "coverage_at_risk"
-            && let (Some(route), Some(shift), Some(date)) =
-                (&self.area_id, &self.shift_id, self.shift_date)
-        {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("org", &self.org)
-                .append_pair("route", route)
-                .append_pair("shift", shift)
-                .append_pair("date", &date.to_string())
-                .finish();
-            self.coverage_url = Some(format!("/api/v1/coverage?{query}"));
-        }
+        self.coverage_url = coverage_url(
+            &self.kind,
+            &self.org,
+            self.area_id.as_deref(),
+            self.shift_id.as_deref(),
+            self.shift_date,
+        );
         self
     }
 }

@@ -74,7 +74,7 @@ pub async fn unresolved_alert_kinds(
 ) -> Result<Vec<(i32, String)>, StoreError> {
     let rows = client
         .query(
-            "SELECT device_id, kind FROM alerts WHERE state <> 'resolved'",
+            "SELECT device_id, kind FROM alerts WHERE state <> 'resolved' AND device_id IS NOT NULL",
             &[],
         )
         .await?;
