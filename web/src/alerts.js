@@ -1,34 +1,170 @@
 // The alert queue: open and acknowledged alerts, SOS on top, then severity,
 // then newest; ticking ages; SOS flashing (and a short tone when sound is on);
 // acknowledge and resolve with a note, here and from the device panel.
+// A case the engine re-opened (the condition recurred soon after it cleared)
+// comes back under its own id with a re-open count; a route alert
+// (`coverage_at_risk`) has no device: it names the route and its shift
+// instance and links to the coverage view.
 
 import { api, apiAll } from './api.js';
-import { app, emit, on, canOperate, compareAlerts, alertMatchesFilters, SEVERITY, SEVERITY_NAMES, areaName, deviceName } from './state.js';
+import {
+  app,
+  emit,
+  on,
+  canOperate,
+  compareAlerts,
+  alertMatchesFilters,
+  SEVERITY,
+  SEVERITY_NAMES,
+  ALERT_KINDS,
+  isRouteAlert,
+  coverageParams,
+  areaName,
+  shiftName,
+  deviceName,
+} from './state.js';
 import { t, tv } from './i18n.js';
-import { h, toast, formatAge, formatTime } from './ui.js';
+import { h, toast, formatAge, formatTime, formatDate, formatPct, fillSelect } from './ui.js';
 
 let listEl;
 let countEl;
 let statusEl;
+let kindSel;
 const items = new Map(); // alert id -> element
 let loaded = false;
 
+// Alerts that left the queue (resolved) lately: a recurrence re-opens one of
+// them under the same id, and is shown at once with what we knew of it.
+const gone = new Map(); // alert id -> alert
+const GONE_MAX = 500;
+// Each alert's latest event, numbered: a fetch started before a newer event
+// arrived must not overwrite what that event said.
+const latest = new Map(); // alert id -> event number
+let events = 0;
+
+function noteEvent(id) {
+  latest.set(id, ++events);
+}
+
+function remember(a) {
+  gone.delete(a.id);
+  gone.set(a.id, a);
+  if (gone.size > GONE_MAX) gone.delete(gone.keys().next().value);
+}
+
+/** Takes an alert out of the queue (resolved); true when it was in it. */
+function drop(id) {
+  const a = app.alerts.get(id);
+  if (!a) return false;
+  app.alerts.delete(id);
+  remember(a);
+  return true;
+}
+
+/** An alert row of the API (without its transitions), keeping what the page learnt of it. */
+function keep(row, prev) {
+  const { transitions, ...a } = row;
+  const reopened = lastReopen(transitions);
+  if (reopened) a.reopened_at = reopened;
+  else if (prev?.reopened_at && prev.reopen_count === a.reopen_count) a.reopened_at = prev.reopened_at;
+  return a;
+}
+
+/** When the engine last re-opened the case, from its transitions (GET /alerts/{id}). */
+function lastReopen(transitions) {
+  if (!Array.isArray(transitions)) return null;
+  const opens = transitions.filter((x) => x.state === 'open');
+  return opens.length > 1 ? opens[opens.length - 1].at : null;
+}
+
 export async function loadAlerts() {
   const [open, acked] = await Promise.all([apiAll('/api/v1/alerts?state=open'), apiAll('/api/v1/alerts?state=acknowledged')]);
+  const before = new Map(app.alerts);
   app.alerts.clear();
-  for (const a of [...open, ...acked]) app.alerts.set(a.id, a);
+  for (const a of [...open, ...acked]) app.alerts.set(a.id, keep(a, before.get(a.id)));
+  for (const [id, a] of before) if (!app.alerts.has(id)) remember(a);
   loaded = true;
   emit('alerts-changed');
+}
+
+/** Asks the API for an alert and takes it as it is, unless a newer event about it arrived meanwhile. */
+async function refresh(id) {
+  const asked = latest.get(id);
+  try {
+    const row = await api(`/api/v1/alerts/${id}`);
+    if (latest.get(id) !== asked) return;
+    if (row.state === 'resolved') {
+      if (drop(id)) emit('alerts-changed');
+      return;
+    }
+    const prev = app.alerts.get(id) ?? gone.get(id);
+    gone.delete(id);
+    app.alerts.set(id, keep(row, prev));
+    emit('alerts-changed');
+  } catch (err) {
+    console.warn(`alert ${id}:`, err.message);
+  }
+}
+
+/** An alert as the engine's `alert` event describes it. */
+function fromEvent(e) {
+  const dev = e.device_id != null ? app.devices.get(e.device_id) : null;
+  return {
+    id: e.alert_id,
+    org: e.org,
+    device_id: e.device_id ?? null,
+    device: e.device_id != null ? (dev?.name ?? `#${e.device_id}`) : null,
+    kind: e.kind,
+    state: 'open',
+    opened_at: e.at,
+    lat: e.lat,
+    lon: e.lon,
+    area_id: e.area_id,
+    district: e.district,
+    grid: e.grid,
+    chief: e.chief,
+    shift_id: e.shift_id,
+    shift_date: e.shift_date,
+    message: e.message,
+    reopen_count: 0,
+    coverage_url: null,
+  };
 }
 
 /** An `alert` event of the live stream. */
 export async function applyAlertEvent(e) {
   const id = e.alert_id;
+  noteEvent(id);
   if (e.state === 'resolved') {
-    if (app.alerts.delete(id)) emit('alerts-changed');
+    if (drop(id)) emit('alerts-changed');
     return;
   }
   const known = app.alerts.get(id);
+  if (e.actor === 'engine' && e.state === 'open' && e.recurrence) {
+    // The condition came back soon after it cleared: the engine re-opened the
+    // same case. Back in the queue as open at once (counted), then as the API has it.
+    const prev = known ?? gone.get(id);
+    const ev = fromEvent(e);
+    const a = prev
+      ? {
+          ...prev,
+          state: 'open',
+          lat: ev.lat,
+          lon: ev.lon,
+          message: ev.message,
+          reopen_count: (prev.reopen_count ?? 0) + 1,
+          reopened_at: e.at,
+          cleared_at: null,
+          resolved_at: null,
+          resolved_by: null,
+        }
+      : { ...ev, reopen_count: 1, reopened_at: e.at };
+    gone.delete(id);
+    app.alerts.set(id, a);
+    emit('alerts-changed', { added: a, reopened: true });
+    refresh(id);
+    return;
+  }
   if (known) {
     known.state = e.state;
     if (e.state === 'acknowledged') {
@@ -41,46 +177,23 @@ export async function applyAlertEvent(e) {
   // New to us. The engine's event carries what the queue shows; an operator's
   // update of an alert we never saw does not, so ask for it.
   if (e.actor === 'engine' && e.state === 'open') {
-    const dev = app.devices.get(e.device_id);
-    const a = {
-      id,
-      org: e.org,
-      device_id: e.device_id,
-      device: dev?.name ?? `#${e.device_id}`,
-      kind: e.kind,
-      state: 'open',
-      opened_at: e.at,
-      lat: e.lat,
-      lon: e.lon,
-      area_id: e.area_id,
-      district: e.district,
-      grid: e.grid,
-      chief: e.chief,
-      shift_id: e.shift_id,
-      shift_date: e.shift_date,
-      message: e.message,
-    };
+    const a = fromEvent(e);
     app.alerts.set(id, a);
     emit('alerts-changed', { added: a });
+    // A device that never sent a position (offline, late start) is only a number to us: the API names it.
+    if (a.device_id != null && !app.devices.has(a.device_id)) refresh(id);
     return;
   }
-  try {
-    const a = await api(`/api/v1/alerts/${id}`);
-    if (a.state !== 'resolved') {
-      app.alerts.set(id, a);
-      emit('alerts-changed', { added: a });
-    }
-  } catch (err) {
-    console.warn(`alert ${id}:`, err.message);
-  }
+  await refresh(id);
 }
 
 async function act(alert, action, note) {
   const body = note && note.trim() ? { note: note.trim() } : {};
   try {
     const row = await api(`/api/v1/alerts/${alert.id}/${action}`, { method: 'POST', body });
-    if (row.state === 'resolved') app.alerts.delete(row.id);
-    else app.alerts.set(row.id, row);
+    noteEvent(row.id);
+    if (row.state === 'resolved') drop(row.id);
+    else app.alerts.set(row.id, keep(row, app.alerts.get(row.id)));
     emit('alerts-changed');
     toast(t(action === 'ack' ? 'alerts.done.ack' : 'alerts.done.resolve'), 'ok');
     return true;
@@ -88,14 +201,8 @@ async function act(alert, action, note) {
     if (e.status === 409) {
       toast(t('error.conflict', { detail: e.message }), 'warn');
       // Someone else got there first: take the alert as it is now.
-      try {
-        const a = await api(`/api/v1/alerts/${alert.id}`);
-        if (a.state === 'resolved') app.alerts.delete(a.id);
-        else app.alerts.set(a.id, a);
-        emit('alerts-changed');
-      } catch {
-        /* the stream will tell */
-      }
+      noteEvent(alert.id);
+      await refresh(alert.id);
     } else if (e.status === 403) toast(t('error.forbidden'), 'error');
     else if (e.status !== 401) toast(t('error.generic', { error: e.message }), 'error');
     return false;
@@ -152,47 +259,120 @@ function placeOf(a) {
 }
 
 function deviceLabel(a) {
-  const d = app.devices.get(a.device_id);
-  return d ? deviceName(d) : a.device;
+  const d = a.device_id != null ? app.devices.get(a.device_id) : null;
+  return d ? deviceName(d) : a.device || (a.device_id != null ? `#${a.device_id}` : '—');
+}
+
+/** The covered share a `coverage_at_risk` message states ("coverage 42 % with…"), as a fraction. */
+export function coveredShare(a) {
+  const m = /(\d+(?:[.,]\d+)?)\s*%/.exec(a.message || '');
+  return m ? Number(m[1].replace(',', '.')) / 100 : null;
+}
+
+function reopenTitle(a) {
+  const n = a.reopen_count || 0;
+  const base = n === 1 ? t('alerts.reopened.one') : t('alerts.reopened.other', { n });
+  return a.reopened_at ? `${base} (${t('alerts.reopened.last', { at: formatTime(Date.parse(a.reopened_at)) })})` : base;
+}
+
+/** The "×3" badge of a re-opened case (hidden while it never was); `_update(a)` refreshes it. */
+export function reopenBadge(a, testid = 'alert-reopen') {
+  const el = h('span.reopen', { testid, role: 'img' });
+  el._update = (x) => {
+    const n = x.reopen_count || 0;
+    el.hidden = n <= 0;
+    el.dataset.count = String(n);
+    el.textContent = `×${n}`;
+    el.title = n > 0 ? reopenTitle(x) : '';
+    el.setAttribute('aria-label', el.title);
+  };
+  el._update(a);
+  return el;
+}
+
+/**
+ * A link to the coverage view of a route alert's route and shift instance
+ * (pre-filled; a plain address too, for a new tab). `_update(a)` refreshes it.
+ */
+export function coverageLink(a, testid = 'alert-coverage') {
+  let params = null;
+  const link = h('a.button', {
+    testid,
+    onclick: (ev) => {
+      if (!params || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return; // a new tab: the href
+      ev.preventDefault();
+      emit('open-coverage', params);
+    },
+  });
+  link._update = (x) => {
+    params = coverageParams(x);
+    link.hidden = !params;
+    if (!params) return;
+    link.href = `#coverage?${new URLSearchParams(params)}`;
+    link.title = t('alerts.coverage.title', { route: areaName(params.org, params.route), shift: shiftName(params.org, params.shift), date: formatDate(params.date) });
+    link.textContent = t('alerts.coverage.open');
+  };
+  link._update(a);
+  return link;
 }
 
 function buildItem(a) {
   const sev = SEVERITY[a.kind] ?? 3;
-  const li = h('li.alert', { testid: 'alert-item', dataset: { alertId: a.id, kind: a.kind } });
+  const route = isRouteAlert(a);
+  const li = h('li.alert', { testid: 'alert-item', dataset: { alertId: a.id, kind: a.kind, subject: route ? 'route' : 'device' } });
   li.classList.add(`sev-${sev}`);
   if (a.kind === 'sos') li.classList.add('sos');
   const kind = h('span.kind', { testid: 'alert-kind' });
   const sevEl = h('span.sev');
   const state = h('span.state', { testid: 'alert-state' });
+  const reopen = reopenBadge(a);
   const age = h('time.age', { testid: 'alert-age' });
-  const device = h('button.link.device', {
-    type: 'button',
-    testid: 'alert-device',
-    onclick: () => emit('select-device', a.device_id),
-  });
+  // Who or what the alert is about: a device (its panel), or a route (shown on the map).
+  const subject = route
+    ? h('button.link.device.route', { type: 'button', testid: 'alert-route', onclick: () => emit('show-alert', li._alert) })
+    : h('button.link.device', { type: 'button', testid: 'alert-device', onclick: () => emit('select-device', a.device_id) });
   const dl = h('dl.facts');
   const msg = h('p.message');
   const show = h('button.ghost', { type: 'button', testid: 'alert-show', onclick: () => emit('show-alert', li._alert) });
+  const covLink = route ? coverageLink(a) : null;
+  const tools = h('div.row.tools', {}, show, covLink || '');
   const actions = alertActions(a, 'queue');
-  li.append(h('div.alert-head', {}, kind, sevEl, state, age), device, dl, msg, h('div.row.tools', {}, show), actions || '');
+  li.append(h('div.alert-head', {}, kind, reopen, sevEl, state, age), subject, dl, msg, tools, actions || '');
   li._update = (x) => {
     li._alert = x;
     li.dataset.state = x.state;
+    li.dataset.reopenCount = String(x.reopen_count || 0);
     kind.textContent = tv('alertkind', x.kind);
+    reopen._update(x);
     sevEl.textContent = t(`severity.${SEVERITY_NAMES[SEVERITY[x.kind] ?? 3]}`);
     state.textContent = x.state === 'acknowledged' && x.acknowledged_by ? t('alerts.acknowledged_by', { who: x.acknowledged_by }) : tv('alerts.state', x.state);
     li.classList.toggle('acked', x.state === 'acknowledged');
-    device.textContent = deviceLabel(x);
     age.dateTime = x.opened_at;
     age.title = formatTime(Date.parse(x.opened_at));
-    dl.replaceChildren(
-      h('dt', {}, t('alerts.place')),
-      h('dd', { testid: 'alert-place' }, placeOf(x)),
-      h('dt', {}, t('alerts.district')),
-      h('dd', { testid: 'alert-district' }, x.district || '—'),
-      h('dt', {}, t('alerts.chief')),
-      h('dd', { testid: 'alert-chief' }, x.chief || '—'),
-    );
+    const row = (k, v, testid) => [h('dt', {}, t(k)), h('dd', { testid }, v)];
+    if (route) {
+      const routeName = areaName(x.org, x.area_id) || '—';
+      subject.textContent = routeName;
+      subject.title = t('alerts.route.show');
+      const share = coveredShare(x);
+      dl.replaceChildren(
+        ...row('alerts.route', routeName, 'alert-route-name'),
+        ...row('alerts.shift', [shiftName(x.org, x.shift_id), formatDate(x.shift_date)].filter(Boolean).join(' · ') || '—', 'alert-shift'),
+        ...(share != null ? row('alerts.covered', formatPct(share, 0), 'alert-covered') : []),
+        ...row('alerts.district', x.district || '—', 'alert-district'),
+        ...row('alerts.chief', x.chief || '—', 'alert-chief'),
+      );
+      covLink._update(x);
+    } else {
+      subject.textContent = deviceLabel(x);
+      // Where the device should be: for these kinds it is exactly where it is not.
+      const assigned = x.kind === 'off_area' || x.kind === 'work_off_route';
+      dl.replaceChildren(
+        ...row(assigned ? 'alerts.assigned' : 'alerts.place', placeOf(x), 'alert-place'),
+        ...row('alerts.district', x.district || '—', 'alert-district'),
+        ...row('alerts.chief', x.chief || '—', 'alert-chief'),
+      );
+    }
     msg.textContent = x.message || '';
     msg.hidden = !x.message;
     show.textContent = t('alerts.show');
@@ -281,23 +461,42 @@ function render() {
   countEl.dataset.count = String(visible.length);
   countEl.classList.toggle('has-sos', visible.some((a) => a.kind === 'sos'));
   statusEl.hidden = visible.length > 0;
-  statusEl.textContent = t('alerts.empty');
+  statusEl.textContent = t(app.filters.alertKind && app.alerts.size ? 'alerts.empty.filtered' : 'alerts.empty');
   tickAges();
+}
+
+function fillKinds() {
+  fillSelect(
+    kindSel,
+    ALERT_KINDS.map((k) => ({ value: k, label: tv('alertkind', k) })),
+    t('alerts.filter.all'),
+  );
+  kindSel.value = app.filters.alertKind;
 }
 
 export function mountAlerts(root) {
   countEl = h('span.count', { testid: 'alert-count' });
   statusEl = h('p.empty', { testid: 'alerts-empty' });
   listEl = h('ol.alert-list', { testid: 'alert-queue', 'aria-live': 'polite' });
+  kindSel = h('select.alert-kind-filter', { testid: 'alert-filter-kind', 'aria-label': t('alerts.filter.kind'), 'data-i18n-aria-label': 'alerts.filter.kind' });
+  kindSel.addEventListener('change', () => {
+    app.filters.alertKind = kindSel.value;
+    emit('filters-changed');
+  });
+  fillKinds();
   const readonly = h('p.readonly', { testid: 'alerts-readonly', hidden: canOperate() });
   readonly.textContent = t('alerts.readonly', { role: t(`role.${app.me?.role || 'viewer'}`) });
-  root.append(h('div.panel-head', {}, h('h2', { 'data-i18n': 'alerts.title' }, t('alerts.title')), countEl), readonly, statusEl, listEl);
+  root.append(h('div.panel-head', {}, h('h2', { 'data-i18n': 'alerts.title' }, t('alerts.title')), kindSel, countEl), readonly, statusEl, listEl);
   on('alerts-changed', (detail) => {
     render();
     if (detail?.added?.kind === 'sos') beep();
   });
-  on('filters-changed', render);
+  on('filters-changed', () => {
+    if (kindSel.value !== app.filters.alertKind) kindSel.value = app.filters.alertKind;
+    render();
+  });
   window.addEventListener('langchange', () => {
+    fillKinds();
     readonly.textContent = t('alerts.readonly', { role: t(`role.${app.me?.role || 'viewer'}`) });
     for (const li of items.values()) li.remove();
     items.clear();

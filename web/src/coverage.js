@@ -4,7 +4,7 @@
 // stretches (operators).
 
 import L from 'leaflet';
-import { api, apiAll } from './api.js';
+import { api } from './api.js';
 import { app, canOperate } from './state.js';
 import { t } from './i18n.js';
 import { h, toast, formatNumber, formatPct, formatTime, isoDate, fillSelect } from './ui.js';
@@ -16,8 +16,9 @@ let dateIn;
 let shiftSel;
 let result;
 let layer;
-let shifts = [];
 let last = null; // {route, org, shift, date, data}
+let markReady;
+const ready = new Promise((r) => (markReady = r)); // routes and shifts are in the form
 
 export function mountCoverage(el) {
   root = el;
@@ -54,19 +55,34 @@ function fillRoutes() {
   );
 }
 
-export async function prepareCoverage() {
+/** Fills the form once the areas and shifts are loaded (main.js). */
+export function prepareCoverage() {
   fillRoutes();
-  if (!shifts.length) {
-    try {
-      shifts = await apiAll('/api/v1/shifts');
-    } catch (e) {
-      toast(t('error.generic', { error: e.message }), 'error');
-    }
-  }
   fillSelect(
     shiftSel,
-    shifts.map((s) => ({ value: `${s.org}/${s.id}`, label: s.name || s.id })),
+    app.shifts.map((s) => ({ value: `${s.org}/${s.id}`, label: s.name || s.id })),
   );
+  markReady();
+}
+
+/** Selects `value` in `sel`, adding it as an option when the list lacks it. */
+function pick(sel, value, label) {
+  if (![...sel.options].some((o) => o.value === value)) sel.append(h('option', { value }, label));
+  sel.value = value;
+}
+
+/**
+ * The coverage of a route in a shift instance, pre-filled and loaded (a
+ * `coverage_at_risk` alert's link, or an address `#coverage?route=…&shift=…&date=…`;
+ * `org` may be left out when the route id is unambiguous).
+ */
+export async function openCoverage({ org, route, shift, date }) {
+  await ready;
+  const org2 = org || app.areas.find((a) => a.id === route && a.kind === 'route')?.org || app.shifts.find((s) => s.id === shift)?.org || '';
+  pick(routeSel, `${org2}/${route}`, app.areaById.get(`${org2}/${route}`)?.name || route);
+  pick(shiftSel, `${org2}/${shift}`, app.shifts.find((s) => s.org === org2 && s.id === shift)?.name || shift);
+  dateIn.value = date;
+  await load();
 }
 
 export function showCoverageLayer(visible) {
@@ -90,6 +106,8 @@ async function load() {
     last = { route, org, shift, date, data };
     renderResult();
     draw(true);
+    // The address names what is shown: reload or share it, and it comes back.
+    if (document.getElementById('layout')?.dataset.view === 'coverage') history.replaceState(null, '', `#coverage?${q}`);
   } catch (e) {
     last = null;
     layer?.remove();

@@ -3,11 +3,11 @@
 
 import L from 'leaflet';
 import { api } from './api.js';
-import { app, on, deviceName } from './state.js';
+import { app, on, deviceName, compareAlerts } from './state.js';
 import { t, tv } from './i18n.js';
 import { h, formatTime, formatNumber, formatAge, isoDate } from './ui.js';
 import { getMap, selectDevice, STATE_COLORS } from './map.js';
-import { alertActions } from './alerts.js';
+import { alertActions, reopenBadge } from './alerts.js';
 
 let panel;
 let current = null; // device id
@@ -89,7 +89,7 @@ function renderFacts() {
 
 function renderAlerts() {
   if (!alertsEl) return;
-  const list = [...app.alerts.values()].filter((a) => a.device_id === current);
+  const list = [...app.alerts.values()].filter((a) => a.device_id != null && a.device_id === current).sort(compareAlerts);
   if (!list.length) {
     alertsEl.replaceChildren(h('p.empty', { testid: 'device-noalerts' }, t('device.noalerts')));
     return;
@@ -98,8 +98,18 @@ function renderAlerts() {
     ...list.map((a) =>
       h(
         'div.device-alert',
-        { testid: 'device-alert', dataset: { alertId: a.id, kind: a.kind } },
-        h('div', {}, h('strong', {}, tv('alertkind', a.kind)), ' · ', tv('alerts.state', a.state), ' · ', formatAge(Date.now() - Date.parse(a.opened_at))),
+        { testid: 'device-alert', dataset: { alertId: a.id, kind: a.kind, state: a.state, reopenCount: String(a.reopen_count || 0) } },
+        h(
+          'div',
+          {},
+          h('strong', {}, tv('alertkind', a.kind)),
+          ' ',
+          reopenBadge(a, 'device-alert-reopen'),
+          ' · ',
+          tv('alerts.state', a.state),
+          ' · ',
+          formatAge(Date.now() - Date.parse(a.opened_at)),
+        ),
         a.message ? h('p.message', {}, a.message) : null,
         alertActions(a, 'device'),
       ),

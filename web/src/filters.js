@@ -34,7 +34,7 @@ export function mountFilters(bar) {
   });
   const reset = h('button.ghost', { type: 'button', testid: 'filter-reset', 'data-i18n': 'filters.reset' }, t('filters.reset'));
   reset.addEventListener('click', () => {
-    Object.assign(app.filters, { org: '', district: '', kind: '', state: '', search: '' });
+    Object.assign(app.filters, { org: '', district: '', kind: '', state: '', search: '', alertKind: '' });
     for (const s of Object.values(sel)) s.value = '';
     search.value = '';
     emit('filters-changed');
@@ -83,6 +83,8 @@ export function mountLegend(box) {
     const sw = k === 'route' ? h('span.sw.line', { style: `background:${st.color}` }) : h('span.sw', { style: `background:${st.fillColor || st.color};border-color:${st.color}` });
     areas.append(h('li', {}, sw, h('span', { 'data-i18n': `area.${k}` }, tv('area', k))));
   }
+  // Routes with an unresolved coverage_at_risk (drawn by map.js over their corridors).
+  areas.append(h('li', { testid: 'legend-at-risk' }, h('span.sw.line.at-risk'), h('span', { 'data-i18n': 'area.at_risk' }, t('area.at_risk'))));
   shownEl = h('p.shown', { testid: 'legend-shown' });
   box.append(
     h('h3', { 'data-i18n': 'legend.title' }, t('legend.title')),

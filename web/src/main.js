@@ -8,14 +8,14 @@
 import './style.css';
 import { api, apiAll, getToken, setToken, setHandlers } from './api.js';
 import { LiveStream } from './sse.js';
-import { app, emit, on, refreshStates, deviceFromFeature, applyPosition } from './state.js';
+import { app, emit, on, refreshStates, deviceFromFeature, applyPosition, isRouteAlert } from './state.js';
 import { t, applyStatic, setLang, currentLang, locale } from './i18n.js';
 import { h, toast } from './ui.js';
-import { createMap, drawAreas, fitAll, scheduleRender, getMap, flyTo } from './map.js';
+import { createMap, drawAreas, fitAll, scheduleRender, getMap, flyTo, showRoute, showRiskLayer } from './map.js';
 import { mountAlerts, loadAlerts, applyAlertEvent, unlockAudio, setSound, soundEnabled } from './alerts.js';
-import { mountDevicePanel, currentDevice } from './device.js';
+import { mountDevicePanel, currentDevice, closeDevice } from './device.js';
 import { mountFilters, mountLegend, mountDeviceList } from './filters.js';
-import { mountCoverage, prepareCoverage, showCoverageLayer } from './coverage.js';
+import { mountCoverage, prepareCoverage, showCoverageLayer, openCoverage } from './coverage.js';
 import { mountReport, prepareReport } from './report.js';
 
 const $ = (id) => document.getElementById(id);
@@ -140,7 +140,11 @@ function start() {
     if (refreshStates().length) scheduleRender(true);
   });
   on('show-alert', (a) => {
-    if (a.device_id != null && app.devices.has(a.device_id)) emit('select-device', a.device_id);
+    if (isRouteAlert(a)) {
+      // No device to open: the route itself, highlighted (its geometry is in the areas).
+      if (currentDevice() != null) closeDevice();
+      if (!(a.area_id && showRoute(a.org, a.area_id)) && a.lat != null) flyTo(a.lat, a.lon);
+    } else if (app.devices.has(a.device_id)) emit('select-device', a.device_id);
     else if (a.lat != null) flyTo(a.lat, a.lon);
   });
   setInterval(() => {
@@ -204,13 +208,16 @@ let fitted = false;
 async function loadAreas() {
   for (let attempt = 0; ; attempt++) {
     try {
-      app.areas = await apiAll('/api/v1/areas');
+      const [areas, shifts] = await Promise.all([apiAll('/api/v1/areas'), apiAll('/api/v1/shifts')]);
+      app.areas = areas;
       app.areaById = new Map(app.areas.map((a) => [`${a.org}/${a.id}`, a]));
+      app.shifts = shifts;
       drawAreas();
       areasLoaded = true;
       afterLoad();
       prepareCoverage();
       prepareReport();
+      emit('alerts-changed'); // route and shift names for the queue
       return;
     } catch (e) {
       if (e.status === 401) return;
@@ -305,19 +312,41 @@ function setupTabs() {
   }
 }
 
+const VIEWS = ['live', 'coverage', 'report'];
+
+/** `#coverage?org=…&route=…&shift=…&date=…` → ['coverage', {org, route, shift, date}]. */
+function parseHash(hash = location.hash) {
+  const [view, query = ''] = hash.replace(/^#/, '').split('?');
+  return [VIEWS.includes(view) ? view : 'live', Object.fromEntries(new URLSearchParams(query))];
+}
+
 function setupViews() {
   const layout = $('layout');
   const buttons = document.querySelectorAll('nav.views [data-view]');
-  const show = (view) => {
+  const show = (view, hash = `#${view}`) => {
     layout.dataset.view = view;
     for (const b of buttons) b.setAttribute('aria-current', b.dataset.view === view ? 'page' : 'false');
     showCoverageLayer(view === 'coverage');
+    showRiskLayer(view !== 'coverage');
     if (view !== 'report') setTimeout(() => getMap().invalidateSize(), 0);
-    if (location.hash !== `#${view}`) history.replaceState(null, '', `#${view}`);
+    if (location.hash !== hash) history.replaceState(null, '', hash);
+  };
+  // A route's coverage in a shift instance (a coverage_at_risk alert's link, or a shared address).
+  const showCoverageOf = (p) => {
+    const q = new URLSearchParams();
+    for (const k of ['org', 'route', 'shift', 'date']) if (p[k]) q.set(k, p[k]);
+    show('coverage', `#coverage?${q}`);
+    openCoverage(p);
+  };
+  const fromHash = () => {
+    const [view, p] = parseHash();
+    if (view === 'coverage' && p.route && p.shift && p.date) showCoverageOf(p);
+    else show(view);
   };
   for (const b of buttons) b.addEventListener('click', () => show(b.dataset.view));
-  const initial = location.hash.slice(1);
-  show(['live', 'coverage', 'report'].includes(initial) ? initial : 'live');
+  on('open-coverage', showCoverageOf);
+  window.addEventListener('hashchange', fromHash);
+  fromHash();
 }
 
 boot().catch((e) => {

@@ -5,7 +5,7 @@
 
 import L from 'leaflet';
 import 'leaflet/dist/leaflet.css';
-import { app, emit, matchesFilters, deviceName } from './state.js';
+import { app, emit, on, matchesFilters, deviceName, isRouteAlert } from './state.js';
 import { t, tv } from './i18n.js';
 
 export const STATE_COLORS = {
@@ -31,6 +31,11 @@ export const AREA_STYLES = {
   rest_zone: { color: '#2dd4bf', weight: 1.5, fillColor: '#14b8a6', fillOpacity: 0.35 },
 };
 
+/** A route with an unresolved `coverage_at_risk`: over its corridor, dashed. */
+export const RISK_STYLE = { color: '#f97316', opacity: 0.9, dashArray: '12 8', lineCap: 'butt' };
+/** The route of the alert being shown ("Show on map" of a route alert). */
+const RISK_SHOWN_STYLE = { color: '#facc15', opacity: 0.8, dashArray: null, lineCap: 'butt' };
+
 /** Below this zoom, devices closer than CELL_PX on screen are grouped. */
 const DECLUTTER_BELOW_ZOOM = 17;
 const CELL_PX = 48;
@@ -48,6 +53,10 @@ let deviceLayer;
 let renderTimer = null;
 let lastRender = 0;
 let selectedId = null;
+let riskLayer;
+const riskLines = new Map(); // `${org}/${route}` -> L.GeoJSON of an at-risk route
+let shownRoute = null; // `${org}/${route}` highlighted by "Show on map"
+let shownLine = null;
 let blinkOn = true;
 let shown = 0;
 
@@ -65,11 +74,12 @@ export function createMap(el) {
   }).setView([22.82, 113.67], 13);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   // Groups under the single markers, so an SOS is never hidden by a group.
-  for (const [name, z] of [['areas', 350], ['coverage', 420], ['groups', 440], ['devices', 450], ['track', 460]]) {
+  for (const [name, z] of [['areas', 350], ['risk', 400], ['coverage', 420], ['groups', 440], ['devices', 450], ['track', 460]]) {
     map.createPane(name).style.zIndex = String(z);
   }
   map.getPane('areas').classList.add('pane-areas');
   deviceRenderer = L.canvas({ pane: 'devices', padding: 0.2, tolerance: 4 });
+  riskLayer = L.layerGroup().addTo(map);
   deviceLayer = L.layerGroup().addTo(map);
   groupLayer = L.layerGroup().addTo(map);
   L.control.scale({ imperial: false, maxWidth: 160 }).addTo(map);
@@ -95,6 +105,7 @@ export function createMap(el) {
       // (render() restyles on a change of state or selection only)
     }
   }, 600);
+  on('alerts-changed', drawRoutesAtRisk);
   exposeTestHooks();
   return map;
 }
@@ -103,13 +114,101 @@ function metersPerPixel(lat) {
   return (40075016.686 * Math.cos((lat * Math.PI) / 180)) / 2 ** (map.getZoom() + 8);
 }
 
+function corridorPx(widthM, mpp) {
+  return Math.max(3, Math.min((2 * (widthM || 8)) / mpp, 80));
+}
+
 /** Routes drawn as corridors: twice the half-width in metres, at least 3 px. */
 function styleRoutes() {
   const mpp = metersPerPixel(map.getCenter().lat);
   for (const line of routeLines) {
-    const w = (2 * (line.feature.properties.width_m || 8)) / mpp;
-    line.setStyle({ weight: Math.max(3, Math.min(w, 80)) });
+    line.setStyle({ weight: corridorPx(line.feature.properties.width_m, mpp) });
   }
+  // An at-risk route stands out beside its corridor; the one being shown more so.
+  for (const [key, g] of riskLines) {
+    const w = corridorPx(app.areaById.get(key)?.feature?.properties?.width_m, mpp);
+    g.setStyle(key === shownRoute ? { ...RISK_SHOWN_STYLE, weight: w + 8 } : { ...RISK_STYLE, weight: w + 4 });
+  }
+  if (shownLine) shownLine.setStyle({ ...RISK_SHOWN_STYLE, weight: corridorPx(app.areaById.get(shownRoute)?.feature?.properties?.width_m, mpp) + 8 });
+}
+
+/** The routes of unresolved `coverage_at_risk` alerts, drawn over their corridors. */
+export function drawRoutesAtRisk() {
+  if (!map) return;
+  const want = new Map();
+  for (const a of app.alerts.values()) {
+    if (!isRouteAlert(a) || !a.area_id) continue;
+    const key = `${a.org}/${a.area_id}`;
+    if (app.areaById.get(key)?.feature?.geometry) want.set(key, a.id);
+  }
+  for (const [key, g] of riskLines) {
+    if (!want.has(key)) {
+      riskLayer.removeLayer(g);
+      riskLines.delete(key);
+    }
+  }
+  for (const [key, alertId] of want) {
+    if (riskLines.has(key)) continue;
+    const area = app.areaById.get(key);
+    const g = L.geoJSON(area.feature, { pane: 'risk', style: RISK_STYLE });
+    g.bindTooltip(() => `<strong>${esc(t('alertkind.coverage_at_risk'))}</strong><br>${esc(area.name || area.id)}`, { sticky: true });
+    g.on('click', () => {
+      const a = app.alerts.get(alertId);
+      if (a) emit('show-alert', a);
+    });
+    riskLines.set(key, g);
+    riskLayer.addLayer(g);
+  }
+  syncShownLine();
+  styleRoutes();
+}
+
+/** The shown route's own highlight, when it is not drawn as at risk already. */
+function syncShownLine() {
+  const needed = shownRoute && !riskLines.has(shownRoute);
+  if (!needed) {
+    shownLine?.remove();
+    shownLine = null;
+    return;
+  }
+  if (!shownLine) {
+    const area = app.areaById.get(shownRoute);
+    if (!area?.feature?.geometry) return;
+    shownLine = L.geoJSON(area.feature, { pane: 'risk', style: RISK_SHOWN_STYLE, interactive: false }).addTo(map);
+  }
+}
+
+/** The at-risk routes belong to the live map; the coverage view draws its own. */
+export function showRiskLayer(visible) {
+  map?.getPane('risk')?.classList.toggle('pane-hidden', !visible);
+}
+
+/**
+ * Shows a route (a route alert has no device marker): fits the map to it and
+ * draws it highlighted until a device or another route is shown.
+ */
+export function showRoute(org, id) {
+  const key = `${org}/${id}`;
+  const area = app.areaById.get(key);
+  if (!area?.feature?.geometry) return false;
+  selectDevice(null, { pan: false });
+  if (shownRoute !== key) {
+    shownLine?.remove();
+    shownLine = null;
+  }
+  shownRoute = key;
+  syncShownLine();
+  styleRoutes();
+  const b = L.geoJSON(area.feature).getBounds();
+  if (b.isValid()) map.fitBounds(b, { padding: [60, 60], maxZoom: 18 });
+  return true;
+}
+
+function clearShownRoute() {
+  if (!shownRoute) return;
+  shownRoute = null;
+  syncShownLine();
+  styleRoutes();
 }
 
 function areaTooltip(a) {
@@ -139,6 +238,7 @@ export function drawAreas() {
     },
   ).addTo(map);
   styleRoutes();
+  drawRoutesAtRisk(); // their geometry comes with the areas
 }
 
 export function fitAll() {
@@ -298,6 +398,7 @@ function groupIcon(n, state) {
 }
 
 export function selectDevice(id, { pan = true } = {}) {
+  if (id != null) clearShownRoute();
   const prev = selectedId;
   selectedId = id;
   for (const x of [prev, id]) {
@@ -346,6 +447,9 @@ function exposeTestHooks() {
       for (const m of markers.values()) if (deviceLayer.hasLayer(m)) drawn++;
       return { devices: app.devices.size, shown, drawn, grouped, groups: groups.size, areas: app.areas.length };
     },
+    /** Route ids (`org/id`) drawn as at risk, and the one shown by "Show on map". */
+    routesAtRisk: () => [...riskLines.keys()],
+    shownRoute: () => shownRoute,
     zoom: () => map.getZoom(),
     fit: () => fitAll(),
     setZoom: (z) => map.setZoom(z, { animate: false }),

@@ -2,9 +2,9 @@
 // the alert KPIs, and the same report as CSV (Accept: text/csv) to download.
 
 import { api } from './api.js';
+import { app, SEVERITY } from './state.js';
 import { t, tv } from './i18n.js';
 import { h, toast, formatNumber, formatPct, formatDuration, isoDate } from './ui.js';
-import { apiAll } from './api.js';
 
 let dateIn;
 let shiftSel;
@@ -34,12 +34,11 @@ export function mountReport(root) {
   });
 }
 
-let shifts = [];
 function fillShifts() {
   const cur = shiftSel.value;
   shiftSel.replaceChildren(h('option', { value: '' }, t('report.allshifts')));
   const seen = new Set();
-  for (const s of shifts) {
+  for (const s of app.shifts) {
     if (seen.has(s.id)) continue;
     seen.add(s.id);
     shiftSel.append(h('option', { value: s.id }, s.name || s.id));
@@ -47,14 +46,8 @@ function fillShifts() {
   shiftSel.value = cur;
 }
 
-export async function prepareReport() {
-  if (!shifts.length) {
-    try {
-      shifts = await apiAll('/api/v1/shifts');
-    } catch (e) {
-      toast(t('error.generic', { error: e.message }), 'error');
-    }
-  }
+/** Fills the shift list once the shifts are loaded (main.js). */
+export function prepareReport() {
   fillShifts();
 }
 
@@ -132,7 +125,10 @@ function render() {
       ),
     );
   }
-  const kpis = [...(r.alerts?.by_kind || []), ...(r.alerts?.total ? [r.alerts.total] : [])];
+  // Kinds in the queue's order: most severe first.
+  const sev = (k) => SEVERITY[k.kind] ?? 3;
+  const byKind = [...(r.alerts?.by_kind || [])].sort((a, b) => sev(a) - sev(b) || tv('alertkind', a.kind).localeCompare(tv('alertkind', b.kind)));
+  const kpis = [...byKind, ...(r.alerts?.total ? [r.alerts.total] : [])];
   parts.push(h('h3', {}, t('report.alerts')));
   if (!kpis.length) parts.push(h('p.empty', {}, t('report.noalerts')));
   else
@@ -155,7 +151,7 @@ function render() {
           kpis.map((k) =>
             h(
               `tr${k.kind ? '' : '.total'}`,
-              {},
+              { testid: 'report-alert-row', dataset: { kind: k.kind || '' } },
               h('td', {}, k.kind ? tv('alertkind', k.kind) : t('report.total')),
               h('td.num', {}, formatNumber(k.opened)),
               h('td.num', {}, formatNumber(k.acknowledged)),

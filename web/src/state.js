@@ -11,12 +11,19 @@ export const SEVERITY = {
   sos: 0,
   idle: 1, // for street cleaners a dwell is a welfare check first
   offline: 1,
+  coverage_at_risk: 1, // a route, not a device: there is still time to send a second sweeper
   off_area: 2,
+  work_off_route: 2, // working, but not where assigned: a different talk than leaving the area
   speeding_at_work: 2,
   late_start: 3,
   off_shift_work: 3,
 };
 export const SEVERITY_NAMES = ['critical', 'high', 'medium', 'low'];
+/** Every alert kind, most severe first (the queue's kind filter, the report's KPIs). */
+export const ALERT_KINDS = Object.keys(SEVERITY).sort((a, b) => SEVERITY[a] - SEVERITY[b]);
+
+/** A route alert (`coverage_at_risk`): no device; `area_id` is the route, `shift_id`/`shift_date` the instance. */
+export const isRouteAlert = (a) => a.device_id == null;
 
 /** A device is offline when its latest fix is older than this (as the API). */
 const OFFLINE_AFTER_MS = 10 * 60 * 1000;
@@ -30,7 +37,9 @@ export const app = {
   alerts: new Map(), // alert id -> alert (open or acknowledged)
   areas: [], // AreaRow
   areaById: new Map(), // `${org}/${id}` -> AreaRow
-  filters: { org: '', district: '', kind: '', state: '', search: '' },
+  shifts: [], // ShiftRow
+  // kind/state: of devices; alertKind: of the alert queue
+  filters: { org: '', district: '', kind: '', state: '', search: '', alertKind: '' },
 };
 
 const listeners = new Map();
@@ -91,6 +100,7 @@ export function computeState(d, now = orgNow(d.org), kinds = alertKindsOf(d.id))
 export function refreshStates() {
   kindsIndex = new Map();
   for (const a of app.alerts.values()) {
+    if (isRouteAlert(a)) continue;
     if (!kindsIndex.has(a.device_id)) kindsIndex.set(a.device_id, new Set());
     kindsIndex.get(a.device_id).add(a.kind);
   }
@@ -172,6 +182,7 @@ export function matchesFilters(d, f = app.filters) {
 export function alertMatchesFilters(a, f = app.filters) {
   if (f.org && a.org !== f.org) return false;
   if (f.district && a.district && a.district !== f.district) return false;
+  if (f.alertKind && a.kind !== f.alertKind) return false;
   return true;
 }
 
@@ -189,6 +200,26 @@ export function compareAlerts(a, b) {
 export function areaName(org, id) {
   if (!id) return '';
   return app.areaById.get(`${org}/${id}`)?.name || id;
+}
+
+export function shiftName(org, id) {
+  if (!id) return '';
+  return app.shifts.find((s) => s.org === org && s.id === id)?.name || id;
+}
+
+/**
+ * The coverage view's parameters of a route alert: from its `coverage_url`
+ * (the API's link), else from its route and shift instance.
+ */
+export function coverageParams(a) {
+  if (a.coverage_url) {
+    const q = new URLSearchParams(a.coverage_url.split('?')[1] || '');
+    if (q.get('route') && q.get('shift') && q.get('date')) {
+      return { org: q.get('org') || a.org, route: q.get('route'), shift: q.get('shift'), date: q.get('date') };
+    }
+  }
+  if (!a.area_id || !a.shift_id || !a.shift_date) return null;
+  return { org: a.org, route: a.area_id, shift: a.shift_id, date: a.shift_date };
 }
 
 export function deviceName(d) {

@@ -59,6 +59,21 @@ export function formatTime(ts, withDate = true) {
   });
 }
 
+/** A calendar date (YYYY-MM-DD, e.g. a shift instance's local date) with its weekday, in the page's language. */
+export function formatDate(ymd) {
+  if (!ymd) return '';
+  const [y, m, d] = String(ymd).split('-').map(Number);
+  if (!y || !m || !d) return String(ymd);
+  // Noon UTC, formatted in UTC: the same calendar date whatever the browser's zone.
+  return new Date(Date.UTC(y, m - 1, d, 12)).toLocaleDateString(locale(), {
+    timeZone: 'UTC',
+    weekday: 'short',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  });
+}
+
 export function formatNumber(n, digits = 0) {
   if (n == null || Number.isNaN(n)) return '—';
   return Number(n).toLocaleString(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits });
