@@ -623,16 +623,8 @@ describe('alerts of issue 13: working off route, re-opened cases, coverage at ri
     await page.getByTestId('nav-live').click();
   });
 
-  // The API answers GET /api/v1/positions with 500 while a route alert is
-  // unresolved (store::queries::live::unresolved_alert_kinds reads its NULL
-  // device_id into an i32), so a page (re)loaded now gets no positions: it
-  // retries with back-off, each attempt a console error. The two tests below
-  // separate what the page does right (the alerts) from that API bug.
-  const POSITIONS_BUG = 'API: GET /api/v1/positions answers 500 while a coverage_at_risk (device_id NULL) is unresolved';
-
   it('opens at a coverage address and lists the route alert from the alert list (not the stream)', async () => {
     const fresh = await openPage();
-    fresh.expected.push(/status of 500 .*\/api\/v1\/positions/); // POSITIONS_BUG: nothing the page can do
     const { page } = fresh;
     try {
       const [a] = (await town.api('/api/v1/alerts?kind=coverage_at_risk', 'viewer')).body.items;
@@ -657,11 +649,13 @@ describe('alerts of issue 13: working off route, re-opened cases, coverage at ri
     }
   });
 
-  it('shows the devices on a page loaded while a coverage_at_risk is open', { todo: POSITIONS_BUG }, async () => {
+  // A route alert has no device: /positions must not trip over it (it did:
+  // a NULL device_id read into an integer answered 500).
+  it('shows the devices on a page loaded while a coverage_at_risk is open', async () => {
     const fresh = await openPage();
     try {
       const r = await town.api('/api/v1/positions', 'viewer');
-      assert.equal(r.status, 200, `${POSITIONS_BUG}: ${r.text}`);
+      assert.equal(r.status, 200, r.text);
       await signIn(fresh.page, 'viewer');
       await fresh.page.waitForFunction(() => window.__sweepwatch?.counts().shown === 3, null, { timeout: 10000 });
     } finally {
