@@ -8,17 +8,26 @@
 //! them to a broker paced by the [`Clock`] (real time, or a replay at a speed factor).
 //!
 //! Parts: `options` (what a run does, every behaviour's switch and knobs), `program`
-//! (a device's itinerary from its assigned areas), `walker` (moving along it), `device`
-//! (one device's fixes and behaviours), `payload` (message bytes), `publish` (MQTT).
+//! (a device's itinerary from its assigned areas), `walker` (moving along it, each step
+//! tagged with what it is part of), `device` (one device's fixes), `behave` (the
+//! behaviours as detours, placed where they are unambiguous under the rules), `reach`
+//! (the working area as the rules define it), `observe` (the ground truth read off
+//! what each device does), `payload` (message bytes), `publish` (MQTT, and the truth
+//! file).
 
+mod assemble;
+mod behave;
 mod device;
 mod geom;
+mod observe;
 mod options;
 mod payload;
 mod planner;
 mod program;
 mod publish;
+mod reach;
 pub(crate) mod rng;
+mod swept;
 mod walker;
 
 use std::time::Duration;
@@ -30,12 +39,20 @@ use thiserror::Error;
 use crate::mqtt::BrokerUrlError;
 
 pub use options::{
-    Backlog, Behaviours, Breaks, Clock, Connections, DeviceSelection, Dropout, Duplicates,
-    FixIntervals, Idle, LateStart, LeaveArea, Malformed, Noise, ScenarioRun, Silent, Sos,
+    Backlog, Behaviours, Breaks, Clock, Connections, DeviceSelection, Dropout, Duplicates, Edge,
+    FixIntervals, Idle, LateStart, LeaveArea, Malformed, Noise, OffRoute, OffShift, ScenarioRun,
+    Silent, SkipRoute, Sos, Speeding, TakeAway, TrafficJam, TransferTrips,
 };
 pub use payload::{MAX_BACKLOG_BYTES, MAX_BACKLOG_FIXES};
 pub use planner::{Planner, latest_shift_start, plan};
 pub use publish::run_scenario;
+
+/// A whole run, planned: its messages in publish order, and its ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub messages: Vec<PlannedMessage>,
+    pub truth: crate::quality::Truth,
+}
 
 /// One message of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +182,12 @@ pub enum SimError {
     },
     #[error("a simulator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot write the ground truth to {path}: {source}")]
+    WriteTruth {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Reads and validates a scenario file.
