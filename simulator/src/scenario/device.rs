@@ -601,7 +601,7 @@ impl DeviceSim {
         self.on.as_mut().map(|o| o.walker.advance(dt))
     }
 
-    /// Off shift, inside the `off_shift` span: works its first shift's routes.
+    /// Off shift, inside the `off_shift` span: works the first route of its first shift.
     fn moonlight(&mut self, ctx: &Ctx, t: DateTime<Utc>) -> Option<Motion> {
         let (a, b) = self.roles.off_shift?;
         if !(a <= t && t < b) || self.instance_at(ctx, t).is_some() {
@@ -609,8 +609,13 @@ impl DeviceSim {
             return None;
         }
         if self.moonlight.is_none() {
+            // Its first route, over and over: one unbroken condition.
             let shift = self.first_shift()?;
-            let areas = self.assigned(ctx, &self.areas_of(shift, t));
+            let first = self
+                .areas_of(shift, t)
+                .into_iter()
+                .find(|&a| matches!(ctx.shapes[a], Shape::Line(_)))?;
+            let areas = self.assigned(ctx, &[first]);
             let (start, steps) = program::build(
                 self.kind,
                 &areas,
