@@ -1,20 +1,20 @@
 //! One simulated device: when it is on shift it advances its [`Walker`] fix by fix, and
-//! its roles (the behaviours the planner gave it) shape what it does and publishes.
-//! What it does is observed into the ground truth (see `observe`).
+//! its roles (the behaviours the planner gave it, started in `behave`) shape what it
+//! does and publishes. What it does is kept as ground truth (see `witness`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use geofence::projection::LocalFrame;
-use geofence::{AlertKind, DeviceKind, RuleParams, Shift, ShiftInstance, ZonePurpose};
+use geofence::{DeviceKind, RuleParams, Shift, ShiftInstance, ZonePurpose};
 
+use super::behaviours::Behaviours;
 use super::geom::{P, Shape};
-use super::observe::{Cond, Observer, instance_ref};
-use super::options::Behaviours;
+use super::observe::{Cond, Observer};
 use super::payload::{self, FixData};
-use super::program::{self, Assigned, Profile};
+use super::program::Profile;
 use super::reach::{Geom, WorkingArea};
 use super::rng::Rng;
-use super::swept::{self, Pass, WorkFix};
-use super::walker::{Motion, Tag, Walker};
+use super::swept::{Pass, WorkFix};
+use super::walker::{Motion, Walker};
 use super::{MessageKind, PlannedMessage};
 use crate::quality::Planted;
 
@@ -90,49 +90,38 @@ pub(super) struct OnShift {
 pub struct DeviceSim {
     pub id: String,
     pub(super) kind: DeviceKind,
-    topic: String,
-    ot: Option<(String, String)>,
+    pub(super) topic: String,
+    pub(super) ot: Option<(String, String)>,
     pub(super) interval: TimeDelta,
-    next_tick: DateTime<Utc>,
+    pub(super) next_tick: DateTime<Utc>,
     pub(super) last_tick: Option<DateTime<Utc>>,
     pub(super) rng: Rng,
-    asgs: Vec<Asg>,
+    pub(super) asgs: Vec<Asg>,
     pub(super) on: Option<OnShift>,
     /// Working off shift (the `off_shift` role).
     pub(super) moonlight: Option<Walker>,
     /// When to look at the calendar again while off shift.
-    recheck: DateTime<Utc>,
+    pub(super) recheck: DateTime<Utc>,
     pub(super) prof: Profile,
     pub(super) params: RuleParams,
-    seq: u64,
+    pub(super) seq: u64,
     batt0: f64,
     pub roles: Roles,
     pub(super) next_break: Option<DateTime<Utc>>,
     /// Working along the edge of its corridor until then (vehicles).
     pub(super) edge_until: Option<DateTime<Utc>>,
-    buffer: Vec<String>,
-    buffered_since: Option<DateTime<Utc>>,
-    announced: bool,
-    backlog_max: usize,
-    last_published: Option<DateTime<Utc>>,
-    silence_noted: bool,
+    pub(super) buffer: Vec<String>,
+    pub(super) buffered_since: Option<DateTime<Utc>>,
+    pub(super) announced: bool,
+    pub(super) backlog_max: usize,
+    pub(super) last_published: Option<DateTime<Utc>>,
+    pub(super) silence_noted: bool,
     pub obs: Observer,
     /// What its published working fixes swept (see `swept`).
     pub passes: Vec<Pass>,
-    last_work: Option<WorkFix>,
+    pub(super) last_work: Option<WorkFix>,
     /// Routes it left unswept (the `skip_route` role), by instance.
     pub skipped: Vec<(usize, ShiftInstance)>,
-}
-
-/// The non-trouble a program or detour step is part of.
-fn tag_cond(ctx: &Ctx, tag: Tag) -> Cond {
-    let id = |i: u32| ctx.ids.get(i as usize).cloned().unwrap_or_default();
-    match tag {
-        Tag::TransferTrip(i) => Cond::non_trouble("transfer_trip", id(i)),
-        Tag::Break(i) => Cond::non_trouble("break", id(i)),
-        Tag::TrafficJam => Cond::non_trouble("traffic_jam", "stopped, not working"),
-        _ => Cond::non_trouble("edge", "along the beat's edge"),
-    }
 }
 
 /// Off shift, a device looks at its calendar this often.
@@ -429,154 +418,6 @@ impl DeviceSim {
         }
     }
 
-    /// Where the device really is: the walker's position, moved to the edge of its
-    /// corridor while it works along it.
-    fn true_position(&self, ctx: &Ctx, t: DateTime<Utc>, m: &Motion) -> P {
-        let edging = self.edge_until.is_some_and(|u| t < u) && m.work && m.tag == Tag::Work;
-        let Some(on) = self.on.as_ref().filter(|_| edging) else {
-            return m.pos;
-        };
-        let hw = on
-            .wa
-            .areas()
-            .iter()
-            .filter_map(|g| match g {
-                Geom::Route { hw, .. } => Some((g.distance(m.pos), *hw)),
-                Geom::Zone { .. } => None,
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map_or(0.0, |x| x.1);
-        let off = hw + self.params.area_margin_m - ctx.behaviours.edge.inside_m;
-        let h = m.heading.to_radians();
-        [m.pos[0] - h.cos() * off, m.pos[1] + h.sin() * off]
-    }
-
-    /// Coverage as the service will count it, from the fixes it will receive.
-    fn note_pass(&mut self, ctx: &Ctx, t: DateTime<Utc>, pos: P, kmh: f64, work: bool) {
-        if !(work && self.params.sweeps_routes && self.kind.has_work_sensor()) {
-            self.last_work = None;
-            return;
-        }
-        let now = WorkFix { at: t, pos, kmh };
-        if let (Some(prev), Some(on)) = (self.last_work, self.on.as_ref()) {
-            let routes: Vec<(usize, &[P], f64)> = on
-                .routes
-                .iter()
-                .map(|&r| (r, ctx.shapes[r].points(), ctx.widths[r]))
-                .collect();
-            swept::passes(prev, now, &self.params, &routes, &on.inst, &mut self.passes);
-        }
-        self.last_work = Some(now);
-    }
-
-    /// The truth of this tick: which planted conditions hold.
-    #[allow(clippy::too_many_arguments)]
-    fn observe(
-        &mut self,
-        ctx: &Ctx,
-        t: DateTime<Utc>,
-        pos: P,
-        m: &Motion,
-        kmh: f64,
-        dropped: bool,
-        sos: bool,
-    ) {
-        let mut now = Vec::new();
-        let off = |on: &OnShift| on.wa.is_off(pos);
-        match m.tag {
-            Tag::Transit if self.is_vehicle() => now.push(Cond::non_trouble("transit", "")),
-            Tag::TransferTrip(_) | Tag::Break(_) | Tag::TrafficJam | Tag::Edge => {
-                now.push(tag_cond(ctx, m.tag))
-            }
-            Tag::Idle => now.push(Cond::trouble(AlertKind::Idle, "idle")),
-            Tag::TakeAway if self.on.as_ref().is_some_and(off) => {
-                now.push(Cond::trouble(AlertKind::OffArea, "take_away"))
-            }
-            Tag::LeaveArea if self.on.as_ref().is_some_and(off) => {
-                now.push(Cond::trouble(AlertKind::OffArea, "leave_area"))
-            }
-            Tag::OffRoute if m.work && self.on.as_ref().is_some_and(|o| !o.wa.in_assigned(pos)) => {
-                now.push(Cond::trouble(AlertKind::WorkOffRoute, "off_route"))
-            }
-            _ => {}
-        }
-        let working = m.work && self.kind.has_work_sensor();
-        if working && kmh > self.params.work_speed_max_kmh {
-            now.push(Cond::trouble(AlertKind::SpeedingAtWork, "speeding"));
-        }
-        if working && self.on.is_none() && self.moonlight.is_some() {
-            now.push(Cond::trouble(AlertKind::OffShiftWork, "off_shift"));
-        }
-        if self.edge_until.is_some_and(|u| t < u) && m.work && m.tag == Tag::Work {
-            now.push(Cond::non_trouble("edge", "along the corridor's edge"));
-        }
-        if dropped {
-            now.push(Cond::non_trouble("dropout", "no fix (a tunnel)"));
-        }
-        self.obs.observe(t, &now, &self.params);
-        if sos {
-            self.obs.record(Planted {
-                kind: Some(AlertKind::Sos),
-                device: Some(self.id.clone()),
-                route: None,
-                shift: None,
-                from: t,
-                to: t,
-                behaviour: "sos".into(),
-                note: String::new(),
-            });
-        }
-        // A late starter has arrived at its first fix inside its area.
-        if let Some(on) = self.on.as_mut()
-            && on.late.is_some()
-            && m.tag != Tag::Depot
-            && on.wa.in_assigned(pos)
-            && let Some(mut p) = on.late.take()
-        {
-            p.to = t;
-            self.close_late(p);
-        }
-    }
-
-    fn close_late(&mut self, p: Planted) {
-        let grace = self.params.late_start_after_s;
-        if (p.to - p.from).num_seconds() > grace {
-            self.obs.record(p);
-        } else {
-            self.obs.record(Planted {
-                kind: None,
-                note: format!("arrived within the {grace} s grace"),
-                ..p
-            });
-        }
-    }
-
-    /// The first silent tick of a device on shift: `offline`, counted from its last fix.
-    fn note_silence(&mut self, t: DateTime<Utc>) {
-        if self.silence_noted {
-            return;
-        }
-        let Some(on) = self.on.as_ref().filter(|o| o.inst.contains(t)) else {
-            return;
-        };
-        self.silence_noted = true;
-        let from = self
-            .last_published
-            .unwrap_or(on.inst.start)
-            .max(on.inst.start);
-        self.obs.record(Planted {
-            kind: Some(AlertKind::Offline),
-            device: Some(self.id.clone()),
-            route: None,
-            shift: Some(instance_ref(&on.inst)),
-            from,
-            to: on.inst.end,
-            behaviour: "silent".into(),
-            note: "stopped publishing".into(),
-        });
-        self.obs.observe(t, &[], &self.params);
-    }
-
     fn advance(&mut self, ctx: &Ctx, t: DateTime<Utc>) -> Option<Motion> {
         if !self.on.as_ref().is_some_and(|o| o.inst.contains(t)) {
             if let Some(mut p) = self.on.take().and_then(|o| o.late) {
@@ -599,141 +440,6 @@ impl DeviceSim {
         let dt = self.last_tick.map_or(0.0, |l| (t - l).as_seconds_f64());
         self.last_tick = Some(t);
         self.on.as_mut().map(|o| o.walker.advance(dt))
-    }
-
-    /// Off shift, inside the `off_shift` span: works the first route of its first shift.
-    fn moonlight(&mut self, ctx: &Ctx, t: DateTime<Utc>) -> Option<Motion> {
-        let (a, b) = self.roles.off_shift?;
-        if !(a <= t && t < b) || self.instance_at(ctx, t).is_some() {
-            self.moonlight = None;
-            return None;
-        }
-        if self.moonlight.is_none() {
-            // Its first route, over and over: one unbroken condition.
-            let shift = self.first_shift()?;
-            let first = self
-                .areas_of(shift, t)
-                .into_iter()
-                .find(|&a| matches!(ctx.shapes[a], Shape::Line(_)))?;
-            let areas = self.assigned(ctx, &[first]);
-            let (start, steps) = program::build(
-                self.kind,
-                &areas,
-                self.prof,
-                &mut self.rng,
-                program::Options::default(),
-            );
-            self.moonlight = Some(Walker::tagged(start, steps));
-            self.last_tick = Some(t);
-        }
-        let dt = self.last_tick.map_or(0.0, |l| (t - l).as_seconds_f64());
-        self.last_tick = Some(t);
-        self.moonlight.as_mut().map(|w| w.advance(dt))
-    }
-
-    fn assigned<'a>(&self, ctx: &'a Ctx, areas: &[usize]) -> Vec<Assigned<'a>> {
-        areas
-            .iter()
-            .map(|&a| Assigned {
-                index: a as u32,
-                shape: &ctx.shapes[a],
-                purpose: ctx.purposes[a],
-            })
-            .collect()
-    }
-
-    /// Comes on shift at `t`: builds the program from the shift's assignments and moves
-    /// on to where the device would be by now.
-    fn start_shift(
-        &mut self,
-        ctx: &Ctx,
-        t: DateTime<Utc>,
-        shift: usize,
-        inst: ShiftInstance,
-    ) -> Motion {
-        self.moonlight = None;
-        let area_ix = self.areas_of(shift, t);
-        let b = &ctx.behaviours;
-        let skip = self.skipped_route(ctx, &area_ix, &inst);
-        let wa = WorkingArea::new(
-            self.kind,
-            area_ix.iter().map(|&a| ctx.geom(a)).collect(),
-            ctx.rest_ix.iter().map(|&a| ctx.geom(a)).collect(),
-            self.params,
-        );
-        let opts = program::Options {
-            stations: b.transfer_trips.enabled.then_some(program::StationStop {
-                queue_s: b.transfer_trips.queue.as_secs_f64(),
-                unload_s: b.transfer_trips.unload.as_secs_f64(),
-            }),
-            skip,
-            working_area: Some(&wa),
-        };
-        let areas = self.assigned(ctx, &area_ix);
-        let (start, steps) = program::build(self.kind, &areas, self.prof, &mut self.rng, opts);
-        let home = areas
-            .iter()
-            .find(|a| {
-                matches!(a.shape, Shape::Ring(_)) && a.purpose != Some(ZonePurpose::TransferStation)
-            })
-            .or(areas.first())
-            .map(|a| a.shape.points().to_vec());
-        let mut late = None;
-        let mut walker = match self.roles.late.take() {
-            Some(delay) => {
-                let (w, p) = self.late_start(ctx, steps, &wa, start, &inst, delay);
-                late = Some(p);
-                w
-            }
-            None => Walker::tagged(start, steps),
-        };
-        let motion = walker.advance((t - inst.start.min(t)).as_seconds_f64());
-        let br = &ctx.behaviours.breaks;
-        self.next_break = None;
-        if br.enabled && self.kind == DeviceKind::Worker && !ctx.rest_ix.is_empty() {
-            let every = TimeDelta::from_std(br.every)
-                .unwrap_or(TimeDelta::hours(2))
-                .max(TimeDelta::minutes(1));
-            let mut next = inst.start
-                + TimeDelta::milliseconds(
-                    (every.num_milliseconds() as f64 * self.rng.unit()) as i64,
-                );
-            while next < t {
-                next += every;
-            }
-            self.next_break = Some(next);
-        }
-        let routes = area_ix
-            .iter()
-            .copied()
-            .filter(|&a| matches!(ctx.shapes[a], Shape::Line(_)))
-            .collect();
-        self.on = Some(OnShift {
-            inst,
-            walker,
-            home,
-            wa,
-            routes,
-            late,
-        });
-        self.last_tick = Some(t);
-        motion
-    }
-
-    /// The route it leaves unswept in `inst` (the `skip_route` role): its last one.
-    /// The truth learns of it from the coverage (see `Planner::truth`).
-    fn skipped_route(&mut self, ctx: &Ctx, areas: &[usize], inst: &ShiftInstance) -> Option<u32> {
-        if !self.roles.skip_route {
-            return None;
-        }
-        let routes: Vec<usize> = areas
-            .iter()
-            .copied()
-            .filter(|&a| matches!(ctx.shapes[a], Shape::Line(_)))
-            .collect();
-        let &route = routes.last().filter(|_| routes.len() >= 2)?;
-        self.skipped.push((route, inst.clone()));
-        Some(route as u32)
     }
 
     fn flush(&mut self, t: DateTime<Utc>, out: &mut Vec<PlannedMessage>) {
