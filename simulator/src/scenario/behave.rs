@@ -277,7 +277,13 @@ impl DeviceSim {
         detour.push(mv(start, self.prof.transit_kmh, false));
         let mut walker = Walker::tagged(depot, steps);
         walker.detour(detour, Tag::Depot);
-        let planted = Planted {
+        let note = format!("in a yard {far:.0} m away, then driving in");
+        (walker, self.late_planted(inst, &note))
+    }
+
+    /// A late start's truth, open until the device arrives.
+    pub(super) fn late_planted(&self, inst: &geofence::ShiftInstance, note: &str) -> Planted {
+        Planted {
             kind: Some(AlertKind::LateStart),
             device: Some(self.id.clone()),
             route: None,
@@ -285,9 +291,8 @@ impl DeviceSim {
             from: inst.start,
             to: inst.start,
             behaviour: "late_start".into(),
-            note: format!("in a yard {far:.0} m away, then driving in"),
-        };
-        (walker, planted)
+            note: note.into(),
+        }
     }
 }
 

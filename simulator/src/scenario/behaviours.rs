@@ -176,6 +176,7 @@ impl Default for Behaviours {
                 devices: 1,
                 delay: min(20),
                 depot_m: 1500.0,
+                dark: false,
             },
             breaks: Breaks {
                 enabled: true,
@@ -312,13 +313,15 @@ pub struct LeaveArea {
 
 /// `devices` vehicles arrive in their area `delay` after their shift starts: they
 /// report from the start, first manoeuvring in a yard `depot_m` away, then driving
-/// in (a silent device would be `offline` as well): `late_start`.
+/// in: `late_start`. With `dark`, they report nothing at all (not even their status)
+/// until they arrive, as a terminal powered with the ignition does: the same trouble.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LateStart {
     pub enabled: bool,
     pub devices: u32,
     pub delay: Duration,
     pub depot_m: f64,
+    pub dark: bool,
 }
 
 /// Workers walk to the nearest city service station (rest zone) every `every` on shift

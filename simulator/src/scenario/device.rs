@@ -54,6 +54,8 @@ pub struct Asg {
 pub struct Roles {
     /// Arrives this long after its shift instance starts.
     pub late: Option<TimeDelta>,
+    /// Reports nothing before this instant (a late start with the GPS off).
+    pub dark_until: Option<DateTime<Utc>>,
     pub silent_from: Option<DateTime<Utc>>,
     pub dropout: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub backlog: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -293,6 +295,9 @@ impl DeviceSim {
     fn tick(&mut self, ctx: &Ctx, t: DateTime<Utc>, out: &mut Vec<PlannedMessage>) {
         if self.roles.silent_from.is_some_and(|s| t >= s) {
             self.note_silence(t);
+            return;
+        }
+        if self.roles.dark_until.is_some_and(|d| t < d) {
             return;
         }
         if !self.announced {

@@ -90,6 +90,7 @@ impl DeviceSim {
             .or(areas.first())
             .map(|a| a.shape.points().to_vec());
         let mut late = None;
+        let mut from = inst.start.min(t);
         let mut walker = match self.roles.late.take() {
             Some(delay) => {
                 let (w, p) = self.late_start(ctx, steps, &wa, start, &inst, delay);
@@ -98,7 +99,12 @@ impl DeviceSim {
             }
             None => Walker::tagged(start, steps),
         };
-        let motion = walker.advance((t - inst.start.min(t)).as_seconds_f64());
+        if let Some(dark) = self.roles.dark_until.take().filter(|d| *d > inst.start) {
+            // Its GPS comes on as it arrives: the program starts then.
+            from = dark.min(t);
+            late = Some(self.late_planted(&inst, "reported nothing until it arrived"));
+        }
+        let motion = walker.advance((t - from).as_seconds_f64());
         let br = &ctx.behaviours.breaks;
         self.next_break = None;
         if br.enabled && self.kind == DeviceKind::Worker && !ctx.rest_ix.is_empty() {

@@ -142,6 +142,7 @@ impl Planner {
         for (i, role) in roles {
             let r = &mut self.devices[i].roles;
             match role {
+                Role::Late if b.late_start.dark => r.dark_until = Some(at(b.late_start.delay)),
                 Role::Late => {
                     r.late = Some(TimeDelta::from_std(b.late_start.delay).unwrap_or_default())
                 }
@@ -165,7 +166,10 @@ impl Planner {
             let ok: Vec<usize> = (0..self.devices.len())
                 .filter(|&i| {
                     let r = &self.devices[i].roles;
-                    on_shift[i] && r.late.is_none() && r.silent_from.is_none()
+                    on_shift[i]
+                        && r.late.is_none()
+                        && r.dark_until.is_none()
+                        && r.silent_from.is_none()
                 })
                 .collect();
             let n = b.malformed.count;

@@ -77,6 +77,17 @@ fn a_vehicle_arriving_twenty_minutes_late_raises_one_late_start_and_no_offline_o
     assert_cases(&c, AlertKind::LateStart, "late_start", 1);
 }
 
+/// A terminal powered with the ignition reports nothing until the truck is driven:
+/// arriving late with it is one problem, a late start, not an offline device too.
+#[test]
+fn a_vehicle_reporting_nothing_until_it_arrives_late_raises_one_late_start_and_no_offline() {
+    let mut b = with_noise("late_start");
+    b.late_start.dark = true;
+    // A second vehicle keeps the replay's clock going.
+    let c = check(&run(ids(&["sw-003", "co-001"]), b, 30));
+    assert_cases(&c, AlertKind::LateStart, "late_start", 1);
+}
+
 #[test]
 fn a_silent_collector_raises_one_offline() {
     // A replay runs on event time: some other device's fixes move the clock on.
