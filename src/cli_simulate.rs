@@ -46,9 +46,25 @@ pub struct RunArgs {
     /// Devices with an owntracks_id publish as OwnTracks.
     #[arg(long)]
     owntracks: bool,
+    /// These devices only (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
     /// Clean tracks: no silence, SOS, idling, backlogs, malformed messages...
     #[arg(long)]
     no_behaviours: bool,
+    /// Only these behaviours (comma-separated: noise, dropout, silent, backlog,
+    /// duplicates, malformed, sos, idle, leave_area, late_start, breaks,
+    /// transfer_trips, take_away, off_route, speeding, off_shift, skip_route,
+    /// traffic_jam, edge).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// All behaviours but these (comma-separated, as for --only).
+    #[arg(long, value_delimiter = ',')]
+    without: Vec<String>,
+    /// Write what the run planted (troubles and non-troubles, JSON lines) to this
+    /// file, for `sweepwatch score`.
+    #[arg(long)]
+    truth: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -102,9 +118,22 @@ impl RunArgs {
         if let Some(n) = self.per_kind {
             run.devices = DeviceSelection::PerKind(n);
         }
-        if self.no_behaviours {
+        if !self.devices.is_empty() {
+            run.devices = DeviceSelection::Ids(self.devices.clone());
+        }
+        if self.no_behaviours || !self.only.is_empty() {
             run.behaviours = Behaviours::none();
         }
+        for (names, on) in [(&self.only, true), (&self.without, false)] {
+            for name in names {
+                anyhow::ensure!(
+                    run.behaviours.set(name, on),
+                    "unknown behaviour {name:?}; known: {}",
+                    Behaviours::NAMES.join(", ")
+                );
+            }
+        }
+        run.truth = self.truth.clone();
         if let Some(speed) = self.speed {
             let span = chrono::Duration::from_std(self.duration)?;
             let start = match self.start {
@@ -190,6 +219,9 @@ pub async fn run(
             let file = args.scenario()?;
             let opts = args.options(&file, default_url)?;
             let r = simulator::scenario::run_scenario(&file, &opts, cancel).await?;
+            if let Some(path) = &opts.truth {
+                println!("ground truth written to {}", path.display());
+            }
             println!(
                 "simulated {} .. {}: published {} (acked {}): {} fixes, {} backlogs ({} fixes), {} duplicates, {} malformed, {} SOS, {} status, {} OwnTracks",
                 r.start,

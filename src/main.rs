@@ -1,5 +1,6 @@
 //! The `sweepwatch` command line: parses arguments and calls the library.
 
+mod cli_score;
 mod cli_simulate;
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ enum Command {
         #[command(subcommand)]
         mode: cli_simulate::SimulateMode,
     },
+    /// Score the alerts stored for a simulated run against its ground truth
+    /// (`simulate run --truth FILE`): precision, recall and open-time error per kind,
+    /// every false and missed alert. Exits non-zero below the thresholds given.
+    Score(cli_score::ScoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +111,7 @@ fn main() -> anyhow::Result<()> {
                 tokio::spawn(cancel_on_signal(cancel.clone()));
                 cli_simulate::run(mode, &cfg.mqtt.url, cancel).await
             }
+            Command::Score(args) => cli_score::run(args, &cfg.database.url).await,
             Command::Config => unreachable!("handled above"),
         }
     })

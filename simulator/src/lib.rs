@@ -12,9 +12,13 @@
 //! - [`scenario`]: scenario mode. The devices of a scenario file (`sweepwatch-scenario/1`)
 //!   drive their routes and walk their beats on their shifts, with switchable behaviours
 //!   (GPS noise, tunnels, silent devices, store-and-forward backlogs, duplicates,
-//!   malformed messages, SOS, idling, leaving the area, late starts, breaks). A pure
-//!   [`scenario::Planner`] produces the messages; [`scenario::run_scenario`] publishes
-//!   them paced by a real-time or replay clock.
+//!   malformed messages, SOS, idling, leaving the area, late starts, breaks, transfer
+//!   trips, taking a vehicle away, working off route, speeding, working off shift,
+//!   skipping a route, traffic jams, edges). A pure
+//!   [`scenario::Planner`] produces the messages and the ground truth (what it planted);
+//!   [`scenario::run_scenario`] publishes them paced by a real-time or replay clock.
+//! - [`quality`]: the ground truth's format and the scorer that holds alerts against it
+//!   (precision, recall and open-time error per kind).
 //!
 //! Data flow in load mode: a per-connection [`load::fleet::Fleet`] produces fix JSON,
 //! a paced publish task hands it to that connection's rumqttc client, and the
@@ -23,6 +27,7 @@
 pub mod humen;
 pub mod load;
 pub mod mqtt;
+pub mod quality;
 pub mod scenario;
 
 pub use load::{

@@ -8,10 +8,12 @@
 //! - [`track`]: a device's fixes over a time range.
 //! - [`config`]: devices, areas, shifts and assignments as stored.
 //! - [`reports`]: shift KPIs and daily device summaries.
+//! - [`quality`]: the alerts of a time range, for the quality scorer.
 
 pub mod alerts;
 pub mod config;
 pub mod coverage;
 pub mod live;
+pub mod quality;
 pub mod reports;
 pub mod track;

@@ -10,5 +10,6 @@ mod faults;
 mod helpers;
 mod ingest;
 mod instances;
+mod quality;
 mod simulated;
 mod storage;

@@ -1,17 +1,22 @@
 //! One simulated device: when it is on shift it advances its [`Walker`] fix by fix, and
-//! its roles (the behaviours the planner gave it) shape what it publishes.
+//! its roles (the behaviours the planner gave it, started in `behave`) shape what it
+//! does and publishes. What it does is kept as ground truth (see `witness`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use geofence::projection::LocalFrame;
-use geofence::{DeviceKind, Shift, ShiftInstance, ZonePurpose};
+use geofence::{DeviceKind, RuleParams, Shift, ShiftInstance, ZonePurpose};
 
-use super::geom::{P, Shape, centroid, closest_on_polyline, dist};
-use super::options::Behaviours;
+use super::behaviours::Behaviours;
+use super::geom::{P, Shape};
+use super::observe::{Cond, Observer};
 use super::payload::{self, FixData};
-use super::program::{self, Assigned, Profile};
+use super::program::Profile;
+use super::reach::{Geom, WorkingArea};
 use super::rng::Rng;
-use super::walker::{Step, Walker};
+use super::swept::{Pass, WorkFix};
+use super::walker::{Motion, Walker};
 use super::{MessageKind, PlannedMessage};
+use crate::quality::Planted;
 
 /// What every device reads: the scenario's geometry and calendars, and the options.
 pub struct Ctx {
@@ -19,10 +24,20 @@ pub struct Ctx {
     pub shifts: Vec<Shift>,
     pub shapes: Vec<Shape>,
     pub purposes: Vec<Option<ZonePurpose>>,
-    /// Centres of the rest zones (city service stations).
-    pub rest_zones: Vec<P>,
+    /// Area ids, by index.
+    pub ids: Vec<String>,
+    /// Route corridor half-widths, by area index (0 for zones).
+    pub widths: Vec<f64>,
+    /// Indices of the rest zones (city service stations).
+    pub rest_ix: Vec<usize>,
     pub behaviours: Behaviours,
     pub owntracks: bool,
+}
+
+impl Ctx {
+    pub fn geom(&self, area: usize) -> Geom {
+        Geom::of(&self.shapes[area], self.widths[area])
+    }
 }
 
 /// An assignment, resolved to indices into [`Ctx`].
@@ -37,7 +52,10 @@ pub struct Asg {
 /// The behaviours this device shows, at simulated instants.
 #[derive(Debug, Clone, Default)]
 pub struct Roles {
-    pub late_until: Option<DateTime<Utc>>,
+    /// Arrives this long after its shift instance starts.
+    pub late: Option<TimeDelta>,
+    /// Reports nothing before this instant (a late start with the GPS off).
+    pub dark_until: Option<DateTime<Utc>>,
     pub silent_from: Option<DateTime<Utc>>,
     pub dropout: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub backlog: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -45,32 +63,67 @@ pub struct Roles {
     /// When, and for how long (seconds).
     pub idle: Option<(DateTime<Utc>, f64)>,
     pub leave_at: Option<DateTime<Utc>>,
+    pub take_away_at: Option<DateTime<Utc>>,
+    pub off_route_at: Option<DateTime<Utc>>,
+    pub speeding_at: Option<DateTime<Utc>>,
+    /// Works off shift over this span.
+    pub off_shift: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Leaves one route of each shift instance unswept.
+    pub skip_route: bool,
+    pub jam_at: Option<DateTime<Utc>>,
+    pub edge_at: Option<DateTime<Utc>>,
     /// Malformed messages: when, and which variant; sorted by time.
     pub malformed: Vec<(DateTime<Utc>, usize)>,
 }
 
+/// A device in a shift instance.
+pub(super) struct OnShift {
+    pub inst: ShiftInstance,
+    pub walker: Walker,
+    /// The ring of its beat (or first zone), for walking out of it or along it.
+    pub home: Option<Vec<P>>,
+    pub wa: WorkingArea,
+    /// Area indices of its routes in this instance.
+    pub routes: Vec<usize>,
+    /// Still to arrive (a late start): the truth so far.
+    pub late: Option<Planted>,
+}
+
 pub struct DeviceSim {
     pub id: String,
-    kind: DeviceKind,
-    topic: String,
-    ot: Option<(String, String)>,
-    interval: TimeDelta,
-    next_tick: DateTime<Utc>,
-    last_tick: Option<DateTime<Utc>>,
-    rng: Rng,
-    asgs: Vec<Asg>,
-    /// The shift instance it is working in, and its walker.
-    on: Option<(ShiftInstance, Walker, Option<Vec<P>>)>,
+    pub(super) kind: DeviceKind,
+    pub(super) topic: String,
+    pub(super) ot: Option<(String, String)>,
+    pub(super) interval: TimeDelta,
+    pub(super) next_tick: DateTime<Utc>,
+    pub(super) last_tick: Option<DateTime<Utc>>,
+    pub(super) rng: Rng,
+    pub(super) asgs: Vec<Asg>,
+    pub(super) on: Option<OnShift>,
+    /// Working off shift (the `off_shift` role).
+    pub(super) moonlight: Option<Walker>,
     /// When to look at the calendar again while off shift.
-    recheck: DateTime<Utc>,
-    prof: Profile,
-    seq: u64,
+    pub(super) recheck: DateTime<Utc>,
+    pub(super) prof: Profile,
+    pub(super) params: RuleParams,
+    pub(super) seq: u64,
     batt0: f64,
     pub roles: Roles,
-    next_break: Option<DateTime<Utc>>,
-    buffer: Vec<String>,
-    announced: bool,
-    backlog_max: usize,
+    pub(super) next_break: Option<DateTime<Utc>>,
+    /// Working along the edge of its corridor until then (vehicles).
+    pub(super) edge_until: Option<DateTime<Utc>>,
+    pub(super) buffer: Vec<String>,
+    pub(super) buffered_since: Option<DateTime<Utc>>,
+    pub(super) announced: bool,
+    pub(super) backlog_max: usize,
+    pub(super) last_published: Option<DateTime<Utc>>,
+    pub(super) silence_noted: bool,
+    pub obs: Observer,
+    /// What its published working fixes swept (see `swept`).
+    pub passes: Vec<Pass>,
+    pub(super) last_work: Option<WorkFix>,
+    /// Routes it left unswept (the `skip_route` role), by instance.
+    pub skipped: Vec<(usize, ShiftInstance)>,
 }
 
 /// Off shift, a device looks at its calendar this often.
@@ -87,6 +140,7 @@ impl DeviceSim {
         interval: std::time::Duration,
         start: DateTime<Utc>,
         seed: u64,
+        params: RuleParams,
     ) -> Self {
         let mut rng = Rng::derive(seed, id);
         let interval = TimeDelta::from_std(interval)
@@ -116,14 +170,24 @@ impl DeviceSim {
             rng,
             asgs,
             on: None,
+            moonlight: None,
             recheck: start,
             prof,
+            params,
             seq: 0,
             roles: Roles::default(),
             next_break: None,
+            edge_until: None,
             buffer: Vec::new(),
+            buffered_since: None,
             announced: false,
             backlog_max: 1000,
+            last_published: None,
+            silence_noted: false,
+            obs: Observer::new(id),
+            passes: Vec::new(),
+            last_work: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -136,16 +200,48 @@ impl DeviceSim {
         self.kind != DeviceKind::Worker
     }
 
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
+    }
+
     pub fn status_topic(&self) -> String {
         format!("{}/status", self.topic)
     }
 
-    /// The shift instance (and its assignments' shift) active at `t`, if any.
+    /// The assignments valid at `t` of the shift that is on at `t`, if any.
     pub fn instance_at(&self, ctx: &Ctx, t: DateTime<Utc>) -> Option<(usize, ShiftInstance)> {
         self.asgs
             .iter()
             .filter(|a| a.from <= t && a.to.is_none_or(|to| t < to))
             .find_map(|a| ctx.shifts[a.shift].instance_at(t).map(|i| (a.shift, i)))
+    }
+
+    /// The areas it works in `shift` at `t`.
+    pub fn areas_of(&self, shift: usize, t: DateTime<Utc>) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .asgs
+            .iter()
+            .filter(|a| a.shift == shift && a.from <= t && a.to.is_none_or(|to| t < to))
+            .map(|a| a.area)
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// Whether it is assigned `route` in `shift`.
+    pub fn works_route(&self, route: usize, shift: usize) -> bool {
+        self.asgs
+            .iter()
+            .any(|a| a.area == route && a.shift == shift)
+    }
+
+    pub fn has_assignments(&self) -> bool {
+        !self.asgs.is_empty()
+    }
+
+    /// The first shift it is assigned in (for working off shift).
+    pub fn first_shift(&self) -> Option<usize> {
+        self.asgs.first().map(|a| a.shift)
     }
 
     /// Everything this device publishes at instants in `[.., until)`.
@@ -157,7 +253,7 @@ impl DeviceSim {
         }
     }
 
-    /// The end of the run: flush any backlog and go offline.
+    /// The end of the run: flush any backlog, go offline, close the truth.
     pub fn finish(&mut self, end: DateTime<Utc>, out: &mut Vec<PlannedMessage>) {
         self.flush(end, out);
         if self.announced {
@@ -170,6 +266,11 @@ impl DeviceSim {
                 MessageKind::Status,
             );
         }
+        if let Some(mut p) = self.on.as_mut().and_then(|o| o.late.take()) {
+            p.to = end;
+            self.close_late(p);
+        }
+        self.obs.finish(&self.params);
     }
 
     fn push(
@@ -192,10 +293,11 @@ impl DeviceSim {
     }
 
     fn tick(&mut self, ctx: &Ctx, t: DateTime<Utc>, out: &mut Vec<PlannedMessage>) {
-        if self.roles.late_until.is_some_and(|l| t < l) {
+        if self.roles.silent_from.is_some_and(|s| t >= s) {
+            self.note_silence(t);
             return;
         }
-        if self.roles.silent_from.is_some_and(|s| t >= s) {
+        if self.roles.dark_until.is_some_and(|d| t < d) {
             return;
         }
         if !self.announced {
@@ -210,8 +312,10 @@ impl DeviceSim {
             );
         }
         let Some(motion) = self.advance(ctx, t) else {
+            self.obs.observe(t, &[], &self.params);
             return;
         };
+        let pos = self.true_position(ctx, t, &motion);
         let (x, y) = {
             let sigma = if ctx.behaviours.noise.enabled {
                 self.prof.acc_m * ctx.behaviours.noise.scale
@@ -219,8 +323,8 @@ impl DeviceSim {
                 0.0
             };
             (
-                motion.pos[0] + sigma * self.rng.gauss(),
-                motion.pos[1] + sigma * self.rng.gauss(),
+                pos[0] + sigma * self.rng.gauss(),
+                pos[1] + sigma * self.rng.gauss(),
             )
         };
         let acc = if ctx.behaviours.noise.enabled {
@@ -233,16 +337,19 @@ impl DeviceSim {
         } else {
             0.0
         };
-        if self.roles.dropout.is_some_and(|(a, b)| a <= t && t < b) {
+        let dropped = self.roles.dropout.is_some_and(|(a, b)| a <= t && t < b);
+        let sos = !dropped && self.roles.sos_at.is_some_and(|s| s <= t);
+        self.observe(ctx, t, pos, &motion, kmh, dropped, sos);
+        if dropped {
             return;
         }
+        self.note_pass(ctx, t, pos, kmh, motion.work);
         let (lon, lat) = ctx.frame.unproject([x, y]);
-        let sos = self.roles.sos_at.is_some_and(|s| s <= t);
         if sos {
             self.roles.sos_at = None;
         }
         self.seq += 1;
-        let on_since = self.on.as_ref().map_or(t, |o| o.0.start);
+        let on_since = self.on.as_ref().map_or(t, |o| o.inst.start);
         let hours = (t - on_since).as_seconds_f64() / 3600.0;
         let fix = FixData {
             ts: t,
@@ -257,7 +364,9 @@ impl DeviceSim {
             seq: self.seq,
         };
         let json = payload::fix_json(&fix);
+        self.last_published = Some(t);
         if self.roles.backlog.is_some_and(|(a, b)| a <= t && t < b) {
+            self.buffered_since.get_or_insert(t);
             self.buffer.push(json);
             return;
         }
@@ -314,9 +423,15 @@ impl DeviceSim {
         }
     }
 
-    fn advance(&mut self, ctx: &Ctx, t: DateTime<Utc>) -> Option<super::walker::Motion> {
-        if !self.on.as_ref().is_some_and(|(inst, ..)| inst.contains(t)) {
-            self.on = None;
+    fn advance(&mut self, ctx: &Ctx, t: DateTime<Utc>) -> Option<Motion> {
+        if !self.on.as_ref().is_some_and(|o| o.inst.contains(t)) {
+            if let Some(mut p) = self.on.take().and_then(|o| o.late) {
+                p.to = t;
+                self.close_late(p);
+            }
+            if let Some(m) = self.moonlight(ctx, t) {
+                return Some(m);
+            }
             if t < self.recheck {
                 return None;
             }
@@ -326,134 +441,19 @@ impl DeviceSim {
             };
             return Some(self.start_shift(ctx, t, shift, inst));
         }
-        let b = &ctx.behaviours;
-        let walk_kmh = 4.5;
-        let due = |at: Option<DateTime<Utc>>| at.is_some_and(|a| a <= t);
-        let (walker, home) = match self.on.as_mut() {
-            Some((_, w, h)) => (w, h),
-            None => return None,
-        };
-        if let Some((at, secs)) = self.roles.idle
-            && at <= t
-        {
-            walker.detour([Step::Dwell { secs, work: false }]);
-            self.roles.idle = None;
-        }
-        if due(self.roles.leave_at) {
-            self.roles.leave_at = None;
-            if let Some(ring) = home.as_ref() {
-                let here = walker.pos();
-                let target = outside(ring, here, b.leave_area.distance_m);
-                walker.detour([
-                    Step::Move {
-                        to: target,
-                        kmh: walk_kmh,
-                        work: true,
-                    },
-                    Step::Dwell {
-                        secs: b.leave_area.duration.as_secs_f64(),
-                        work: true,
-                    },
-                    Step::Move {
-                        to: here,
-                        kmh: walk_kmh,
-                        work: true,
-                    },
-                ]);
-            }
-        }
-        if due(self.next_break) {
-            let here = walker.pos();
-            let every = TimeDelta::from_std(b.breaks.every)
-                .unwrap_or(TimeDelta::hours(2))
-                .max(TimeDelta::minutes(1));
-            self.next_break = self.next_break.map(|n| n + every);
-            let nearest = ctx
-                .rest_zones
-                .iter()
-                .copied()
-                .min_by(|a, b| dist(*a, here).total_cmp(&dist(*b, here)));
-            if let Some(rest) = nearest {
-                let k = self.prof.transit_kmh;
-                walker.detour([
-                    Step::Move {
-                        to: rest,
-                        kmh: k,
-                        work: false,
-                    },
-                    Step::Dwell {
-                        secs: b.breaks.duration.as_secs_f64(),
-                        work: false,
-                    },
-                    Step::Move {
-                        to: here,
-                        kmh: k,
-                        work: false,
-                    },
-                ]);
-            }
-        }
+        self.trigger(ctx, t);
         let dt = self.last_tick.map_or(0.0, |l| (t - l).as_seconds_f64());
         self.last_tick = Some(t);
-        Some(walker.advance(dt))
-    }
-
-    /// Comes on shift at `t`: builds the program from the shift's assignments and moves
-    /// on to where the device would be by now.
-    fn start_shift(
-        &mut self,
-        ctx: &Ctx,
-        t: DateTime<Utc>,
-        shift: usize,
-        inst: ShiftInstance,
-    ) -> super::walker::Motion {
-        let areas: Vec<Assigned<'_>> = self
-            .asgs
-            .iter()
-            .filter(|a| a.shift == shift && a.from <= t && a.to.is_none_or(|to| t < to))
-            .map(|a| Assigned {
-                shape: &ctx.shapes[a.area],
-                purpose: ctx.purposes[a.area],
-            })
-            .collect();
-        let (start, steps) = program::build(self.kind, &areas, self.prof, &mut self.rng);
-        let home = areas
-            .iter()
-            .find(|a| {
-                matches!(a.shape, Shape::Ring(_)) && a.purpose != Some(ZonePurpose::TransferStation)
-            })
-            .or(areas.first())
-            .map(|a| a.shape.points().to_vec());
-        let mut walker = Walker::new(start, steps);
-        let from = self
-            .roles
-            .late_until
-            .map_or(inst.start, |l| l.max(inst.start))
-            .min(t);
-        let motion = walker.advance((t - from).as_seconds_f64());
-        let b = &ctx.behaviours.breaks;
-        self.next_break = None;
-        if b.enabled && self.kind == DeviceKind::Worker && !ctx.rest_zones.is_empty() {
-            let every = TimeDelta::from_std(b.every)
-                .unwrap_or(TimeDelta::hours(2))
-                .max(TimeDelta::minutes(1));
-            let mut next = inst.start
-                + TimeDelta::milliseconds(
-                    (every.num_milliseconds() as f64 * self.rng.unit()) as i64,
-                );
-            while next < t {
-                next += every;
-            }
-            self.next_break = Some(next);
-        }
-        self.on = Some((inst, walker, home));
-        self.last_tick = Some(t);
-        motion
+        self.on.as_mut().map(|o| o.walker.advance(dt))
     }
 
     fn flush(&mut self, t: DateTime<Utc>, out: &mut Vec<PlannedMessage>) {
         if self.buffer.is_empty() {
             return;
+        }
+        if let Some(from) = self.buffered_since.take() {
+            let c = Cond::non_trouble("backlog", "stored, sent later");
+            self.obs.record_span(c, from, t, &self.params);
         }
         let buffered = std::mem::take(&mut self.buffer);
         for chunk in payload::backlog_chunks(&buffered, self.backlog_max) {
@@ -467,20 +467,4 @@ impl DeviceSim {
             );
         }
     }
-}
-
-/// A point `distance_m` outside the boundary of `ring`, beyond the boundary point
-/// nearest to `here`.
-fn outside(ring: &[P], here: P, distance_m: f64) -> P {
-    let mut closed = ring.to_vec();
-    if let Some(f) = ring.first() {
-        closed.push(*f);
-    }
-    let (_, edge) = closest_on_polyline(&closed, here);
-    let c = centroid(ring);
-    let d = dist(c, edge).max(1e-6);
-    [
-        edge[0] + (edge[0] - c[0]) / d * distance_m,
-        edge[1] + (edge[1] - c[1]) / d * distance_m,
-    ]
 }

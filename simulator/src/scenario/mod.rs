@@ -7,19 +7,34 @@
 //! with its simulated publish time. [`plan`] collects them all; [`run_scenario`] publishes
 //! them to a broker paced by the [`Clock`] (real time, or a replay at a speed factor).
 //!
-//! Parts: `options` (what a run does, every behaviour's switch and knobs), `program`
-//! (a device's itinerary from its assigned areas), `walker` (moving along it), `device`
-//! (one device's fixes and behaviours), `payload` (message bytes), `publish` (MQTT).
+//! Parts: `options` (what a run does) and `behaviours` (every behaviour's switch and
+//! knobs); `roles` (which device shows which behaviour); `program` (a device's itinerary
+//! from its assigned areas); `walker` (moving along it, each step tagged with what it is
+//! part of); `device` (one device's fixes and messages), `onshift` (coming on shift,
+//! working off shift), `behave` (the behaviours as detours, placed where they are
+//! unambiguous under the rules); `reach` (the working area as the rules define it);
+//! `witness`, `observe`, `swept` and `assemble` (the ground truth read off what each
+//! device does, and put together); `payload` (message bytes); `publish` (MQTT, and the
+//! truth file).
 
+mod assemble;
+mod behave;
+mod behaviours;
 mod device;
 mod geom;
+mod observe;
+mod onshift;
 mod options;
 mod payload;
 mod planner;
 mod program;
 mod publish;
+mod reach;
 pub(crate) mod rng;
+mod roles;
+mod swept;
 mod walker;
+mod witness;
 
 use std::time::Duration;
 
@@ -29,13 +44,22 @@ use thiserror::Error;
 
 use crate::mqtt::BrokerUrlError;
 
-pub use options::{
-    Backlog, Behaviours, Breaks, Clock, Connections, DeviceSelection, Dropout, Duplicates,
-    FixIntervals, Idle, LateStart, LeaveArea, Malformed, Noise, ScenarioRun, Silent, Sos,
+pub use behaviours::{
+    Backlog, Behaviours, Breaks, Dropout, Duplicates, Edge, Idle, LateStart, LeaveArea, Malformed,
+    Noise, OffRoute, OffShift, Silent, SkipRoute, Sos, Speeding, TakeAway, TrafficJam,
+    TransferTrips,
 };
+pub use options::{Clock, Connections, DeviceSelection, FixIntervals, ScenarioRun};
 pub use payload::{MAX_BACKLOG_BYTES, MAX_BACKLOG_FIXES};
 pub use planner::{Planner, latest_shift_start, plan};
 pub use publish::run_scenario;
+
+/// A whole run, planned: its messages in publish order, and its ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub messages: Vec<PlannedMessage>,
+    pub truth: crate::quality::Truth,
+}
 
 /// One message of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +189,12 @@ pub enum SimError {
     },
     #[error("a simulator task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot write the ground truth to {path}: {source}")]
+    WriteTruth {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Reads and validates a scenario file.

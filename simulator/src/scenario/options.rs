@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::behaviours::Behaviours;
 use crate::mqtt::BrokerOptions;
 
 /// How simulated time relates to wall time.
@@ -80,6 +81,9 @@ pub struct ScenarioRun {
     pub owntracks: bool,
     pub connections: Connections,
     pub behaviours: Behaviours,
+    /// Write the ground truth (what was planted, `sweepwatch-truth/1` JSON lines) to
+    /// this file at the end of the run.
+    pub truth: Option<std::path::PathBuf>,
 }
 
 impl ScenarioRun {
@@ -95,205 +99,7 @@ impl ScenarioRun {
             owntracks: false,
             connections: Connections::PerDevice,
             behaviours: Behaviours::default(),
+            truth: None,
         }
     }
-}
-
-/// Every behaviour, each with a switch and its knobs. Times (`at`) count from the start
-/// of the run in simulated time; the devices that show a behaviour are picked by the
-/// seed among those on shift at the start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Behaviours {
-    pub noise: Noise,
-    pub dropout: Dropout,
-    pub silent: Silent,
-    pub backlog: Backlog,
-    pub duplicates: Duplicates,
-    pub malformed: Malformed,
-    pub sos: Sos,
-    pub idle: Idle,
-    pub leave_area: LeaveArea,
-    pub late_start: LateStart,
-    pub breaks: Breaks,
-}
-
-impl Behaviours {
-    /// Every behaviour off: clean tracks, exactly on schedule.
-    pub fn none() -> Self {
-        let mut b = Self::default();
-        b.noise.enabled = false;
-        b.dropout.enabled = false;
-        b.silent.enabled = false;
-        b.backlog.enabled = false;
-        b.duplicates.enabled = false;
-        b.malformed.enabled = false;
-        b.sos.enabled = false;
-        b.idle.enabled = false;
-        b.leave_area.enabled = false;
-        b.late_start.enabled = false;
-        b.breaks.enabled = false;
-        b
-    }
-}
-
-impl Default for Behaviours {
-    fn default() -> Self {
-        let min = |m: u64| Duration::from_secs(m * 60);
-        Self {
-            noise: Noise {
-                enabled: true,
-                scale: 0.5,
-            },
-            dropout: Dropout {
-                enabled: true,
-                devices: 1,
-                at: min(3),
-                gap: min(4),
-            },
-            silent: Silent {
-                enabled: true,
-                devices: 1,
-                at: min(5),
-            },
-            backlog: Backlog {
-                enabled: true,
-                devices: 1,
-                at: min(2),
-                gap: min(5),
-                max_fixes: 200,
-            },
-            duplicates: Duplicates {
-                enabled: true,
-                probability: 0.01,
-            },
-            malformed: Malformed {
-                enabled: true,
-                count: 3,
-            },
-            sos: Sos {
-                enabled: true,
-                at: min(4),
-            },
-            idle: Idle {
-                enabled: true,
-                at: min(1),
-                worker: min(25),
-                vehicle: min(12),
-            },
-            leave_area: LeaveArea {
-                enabled: true,
-                at: min(2),
-                duration: min(5),
-                distance_m: 60.0,
-            },
-            late_start: LateStart {
-                enabled: true,
-                devices: 1,
-                delay: min(20),
-            },
-            breaks: Breaks {
-                enabled: true,
-                every: min(120),
-                duration: min(15),
-            },
-        }
-    }
-}
-
-/// GPS noise: each fix reports an accuracy `acc` (by kind, varying) and is displaced by
-/// a normal error of σ = `acc × scale` metres in each axis.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Noise {
-    pub enabled: bool,
-    pub scale: f64,
-}
-
-/// A tunnel: `devices` vehicles get no fix for `gap` from `at`, then carry on (nothing
-/// is buffered).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dropout {
-    pub enabled: bool,
-    pub devices: u32,
-    pub at: Duration,
-    pub gap: Duration,
-}
-
-/// `devices` devices stop publishing at `at` for the rest of the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Silent {
-    pub enabled: bool,
-    pub devices: u32,
-    pub at: Duration,
-}
-
-/// Store and forward: `devices` vehicles lose the broker from `at` for `gap`, keep
-/// recording, then publish what they stored on `.../fixes`, newest first, at most
-/// `max_fixes` (≤ 1000) per message and under 64 KiB.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Backlog {
-    pub enabled: bool,
-    pub devices: u32,
-    pub at: Duration,
-    pub gap: Duration,
-    pub max_fixes: usize,
-}
-
-/// Each fix is published a second time with this probability (same bytes).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Duplicates {
-    pub enabled: bool,
-    pub probability: f64,
-}
-
-/// `count` malformed messages (cut-off JSON, out-of-range values, missing `ts`, not JSON,
-/// wrong types), spread evenly over the run, on the fix topics of devices on shift.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Malformed {
-    pub enabled: bool,
-    pub count: u32,
-}
-
-/// One worker presses SOS once, at `at` (a single fix with `sos:true`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sos {
-    pub enabled: bool,
-    pub at: Duration,
-}
-
-/// From `at`, one worker stands still for `worker` and one vehicle for `vehicle`, not
-/// working, where they are (outside any rest zone).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Idle {
-    pub enabled: bool,
-    pub at: Duration,
-    pub worker: Duration,
-    pub vehicle: Duration,
-}
-
-/// From `at`, one worker walks `distance_m` out of its beat, stays `duration`, walks back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaveArea {
-    pub enabled: bool,
-    pub at: Duration,
-    pub duration: Duration,
-    pub distance_m: f64,
-}
-
-/// `devices` vehicles start `delay` after the run starts (nothing, not even their
-/// status, before that).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LateStart {
-    pub enabled: bool,
-    pub devices: u32,
-    pub delay: Duration,
-}
-
-/// Workers walk to the nearest city service station (rest zone) every `every` on shift
-/// (first one at a random point of the first interval), rest `duration` there off duty,
-/// and walk back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Breaks {
-    pub enabled: bool,
-    pub every: Duration,
-    pub duration: Duration,
 }

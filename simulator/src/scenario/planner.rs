@@ -6,14 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use geofence::projection::LocalFrame;
 use geofence::scenario::ScenarioFile;
-use geofence::{AreaKind, DeviceKind, ZonePurpose};
+use geofence::{AreaKind, DeviceKey, DeviceKind, ZonePurpose};
 
 use super::device::{Asg, Ctx, DeviceSim};
 use super::geom::Shape;
 use super::options::{Clock, DeviceSelection, ScenarioRun};
 use super::payload::MAX_BACKLOG_FIXES;
-use super::rng::Rng;
-use super::{PlannedMessage, SimError};
+use super::{Plan, PlannedMessage, SimError};
+use crate::quality::{FORMAT, FixIntervalSecs, RunDevice, RunInfo, Truth};
 
 /// Longest run: a week of simulated time (a month of fixes would not fit in memory as a
 /// plan, and nobody replays more).
@@ -21,23 +21,32 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Produces a run's messages in publish order, a window of simulated time at a time.
 pub struct Planner {
-    ctx: Ctx,
-    devices: Vec<DeviceSim>,
-    start: DateTime<Utc>,
+    pub(super) ctx: Ctx,
+    pub(super) devices: Vec<DeviceSim>,
+    pub(super) start: DateTime<Utc>,
     end: DateTime<Utc>,
     cursor: DateTime<Utc>,
     done: bool,
+    /// The truth's first line.
+    run: RunInfo,
+    rules: geofence::RuleConfig,
+    /// (route, shift) of every route in scope, by index.
+    route_shifts: Vec<(usize, usize)>,
 }
 
-/// Every message of the run, in publish order. With [`Clock::RealTime`] the run starts
-/// now (to the second), so only a replay gives the same list twice.
-pub fn plan(file: &ScenarioFile, opts: &ScenarioRun) -> Result<Vec<PlannedMessage>, SimError> {
+/// Every message of the run, in publish order, and what it planted. With
+/// [`Clock::RealTime`] the run starts now (to the second), so only a replay gives the
+/// same plan twice.
+pub fn plan(file: &ScenarioFile, opts: &ScenarioRun) -> Result<Plan, SimError> {
     let mut p = Planner::new(file, opts, start_of(&opts.clock, Utc::now()))?;
-    let mut all = Vec::new();
+    let mut messages = Vec::new();
     while let Some(batch) = p.next_window(Duration::from_secs(3600)) {
-        all.extend(batch);
+        messages.extend(batch);
     }
-    Ok(all)
+    Ok(Plan {
+        messages,
+        truth: p.truth(),
+    })
 }
 
 /// The simulated start of a run: the replay's start, or `now` to the second.
@@ -111,11 +120,24 @@ impl Planner {
                 AreaKind::Route { .. } => None,
             })
             .collect();
-        let rest_zones = shapes
+        let rest_ix = purposes
             .iter()
-            .zip(&purposes)
+            .enumerate()
             .filter(|(_, p)| **p == Some(ZonePurpose::RestZone))
-            .map(|(s, _)| s.centre())
+            .map(|(i, _)| i)
+            .collect();
+        let widths = scenario
+            .areas
+            .iter()
+            .map(|a| match a.kind() {
+                AreaKind::Route { half_width_m, .. } => *half_width_m,
+                AreaKind::Zone { .. } => 0.0,
+            })
+            .collect();
+        let ids: Vec<String> = scenario
+            .areas
+            .iter()
+            .map(|a| a.id().as_str().to_owned())
             .collect();
         let area_ix: HashMap<&str, usize> = scenario
             .areas
@@ -131,8 +153,14 @@ impl Planner {
             .collect();
 
         let selected = select(&scenario.devices, &opts.devices)?;
+        let rules = scenario.rules.clone();
         let mut devices = Vec::with_capacity(selected.len());
+        let mut routes: Vec<String> = Vec::new();
+        let mut route_shifts: Vec<(usize, usize)> = Vec::new();
         for d in selected {
+            let Ok(key) = DeviceKey::new(d.id.clone()) else {
+                continue;
+            };
             let asgs = scenario
                 .assignments
                 .iter()
@@ -151,6 +179,25 @@ impl Planner {
             } else {
                 opts.fix_interval.vehicle
             };
+            for a in scenario.assignments.iter().filter(|a| a.device == key) {
+                let sweeps = rules.resolve(d.kind, Some(&a.area), &key).sweeps_routes;
+                let is_route = area_ix
+                    .get(a.area.as_str())
+                    .is_some_and(|&i| matches!(shapes[i], Shape::Line(_)));
+                if sweeps && is_route && !routes.iter().any(|r| r == a.area.as_str()) {
+                    routes.push(a.area.as_str().to_owned());
+                }
+                if let (true, true, Some(&r), Some(&s)) = (
+                    sweeps,
+                    is_route,
+                    area_ix.get(a.area.as_str()),
+                    shift_ix.get(a.shift.as_str()),
+                ) && !route_shifts.contains(&(r, s))
+                {
+                    route_shifts.push((r, s));
+                }
+            }
+            let params = rules.resolve(d.kind, None, &key);
             let mut sim = DeviceSim::new(
                 &d.id,
                 d.kind,
@@ -160,16 +207,40 @@ impl Planner {
                 interval,
                 start,
                 opts.seed,
+                params,
             );
             sim.set_backlog_max(opts.behaviours.backlog.max_fixes);
             devices.push(sim);
         }
+        routes.sort();
+        let run = RunInfo {
+            format: FORMAT.to_owned(),
+            org: scenario.org.id.clone(),
+            start,
+            end,
+            seed: opts.seed,
+            fix_interval_s: FixIntervalSecs {
+                vehicle: opts.fix_interval.vehicle.as_secs_f64(),
+                worker: opts.fix_interval.worker.as_secs_f64(),
+            },
+            devices: devices
+                .iter()
+                .map(|d| RunDevice {
+                    id: d.id.clone(),
+                    kind: d.kind(),
+                })
+                .collect(),
+            routes,
+            rules: rules.clone(),
+        };
         let ctx = Ctx {
             frame,
             shifts: scenario.shifts,
             shapes,
             purposes,
-            rest_zones,
+            ids,
+            widths,
+            rest_ix,
             behaviours: opts.behaviours.clone(),
             owntracks: opts.owntracks,
         };
@@ -180,6 +251,9 @@ impl Planner {
             end,
             cursor: start,
             done: false,
+            run,
+            rules,
+            route_shifts,
         };
         planner.give_roles(opts.seed, duration);
         Ok(planner)
@@ -196,6 +270,33 @@ impl Planner {
     /// Ids of the devices taking part.
     pub fn device_ids(&self) -> Vec<String> {
         self.devices.iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// What the run planted so far: everything, once the last window is out (or
+    /// after [`Planner::close`]).
+    pub fn truth(&self) -> Truth {
+        super::assemble::truth(
+            &self.run,
+            &self.devices,
+            &self.ctx,
+            &self.rules,
+            &self.route_shifts,
+        )
+    }
+
+    /// Whether the last window is out.
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    /// Ends the run early (a cancelled publish): conditions still under way end at
+    /// `at` in the truth, which then spans the run up to `at`.
+    pub fn close(&mut self, at: DateTime<Utc>) {
+        for d in &mut self.devices {
+            d.obs.finish(&d.params);
+        }
+        self.run.end = at.min(self.end);
+        self.done = true;
     }
 
     /// The messages of the next `span` of simulated time, in publish order; `None` once
@@ -223,117 +324,6 @@ impl Planner {
         out.sort_by_key(|m| m.at);
         Some(out)
     }
-
-    /// Picks, by the seed, which devices show which behaviour: preferring devices on
-    /// shift at the start, each device one role while there are enough of them.
-    fn give_roles(&mut self, seed: u64, duration: TimeDelta) {
-        let b = self.ctx.behaviours.clone();
-        let start = self.start;
-        let at = |d: Duration| start + TimeDelta::from_std(d).unwrap_or_default();
-        let mut rng = Rng::derive(seed, "roles");
-        let mut order: Vec<usize> = (0..self.devices.len()).collect();
-        rng.shuffle(&mut order);
-        let on_shift: Vec<bool> = self
-            .devices
-            .iter()
-            .map(|d| d.instance_at(&self.ctx, start).is_some())
-            .collect();
-        let mut used = vec![false; self.devices.len()];
-        let vehicle: Vec<bool> = self.devices.iter().map(|d| d.is_vehicle()).collect();
-        let mut pick = |want_vehicle: Option<bool>| -> Option<usize> {
-            // unused and on shift; unused; then (a small selection) any on shift
-            for pass in 0..3 {
-                for &i in &order {
-                    let kind_ok = want_vehicle.is_none_or(|v| vehicle[i] == v);
-                    let ok = match pass {
-                        0 => !used[i] && on_shift[i],
-                        1 => !used[i],
-                        _ => on_shift[i],
-                    };
-                    if kind_ok && ok {
-                        used[i] = true;
-                        return Some(i);
-                    }
-                }
-            }
-            None
-        };
-        let mut roles: Vec<(usize, Role)> = Vec::new();
-        if b.sos.enabled {
-            roles.extend(pick(Some(false)).map(|i| (i, Role::Sos)));
-        }
-        if b.late_start.enabled {
-            for _ in 0..b.late_start.devices {
-                roles.extend(pick(Some(true)).map(|i| (i, Role::Late)));
-            }
-        }
-        if b.idle.enabled {
-            roles.extend(pick(Some(false)).map(|i| (i, Role::Idle(b.idle.worker))));
-            roles.extend(pick(Some(true)).map(|i| (i, Role::Idle(b.idle.vehicle))));
-        }
-        if b.leave_area.enabled {
-            roles.extend(pick(Some(false)).map(|i| (i, Role::Leave)));
-        }
-        if b.dropout.enabled {
-            for _ in 0..b.dropout.devices {
-                roles.extend(pick(Some(true)).map(|i| (i, Role::Dropout)));
-            }
-        }
-        if b.backlog.enabled {
-            for _ in 0..b.backlog.devices {
-                roles.extend(pick(Some(true)).map(|i| (i, Role::Backlog)));
-            }
-        }
-        if b.silent.enabled {
-            for _ in 0..b.silent.devices {
-                roles.extend(pick(None).map(|i| (i, Role::Silent)));
-            }
-        }
-        for (i, role) in roles {
-            let r = &mut self.devices[i].roles;
-            match role {
-                Role::Late => r.late_until = Some(at(b.late_start.delay)),
-                Role::Idle(d) => r.idle = Some((at(b.idle.at), d.as_secs_f64())),
-                Role::Leave => r.leave_at = Some(at(b.leave_area.at)),
-                Role::Sos => r.sos_at = Some(at(b.sos.at)),
-                Role::Dropout => {
-                    r.dropout = Some((at(b.dropout.at), at(b.dropout.at + b.dropout.gap)))
-                }
-                Role::Backlog => {
-                    r.backlog = Some((at(b.backlog.at), at(b.backlog.at + b.backlog.gap)))
-                }
-                Role::Silent => r.silent_from = Some(at(b.silent.at)),
-            }
-        }
-        if b.malformed.enabled {
-            // On devices that keep publishing, spread evenly over the run.
-            let ok: Vec<usize> = (0..self.devices.len())
-                .filter(|&i| {
-                    let r = &self.devices[i].roles;
-                    on_shift[i] && r.late_until.is_none() && r.silent_from.is_none()
-                })
-                .collect();
-            let n = b.malformed.count;
-            for k in 0..n {
-                if ok.is_empty() {
-                    break;
-                }
-                let i = ok[rng.below(ok.len())];
-                let when = start + duration * (k as i32 + 1) / (n as i32 + 1);
-                self.devices[i].roles.malformed.push((when, k as usize));
-            }
-        }
-    }
-}
-
-enum Role {
-    Late,
-    Idle(Duration),
-    Leave,
-    Sos,
-    Dropout,
-    Backlog,
-    Silent,
 }
 
 fn check(opts: &ScenarioRun) -> Result<(), SimError> {

@@ -87,6 +87,12 @@ pub async fn run_scenario(
         }
     }
     let cancelled = cancel.is_cancelled();
+    if let Some(path) = &opts.truth {
+        if !planner.finished() {
+            planner.close(last_at.unwrap_or(start));
+        }
+        write_truth(path, &planner)?;
+    }
     let acknowledged = drain(&acked, published, cancelled, &stop).await;
     let elapsed = wall0.elapsed();
     let failure = close_all(conns).await;
@@ -103,6 +109,14 @@ pub async fn run_scenario(
         last_at,
         elapsed,
         cancelled,
+    })
+}
+
+/// Writes the run's ground truth (see [`crate::quality::truth`]).
+fn write_truth(path: &std::path::Path, planner: &Planner) -> Result<(), SimError> {
+    std::fs::write(path, planner.truth().to_jsonl()).map_err(|source| SimError::WriteTruth {
+        path: path.display().to_string(),
+        source,
     })
 }
 

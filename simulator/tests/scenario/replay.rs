@@ -68,7 +68,7 @@ async fn replay_delivers_everything(connections: Connections) {
     let mut opts = run(&broker.url(), 10, 2, b);
     opts.owntracks = true;
     opts.connections = connections;
-    let planned = plan(&file, &opts).unwrap();
+    let planned = plan(&file, &opts).unwrap().messages;
     let expect = Counts::of(&planned);
     for kind in [
         expect.fixes,
