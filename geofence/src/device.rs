@@ -101,6 +101,9 @@ pub(crate) struct DeviceState {
     /// Late-start tracking: the instance and whether the device has arrived.
     pub late: Option<(Arc<ShiftInstance>, bool)>,
     pub anchor: Option<Anchor>,
+    /// A first fix beyond the dwell radius, not yet confirmed by a second.
+    #[serde(default)]
+    pub anchor_stray: Option<Anchor>,
     /// Break allowance used in `bound`'s instance, seconds.
     pub allowance_used_s: i64,
     /// Outside every assigned area of the shift since (the transit clock).
@@ -133,6 +136,7 @@ impl DeviceState {
             bound: None,
             late: None,
             anchor: None,
+            anchor_stray: None,
             allowance_used_s: 0,
             outside_since_ms: None,
             beyond_since_ms: None,

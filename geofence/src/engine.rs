@@ -186,6 +186,14 @@ impl Engine {
         self.config.rules = rules;
     }
 
+    /// Set the org's time zone (daily summaries are per local date in it).
+    pub fn set_time_zone(&mut self, tz: Tz) {
+        if tz != self.config.tz {
+            self.config.tz = tz;
+            self.day = None;
+        }
+    }
+
     /// Replace all areas. Coverage of routes that vanished or changed length is dropped.
     pub fn set_areas(&mut self, areas: Vec<Area>) {
         let mut old_served: HashMap<AreaId, MaxMap> = HashMap::new();

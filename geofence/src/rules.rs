@@ -171,6 +171,7 @@ pub(crate) fn on_fix(st: &mut DeviceState, c: &FixCtx<'_>, out: &mut Vec<AlertTr
         work_off_route(st, c, a, working, &mut em, t);
     } else {
         st.anchor = None;
+        st.anchor_stray = None;
         st.outside_since_ms = None;
         st.beyond_since_ms = None;
         st.work_off_since_ms = None;
@@ -349,6 +350,7 @@ fn idle(
     let (lon, lat) = (c.fix.lon, c.fix.lat);
     let here = Some(a.area);
     if working || c.in_rest_zone {
+        st.anchor_stray = None;
         close_dwell(st, p, t);
         if st.is_open(AlertKind::Idle) {
             let why = if working {
@@ -373,14 +375,22 @@ fn idle(
         return;
     };
     if local_distance_m(anchor.lon, anchor.lat, lon, lat) > p.idle_radius_m {
-        close_dwell(st, p, t);
-        st.anchor = Some(Anchor { ts_ms: t, lon, lat });
+        // One fix beyond the radius is as likely GPS noise as a step: the
+        // dwell ends only when a second one in a row says so, and then from
+        // the first (a cleaner standing still under noisy sky keeps her dwell).
+        let Some(stray) = st.anchor_stray else {
+            st.anchor_stray = Some(Anchor { ts_ms: t, lon, lat });
+            return;
+        };
+        st.anchor_stray = None;
+        close_dwell(st, p, stray.ts_ms);
+        st.anchor = Some(stray);
         if st.is_open(AlertKind::Idle) {
             em.emit(
                 st,
                 AlertKind::Idle,
                 Change::Clear,
-                t,
+                stray.ts_ms,
                 here,
                 Some(a.inst),
                 "moved on".into(),
@@ -388,6 +398,7 @@ fn idle(
         }
         return;
     }
+    st.anchor_stray = None;
     let remaining = (p.break_allowance_s - st.allowance_used_s).max(0);
     let dwell_ms = t - anchor.ts_ms;
     // Away from its working area, a stop is part of the off_area case the

@@ -26,6 +26,7 @@ pub(crate) fn end_bound(st: &mut DeviceState, em: &mut Emitter<'_>, at_ms: i64) 
         st.cleared_s[kind as usize] = 0;
     }
     st.anchor = None;
+    st.anchor_stray = None;
     st.outside_since_ms = None;
     st.beyond_since_ms = None;
     st.work_off_since_ms = None;
@@ -53,7 +54,10 @@ pub(crate) fn on_tick(
     let start = a.inst.start.timestamp_millis();
     let last = st.newest().map_or(i64::MIN, |p| p.ts_ms);
     let deadline = last.max(start) + params.offline_after_s * 1000;
-    if deadline <= now_ms && !st.is_open(AlertKind::Offline) {
+    // A device that has not reported once in this instance is a late start
+    // (raised at start + late_start_after_s): one case, not also `offline`.
+    let reported = last >= start;
+    if reported && deadline <= now_ms && !st.is_open(AlertKind::Offline) {
         st.bound = Some(a.inst.clone());
         let msg = format!(
             "no fix for {} min during the shift",

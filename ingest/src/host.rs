@@ -144,6 +144,7 @@ impl EngineHost {
             .entry(cfg.org.clone())
             .or_insert_with(OrgEngine::new);
         org.tz = cfg.tz;
+        org.engine.set_time_zone(cfg.tz);
         org.engine.set_rules(cfg.rules);
         org.areas = cfg
             .areas

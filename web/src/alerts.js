@@ -126,8 +126,9 @@ function fromEvent(e) {
     shift_id: e.shift_id,
     shift_date: e.shift_date,
     message: e.message,
-    reopen_count: 0,
-    coverage_url: null,
+    reopen_count: e.reopen_count ?? 0,
+    covered_fraction: e.covered_fraction ?? null,
+    coverage_url: e.coverage_url ?? null,
   };
 }
 
@@ -152,13 +153,15 @@ export async function applyAlertEvent(e) {
           lat: ev.lat,
           lon: ev.lon,
           message: ev.message,
-          reopen_count: (prev.reopen_count ?? 0) + 1,
+          reopen_count: e.reopen_count ?? (prev.reopen_count ?? 0) + 1,
           reopened_at: e.at,
           cleared_at: null,
           resolved_at: null,
           resolved_by: null,
+          acknowledged_at: null,
+          acknowledged_by: null,
         }
-      : { ...ev, reopen_count: 1, reopened_at: e.at };
+      : { ...ev, reopen_count: e.reopen_count ?? 1, reopened_at: e.at };
     gone.delete(id);
     app.alerts.set(id, a);
     emit('alerts-changed', { added: a, reopened: true });
@@ -263,10 +266,9 @@ function deviceLabel(a) {
   return d ? deviceName(d) : a.device || (a.device_id != null ? `#${a.device_id}` : '—');
 }
 
-/** The covered share a `coverage_at_risk` message states ("coverage 42 % with…"), as a fraction. */
+/** The covered share of a `coverage_at_risk` alert, as a fraction (the API's `covered_fraction`). */
 export function coveredShare(a) {
-  const m = /(\d+(?:[.,]\d+)?)\s*%/.exec(a.message || '');
-  return m ? Number(m[1].replace(',', '.')) / 100 : null;
+  return typeof a.covered_fraction === 'number' ? a.covered_fraction : null;
 }
 
 function reopenTitle(a) {

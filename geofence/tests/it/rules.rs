@@ -114,11 +114,12 @@ fn off_area_margin_and_corridor_edge() {
 #[test]
 fn gps_jitter_at_a_boundary_raises_nothing() {
     let mut e = engine();
-    // alternate 2 m inside / 2 m outside the beat's east edge (x = 200) every 20 s for 30 min
+    // Sweeping north along the beat's east edge (x = 200) for 30 min, the fixes
+    // alternating 2 m inside / 2 m outside it.
     let fixes: Vec<Fix> = (0..90)
         .map(|i| {
             let x = if i % 2 == 0 { 198.0 } else { 202.0 } + (i % 3) as f64;
-            fix(secs(t(9, 0, 0), i * 20), x, 100.0 + (i % 5) as f64 * 6.0).working(true)
+            fix(secs(t(9, 0, 0), i * 20), x, 60.0 + i as f64 * 2.0).working(true)
         })
         .collect();
     let out = feed(&mut e, WORKER, &fixes);
@@ -166,12 +167,45 @@ fn idle_jitter_within_radius_still_counts_and_moving_clears() {
         .collect();
     let out = feed(&mut e, SWEEPER, &fixes);
     assert!(opened(AlertKind::Idle, &out));
+    // One fix beyond the 20 m radius may be GPS noise: still idle.
     let out = feed(
         &mut e,
         SWEEPER,
         &[fix(t(9, 10, 30), 330.0, 1.0).working(false)],
     );
-    assert!(cleared(AlertKind::Idle, &out));
+    assert!(!cleared(AlertKind::Idle, &out), "{out:?}");
+    // A second one in a row: it moved on, from the first.
+    let out = feed(
+        &mut e,
+        SWEEPER,
+        &[fix(t(9, 10, 40), 345.0, 1.0).working(false)],
+    );
+    let clear = of(AlertKind::Idle, &out);
+    assert_eq!(clear.len(), 1, "{out:?}");
+    assert_eq!(
+        (clear[0].change, clear[0].at),
+        (Change::Clear, t(9, 10, 30))
+    );
+}
+
+#[test]
+fn one_noisy_fix_does_not_restart_a_dwell() {
+    let mut e = engine();
+    // A cleaner standing still for 20 minutes; at minute 12 one fix lands 25 m off.
+    let fixes: Vec<Fix> = (0..=120)
+        .map(|i| {
+            let x = if i == 72 { 125.0 } else { 100.0 };
+            fix(secs(t(9, 0, 0), i * 10), x, 100.0).working(true)
+        })
+        .collect();
+    let out = feed(&mut e, WORKER, &fixes);
+    let idle = of(AlertKind::Idle, &out);
+    assert_eq!(idle.len(), 1, "{out:?}");
+    assert_eq!(
+        idle[0].at,
+        secs(t(9, 0, 0), 1200),
+        "on time despite the stray fix"
+    );
 }
 
 #[test]

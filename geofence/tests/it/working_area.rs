@@ -373,3 +373,16 @@ fn routes_only_collectors_work_never_raise_coverage_at_risk() {
     .unwrap();
     assert!(route_alerts(&mut e, t(15, 30, 0)).is_empty());
 }
+
+#[test]
+fn a_device_dark_from_the_shift_start_is_a_late_start_not_also_offline() {
+    let mut e = town();
+    let out: Vec<AlertTransition> = (0..=20)
+        .flat_map(|m| tick_for(&mut e, SWEEPER, t(8, m, 0)))
+        .collect();
+    assert_eq!(kinds_opened(&out), vec![AlertKind::LateStart], "{out:?}");
+    // Once it has reported in this shift, silence is offline again.
+    feed(&mut e, SWEEPER, &[fix(t(8, 21, 0), 100.0, 0.0)]);
+    let out = tick_for(&mut e, SWEEPER, t(8, 31, 0));
+    assert_eq!(kinds_opened(&out), vec![AlertKind::Offline], "{out:?}");
+}
