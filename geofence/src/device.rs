@@ -84,8 +84,37 @@ pub(crate) struct Buffered {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Anchor {
     pub ts_ms: i64,
+    /// The mean position of the dwell's fixes so far (a single GPS fix is
+    /// a poor centre: uniforms' fixes scatter by several metres).
     pub lon: f64,
     pub lat: f64,
+    /// Fixes in the mean.
+    #[serde(default)]
+    pub n: u32,
+}
+
+impl Anchor {
+    pub fn at(ts_ms: i64, lon: f64, lat: f64) -> Self {
+        Self {
+            ts_ms,
+            lon,
+            lat,
+            n: 1,
+        }
+    }
+
+    /// Adds a fix of the dwell to its mean position (the first hundred count;
+    /// after that the centre is known well enough).
+    pub fn add(&mut self, lon: f64, lat: f64) {
+        let n = self.n.max(1);
+        if n >= 100 {
+            return;
+        }
+        let w = 1.0 / f64::from(n + 1);
+        self.lon += (lon - self.lon) * w;
+        self.lat += (lat - self.lat) * w;
+        self.n = n + 1;
+    }
 }
 
 /// Rule memory of one device. Public only as an opaque snapshot.

@@ -371,15 +371,18 @@ fn idle(
         return;
     }
     let Some(anchor) = st.anchor else {
-        st.anchor = Some(Anchor { ts_ms: t, lon, lat });
+        st.anchor = Some(Anchor::at(t, lon, lat));
         return;
     };
-    if local_distance_m(anchor.lon, anchor.lat, lon, lat) > p.idle_radius_m {
+    // A fix says where the device is to within its reported accuracy: only
+    // beyond the radius by more than that is it evidence of having moved.
+    let tolerance = c.fix.acc_m.unwrap_or(0.0).clamp(0.0, 50.0);
+    if local_distance_m(anchor.lon, anchor.lat, lon, lat) > p.idle_radius_m + tolerance {
         // One fix beyond the radius is as likely GPS noise as a step: the
         // dwell ends only when a second one in a row says so, and then from
         // the first (a cleaner standing still under noisy sky keeps her dwell).
         let Some(stray) = st.anchor_stray else {
-            st.anchor_stray = Some(Anchor { ts_ms: t, lon, lat });
+            st.anchor_stray = Some(Anchor::at(t, lon, lat));
             return;
         };
         st.anchor_stray = None;
@@ -399,11 +402,17 @@ fn idle(
         return;
     }
     st.anchor_stray = None;
+    if let Some(a) = st.anchor.as_mut() {
+        a.add(lon, lat);
+    }
     let remaining = (p.break_allowance_s - st.allowance_used_s).max(0);
     let dwell_ms = t - anchor.ts_ms;
     // Away from its working area, a stop is part of the off_area case the
-    // dispatcher already has: one conversation, not two.
+    // dispatcher already has; before it first arrived in this instance, part
+    // of the late_start one: one conversation, not two.
+    let arrived = st.late.as_ref().is_some_and(|(_, arr)| *arr);
     if dwell_ms >= (p.idle_after_s + remaining) * 1000
+        && arrived
         && !st.is_open(AlertKind::Idle)
         && !st.is_open(AlertKind::OffArea)
     {
