@@ -191,6 +191,22 @@ impl Bench {
         }
     }
 
+    /// What tells this run's processes apart from other work's (see
+    /// [`common::machine::cpu_snapshot`]): the release binary, the broker's
+    /// directory, the database.
+    pub fn ours(&self) -> Vec<String> {
+        vec![
+            self.bin.clone(),
+            format!("sweepwatch-bench-{}", std::process::id()),
+            self.db_name.clone(),
+        ]
+    }
+
+    /// CPU times now, this run's processes labelled (see [`Bench::ours`]).
+    pub fn cpu(&self) -> common::machine::CpuSnapshot {
+        common::machine::cpu_snapshot(&self.ours())
+    }
+
     /// The service's log file for `name` (one per started process).
     pub fn log(&self, name: &str) -> PathBuf {
         self.a.log_dir.join(format!("{name}.log"))

@@ -26,15 +26,18 @@ pub async fn wait_for_quiet(max: f64, max_wait: Duration) -> [f64; 3] {
         }
         if Instant::now() >= deadline {
             eprintln!(
-                "warning: load average still {:.2} after {:?}; measuring anyway",
-                load[0], max_wait
+                "warning: load average still {:.2} after {:.0} s; measuring anyway",
+                load[0],
+                max_wait.as_secs_f64()
             );
             return load;
         }
         eprintln!(
-            "load average {:.2} > {max}: waiting (until {:?} more at most)",
+            "load average {:.2} > {max}: waiting ({:.0} s more at most)",
             load[0],
-            deadline.saturating_duration_since(Instant::now())
+            deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
         );
         tokio::time::sleep(POLL).await;
     }
@@ -62,15 +65,23 @@ pub struct CpuUse {
     pub cores: usize,
 }
 
-pub fn cpu_snapshot() -> CpuSnapshot {
+/// The services a benchmark runs, which other work on the machine may run too:
+/// their processes are told apart by their command line (see [`cpu_snapshot`]).
+const SERVICES: [&str; 3] = ["sweepwatch", "mosquitto", "postgres"];
+
+/// CPU times now. A process of one of the [`SERVICES`] is labelled with its name
+/// when its command line contains one of `ours` (the benchmark's binary path,
+/// broker directory, database name), else `name(other)`; PostgreSQL's own
+/// processes (checkpointer, WAL writer, …) are `postgres(server)`.
+pub fn cpu_snapshot(ours: &[String]) -> CpuSnapshot {
     let mut procs = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
                 continue;
             };
-            if let Some(p) = proc_ticks(pid) {
-                procs.insert(pid, p);
+            if let Some((name, ticks)) = proc_ticks(pid) {
+                procs.insert(pid, (label(pid, name, ours), ticks));
             }
         }
     }
@@ -82,6 +93,23 @@ pub fn cpu_snapshot() -> CpuSnapshot {
         steal,
         all,
     }
+}
+
+fn label(pid: u32, name: String, ours: &[String]) -> String {
+    if !SERVICES.contains(&name.as_str()) {
+        return name;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default();
+    if ours.iter().any(|o| cmdline.contains(o.as_str())) {
+        return name;
+    }
+    // A backend's title is `postgres: 15/main: user database host(port) state`.
+    if name == "postgres" && !cmdline.contains('(') {
+        return "postgres(server)".into();
+    }
+    format!("{name}(other)")
 }
 
 /// (comm, utime + stime) of a process.
@@ -127,9 +155,10 @@ impl CpuSnapshot {
         for (pid, (name, ticks)) in &later.procs {
             // A kernel worker's name says what it is doing now: one pid, one worker.
             let before = self.procs.get(pid).map_or(0, |(_, t)| *t);
+            let name = name.as_str();
             let group = match name.split_once('/') {
-                Some((kernel_thread, _)) => kernel_thread,
-                None => name.as_str(),
+                Some((kernel_thread, _)) if !name.contains('(') => kernel_thread,
+                _ => name,
             };
             *by.entry(group.to_owned()).or_default() += ticks.saturating_sub(before);
         }
@@ -160,12 +189,12 @@ impl std::fmt::Display for CpuUse {
             "machine {:.2} of {} cores busy (steal {:.2}):",
             self.machine_busy, self.cores, self.steal
         )?;
-        let shown = self.by_name.iter().take(6);
+        let shown = self.by_name.iter().take(8);
         for (i, (name, cores)) in shown.enumerate() {
             let sep = if i == 0 { " " } else { ", " };
             write!(f, "{sep}{name} {cores:.2}")?;
         }
-        let rest: f64 = self.by_name.iter().skip(6).map(|(_, c)| c).sum();
+        let rest: f64 = self.by_name.iter().skip(8).map(|(_, c)| c).sum();
         let seen: f64 = self.by_name.iter().map(|(_, c)| c).sum();
         write!(
             f,

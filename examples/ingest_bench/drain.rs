@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::machine::cpu_snapshot;
 use crate::common::{Guard, scrape, start_serve_logged, wait_ready};
 use crate::{Bench, ceiling, verify};
 
@@ -89,12 +88,12 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     );
 
     // 3. The service again, timed from its start until it has committed them all.
-    let cpu_start = cpu_snapshot();
+    let cpu_start = b.cpu();
     let started = Instant::now();
     let (http, mut svc) = start_serve_logged(&b.bin, &env, Some(&b.log("serve-2")))?;
     let pid = svc.pid();
     let samples = follow(&http, total, started, a.catch_up_timeout, &mut svc).await?;
-    let cpu = cpu_start.until(&cpu_snapshot());
+    let cpu = cpu_start.until(&b.cpu());
     let done = samples.last().map_or(f64::NAN, |s| s.0);
     let first_commit = samples.iter().find(|s| s.1 > 0.0).map_or(f64::NAN, |s| s.0);
     let text = scrape::metrics_text(&http).await?;
@@ -127,6 +126,11 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     );
     println!("CPU from start to caught up: {cpu}");
     let counted = verify::Counted::from(&text);
+    println!(
+        "the writer was inside a transaction {:.1} s of the {done:.1} s ({:.0} %)",
+        counted.batch_seconds,
+        100.0 * counted.batch_seconds / done
+    );
     let stored = verify::stored(&b.db_url, "bench", first, last, Some(per_device)).await?;
     println!(
         "target >= {TARGET_RATE:.0}/s: {}; >= {:.0} % of the ceiling: {}",

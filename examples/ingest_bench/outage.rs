@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use simulator::{LoadCounters, LoadExtras};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::machine::cpu_snapshot;
 use crate::common::proxy::Proxy;
 use crate::common::{scrape, start_serve_logged, wait_ready};
 use crate::drain::{verdict, window_rates};
@@ -79,13 +78,13 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
         if t_cut.is_none() && t >= cut_at {
             proxy.cut();
             t_cut = Some(t);
-            cpu_cut = Some(cpu_snapshot());
+            cpu_cut = Some(b.cpu());
             eprintln!("{t:6.1} s: database cut");
         }
         if t_cut.is_some() && t_restore.is_none() && t >= restore_at {
             proxy.restore();
             t_restore = Some(t);
-            let now = cpu_snapshot();
+            let now = b.cpu();
             cpu_outage = cpu_cut.as_ref().map(|c| c.until(&now));
             cpu_restore = Some(now);
             eprintln!("{t:6.1} s: database restored");
@@ -101,7 +100,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
             && stored >= acked_at(&samples, t - LIVE_LAG_S)
         {
             caught_up = Some(t);
-            cpu_catch_up = cpu_restore.as_ref().map(|c| c.until(&cpu_snapshot()));
+            cpu_catch_up = cpu_restore.as_ref().map(|c| c.until(&b.cpu()));
             eprintln!("{t:6.1} s: caught up");
         }
         if report.is_none() && publisher.is_finished() {

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::common::machine::cpu_snapshot;
 use crate::common::{scrape, start_serve_logged, wait_ready};
 use crate::{Bench, verify};
 
@@ -27,7 +26,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let pid = svc.pid();
     wait_ready(&http, 30).await?;
 
-    let cpu_start = cpu_snapshot();
+    let cpu_start = b.cpu();
     let started = Instant::now();
     let opts = b.load("bench", a.rate, a.duration);
     let publisher =
@@ -65,7 +64,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let cpu = cpu_start.until(&cpu_snapshot());
+    let cpu = cpu_start.until(&b.cpu());
     let text = scrape::metrics_text(&http).await?;
     let p50 = scrape::quantile(&text, "sweepwatch_ingest_lag_seconds", 0.50);
     let p99 = scrape::quantile(&text, "sweepwatch_ingest_lag_seconds", 0.99);

@@ -73,6 +73,13 @@ pub struct Counted {
     pub read_pauses: f64,
     pub db_errors: f64,
     pub messages: Vec<(String, f64)>,
+    /// Committed batches, their rows, and the seconds from BEGIN to COMMIT
+    /// (the insert, the engines, their effects): summed, and p50/p99.
+    pub batches: f64,
+    pub batch_rows: f64,
+    pub batch_seconds: f64,
+    pub batch_p50: f64,
+    pub batch_p99: f64,
 }
 
 impl Counted {
@@ -84,7 +91,27 @@ impl Counted {
             read_pauses: scrape::value(text, "sweepwatch_mqtt_read_pauses_total").unwrap_or(0.0),
             db_errors: scrape::value(text, "sweepwatch_db_errors_total").unwrap_or(0.0),
             messages: scrape::labelled(text, "sweepwatch_mqtt_messages_total"),
+            batches: scrape::value(text, "sweepwatch_db_batch_seconds_count").unwrap_or(0.0),
+            batch_rows: scrape::value(text, "sweepwatch_db_batch_rows_sum").unwrap_or(0.0),
+            batch_seconds: scrape::value(text, "sweepwatch_db_batch_seconds_sum").unwrap_or(0.0),
+            batch_p50: scrape::quantile(text, "sweepwatch_db_batch_seconds", 0.5),
+            batch_p99: scrape::quantile(text, "sweepwatch_db_batch_seconds", 0.99),
         }
+    }
+
+    /// `batches 200 of 5000 rows on average; BEGIN..COMMIT mean 80 ms (p50 …, p99 …), 16.0 s in all`
+    pub fn batches_line(&self) -> String {
+        let n = self.batches.max(1.0);
+        format!(
+            "batches {:.0} of {:.0} rows on average; BEGIN..COMMIT (insert, engines, effects) \
+             mean {:.1} ms (p50 {:.1} ms, p99 {:.1} ms), {:.1} s in all",
+            self.batches,
+            self.batch_rows / n,
+            1e3 * self.batch_seconds / n,
+            1e3 * self.batch_p50,
+            1e3 * self.batch_p99,
+            self.batch_seconds
+        )
     }
 }
 
@@ -116,6 +143,7 @@ pub fn report(published: u64, acknowledged: u64, s: &Stored, c: &Counted) -> any
         c.db_errors,
         messages.join(", ")
     );
+    println!("service: {}", c.batches_line());
     anyhow::ensure!(
         lost == 0,
         "LOSS: {} stored of {acknowledged} acknowledged",
