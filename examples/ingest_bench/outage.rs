@@ -23,6 +23,8 @@ struct Sample {
     t: f64,
     acked: f64,
     stored: f64,
+    /// The service's resident set (`VmRSS`), KiB.
+    rss: u64,
 }
 
 pub async fn run(b: &Bench) -> anyhow::Result<()> {
@@ -94,7 +96,13 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
             stored = s;
         }
         let t = started.elapsed().as_secs_f64();
-        samples.push(Sample { t, acked, stored });
+        let rss = scrape::status_kib(pid, "VmRSS").unwrap_or(0);
+        samples.push(Sample {
+            t,
+            acked,
+            stored,
+            rss,
+        });
         if t_restore.is_some()
             && caught_up.is_none()
             && stored >= acked_at(&samples, t - LIVE_LAG_S)
@@ -152,6 +160,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
                 t,
                 acked: 0.0,
                 stored: 0.0,
+                rss: 0,
             })
     };
     let (before, restored, caught) = (at(t_cut), at(t_restore), at(caught_up));
@@ -203,9 +212,22 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
         "proxy refused {} connections during the outage",
         proxy.refused()
     );
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let peak = samples
+        .iter()
+        .max_by_key(|s| s.rss)
+        .copied()
+        .unwrap_or(caught);
     println!(
-        "service peak RSS (VmHWM): {:.1} MiB; stopped with SIGTERM ({status:?})",
-        rss as f64 / 1024.0
+        "service peak RSS (VmHWM): {:.1} MiB; stopped with SIGTERM ({status:?}); VmRSS at the \
+         cut {:.1} MiB, at the restore {:.1} MiB, caught up {:.1} MiB, highest sampled {:.1} MiB \
+         at {:.0} s",
+        mib(rss),
+        mib(before.rss),
+        mib(restored.rss),
+        mib(caught.rss),
+        mib(peak.rss),
+        peak.t
     );
     if let Some(c) = cpu_outage {
         println!("CPU during the outage: {c}");
