@@ -102,6 +102,14 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let status = svc.terminate();
     let stop_secs = stopping.elapsed().as_secs_f64();
 
+    let csv: String = samples
+        .iter()
+        .map(|s| format!("{:.2},{:.0}\n", s.0, s.1))
+        .collect();
+    std::fs::write(
+        b.log("samples").with_extension("csv"),
+        format!("t_s,committed\n{csv}"),
+    )?;
     let rate = total as f64 / done;
     let (slowest, fastest) = window_rates(&samples, 5.0);
     println!(

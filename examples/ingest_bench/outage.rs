@@ -212,6 +212,14 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
         "proxy refused {} connections during the outage",
         proxy.refused()
     );
+    let csv: String = samples
+        .iter()
+        .map(|s| format!("{:.2},{:.0},{:.0},{}\n", s.t, s.acked, s.stored, s.rss))
+        .collect();
+    std::fs::write(
+        b.log("samples").with_extension("csv"),
+        format!("t_s,acknowledged,committed,rss_kib\n{csv}"),
+    )?;
     let mib = |kib: u64| kib as f64 / 1024.0;
     let peak = samples
         .iter()
