@@ -56,7 +56,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use common::machine::{load_average, wait_for_quiet};
+use common::machine::{load_average, wait_for_quiet, wait_idle};
 use common::{Guard, cpu_model, num_cpus, start_broker};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,7 +232,23 @@ impl Bench {
             ceiling.load.published,
             ceiling.received_rate
         );
+        self.settle().await;
         Ok(Some(ceiling.received_rate))
+    }
+
+    /// Waits (at most 2 minutes) until the broker is idle: on 2 cores it can
+    /// still be reading a phase's last acknowledgements a minute after the
+    /// subscriber has everything, and that would be charged to the next phase.
+    pub async fn settle(&self) {
+        if let Some(pid) = self.broker_pid {
+            let waited = wait_idle(pid, 0.05, Duration::from_secs(120)).await;
+            if waited > Duration::from_secs(2) {
+                println!(
+                    "(waited {:.0} s for the broker to become idle)",
+                    waited.as_secs_f64()
+                );
+            }
+        }
     }
 }
 

@@ -43,6 +43,26 @@ pub async fn wait_for_quiet(max: f64, max_wait: Duration) -> [f64; 3] {
     }
 }
 
+/// Waits until process `pid` uses less than `cores` over a second (at most
+/// `max_wait`), e.g. until the broker has worked off the acknowledgements an
+/// earlier phase left in its sockets. Returns how long it waited.
+pub async fn wait_idle(pid: u32, cores: f64, max_wait: Duration) -> Duration {
+    let start = Instant::now();
+    let hz = ticks_per_second();
+    let mut before = proc_ticks(pid).map_or(0, |p| p.1);
+    while start.elapsed() < max_wait {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some((_, now)) = proc_ticks(pid) else {
+            break;
+        };
+        if ((now.saturating_sub(before)) as f64 / hz) < cores {
+            break;
+        }
+        before = now;
+    }
+    start.elapsed()
+}
+
 /// CPU time of every process and of the whole machine at one instant.
 pub struct CpuSnapshot {
     at: Instant,

@@ -23,7 +23,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     );
     let ceiling = b.live_ceiling().await?;
     let backlog = if a.backlog_ceiling {
-        Some(ceiling::backlog(b, per_device).await?)
+        let rate = ceiling::backlog(b, per_device).await?;
+        b.settle().await;
+        Some(rate)
     } else {
         None
     };
@@ -88,6 +90,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     );
 
     // 3. The service again, timed from its start until it has committed them all.
+    b.settle().await;
     let cpu_start = b.cpu();
     let started = Instant::now();
     let (http, mut svc) = start_serve_logged(&b.bin, &env, Some(&b.log("serve-2")))?;
