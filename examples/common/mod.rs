@@ -1,7 +1,13 @@
 //! What the load benchmarks share: waiting for the service, describing the
-//! machine, and cleaning up what a run started.
+//! machine, and cleaning up what a run started. [`scrape`] reads the service's
+//! metrics and memory, [`machine`] the load average and who used the CPU, and
+//! [`proxy`] is a TCP proxy to cut the service off its database.
 
 #![allow(dead_code)]
+
+pub mod machine;
+pub mod proxy;
+pub mod scrape;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -56,9 +62,33 @@ impl Guard {
 
     /// Stops a child with SIGTERM and waits for it.
     pub fn stop(&mut self) {
+        let _ = self.terminate();
+    }
+
+    /// Stops a child with SIGTERM and waits for it: how it exited (`None` when
+    /// this guard holds no child).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         if let Guard::Child(c) = self {
+            // SAFETY: kill(2) on the pid of a child we have not yet waited for.
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
+            return c.wait().ok();
+        }
+        None
+    }
+
+    /// Whether a child has exited (false for other guards).
+    pub fn has_exited(&mut self) -> bool {
+        if let Guard::Child(c) = self {
+            return matches!(c.try_wait(), Ok(Some(_)));
+        }
+        false
+    }
+
+    /// The pid in a [`Guard::Pidfile`]'s file (e.g. the broker's).
+    pub fn pidfile_pid(&self) -> Option<u32> {
+        match self {
+            Guard::Pidfile(p) => std::fs::read_to_string(p).ok()?.trim().parse().ok(),
+            _ => None,
         }
     }
 }
@@ -113,13 +143,36 @@ pub fn start_broker() -> anyhow::Result<(String, Guard)> {
 /// `bin serve` on a free port with `env` (logging at warn): its base URL and
 /// a guard that stops it. Does not wait for it to be ready.
 pub fn start_serve(bin: &str, env: &[(&str, &str)]) -> anyhow::Result<(String, Guard)> {
+    start_serve_logged(bin, env, None)
+}
+
+/// [`start_serve`], its log (stdout and stderr, at `info`) appended to `log`
+/// when given, so what the service said during a run can be read afterwards.
+pub fn start_serve_logged(
+    bin: &str,
+    env: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> anyhow::Result<(String, Guard)> {
+    use std::process::Stdio;
     let addr = format!("127.0.0.1:{}", free_port()?);
-    let child = Command::new(bin)
-        .arg("serve")
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
         .envs(env.iter().copied())
-        .env("SWEEPWATCH_HTTP_ADDR", &addr)
-        .env("SWEEPWATCH_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
+        .env("SWEEPWATCH_HTTP_ADDR", &addr);
+    match log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            cmd.env("SWEEPWATCH_LOG", "info")
+                .stdout(file.try_clone()?)
+                .stderr(file);
+        }
+        None => {
+            cmd.env("SWEEPWATCH_LOG", "warn").stdout(Stdio::null());
+        }
+    }
+    let child = cmd.spawn()?;
     Ok((format!("http://{addr}"), Guard::Child(child)))
 }

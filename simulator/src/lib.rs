@@ -31,8 +31,9 @@ pub mod quality;
 pub mod scenario;
 
 pub use load::{
-    CeilingReport, CountHandle, CountOptions, LoadError, LoadOptions, LoadReport, count_subscriber,
-    run_broker_ceiling, run_load, start_count_subscriber,
+    CeilingReport, CountHandle, CountOptions, LoadCounters, LoadError, LoadExtras, LoadOptions,
+    LoadReport, count_subscriber, run_broker_ceiling, run_load, run_load_with,
+    start_count_subscriber,
 };
 pub use mqtt::{BrokerOptions, BrokerUrlError};
 pub use scenario::{RunReport, ScenarioRun, SimError, run_scenario};

@@ -4,7 +4,8 @@
 //! [`run_load`] spreads `devices` over `connections` MQTT clients. Each connection has an
 //! event loop task (counting acknowledgements) and a publish task that wakes every
 //! [`publisher::TICK`] and publishes the batch a token bucket allows. At the end it waits
-//! (bounded) for every publish to be acknowledged, then disconnects. [`count_subscriber`]
+//! (bounded) for every publish to be acknowledged, then disconnects; [`run_load_with`]
+//! can also stop each device after a number of fixes and share live totals. [`count_subscriber`]
 //! and [`run_broker_ceiling`] measure what the broker alone delivers.
 
 mod conn;
@@ -15,7 +16,7 @@ mod pacer;
 mod publisher;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -104,10 +105,45 @@ const PUBLISH_TUNING: Tuning = Tuning {
     request_cap: 8_192,
 };
 
+/// What a caller can add to a load run beyond [`LoadOptions`] (kept apart so that the
+/// options stay a plain struct literal everywhere they are built).
+#[derive(Debug, Clone, Default)]
+pub struct LoadExtras {
+    /// Stop each device after this many fixes (the run ends when every device has
+    /// published them, or at `duration`, whichever comes first): an exact total of
+    /// `devices × fixes_per_device`, e.g. a backlog of a known size.
+    pub fixes_per_device: Option<u64>,
+    /// Live totals over all connections, updated every [`COUNTERS_EVERY`] and once
+    /// more at the end, for a caller that watches the run while it goes.
+    pub counters: Option<Arc<LoadCounters>>,
+}
+
+/// Running totals of a load (see [`LoadExtras::counters`]).
+#[derive(Debug, Default)]
+pub struct LoadCounters {
+    /// Fixes handed to the MQTT clients so far.
+    pub published: AtomicU64,
+    /// Fixes the broker has acknowledged so far.
+    pub acknowledged: AtomicU64,
+}
+
+/// How often [`LoadCounters`] are refreshed: fine enough to time a catch-up to a tenth
+/// of a second, cheap (a handful of atomic loads).
+pub const COUNTERS_EVERY: Duration = Duration::from_millis(20);
+
 /// Runs a load: connects, publishes for `opts.duration` (or until `cancel`), drains the
 /// acknowledgements, disconnects. A connection that fails mid-run fails the whole run.
 pub async fn run_load(
     opts: &LoadOptions,
+    cancel: CancellationToken,
+) -> Result<LoadReport, LoadError> {
+    run_load_with(opts, &LoadExtras::default(), cancel).await
+}
+
+/// [`run_load`] with [`LoadExtras`]: a per-device fix limit and live counters.
+pub async fn run_load_with(
+    opts: &LoadOptions,
+    extras: &LoadExtras,
     cancel: CancellationToken,
 ) -> Result<LoadReport, LoadError> {
     let plan = Plan::check(opts)?;
@@ -140,9 +176,16 @@ pub async fn run_load(
     if opts.progress {
         tokio::spawn(progress(stats.clone(), start, progress_stop.clone()));
     }
+    if let Some(counters) = &extras.counters {
+        tokio::spawn(share_counters(
+            stats.clone(),
+            counters.clone(),
+            progress_stop.clone(),
+        ));
+    }
     let mut lanes = JoinSet::new();
     for (i, c) in conns.iter().enumerate() {
-        let lane = plan.lane(opts, i as u32, c);
+        let lane = plan.lane(opts, i as u32, c, extras.fixes_per_device);
         lanes.spawn(publisher::publish_loop(
             lane,
             start + opts.duration,
@@ -161,6 +204,9 @@ pub async fn run_load(
     let acknowledged = drain(&stats, published.count, &cancel, &stop).await;
     let elapsed = start.elapsed();
     progress_stop.cancel();
+    if let Some(counters) = &extras.counters {
+        store_counters(&stats, counters);
+    }
     close_all(conns).await?;
     if let Some(e) = task_error {
         return Err(e.into());
@@ -238,17 +284,21 @@ impl Plan {
 
     /// Connection `i` publishes for devices `i+1`, `i+1+connections`, ... at their share
     /// of the rate, so every device publishes at the same rate.
-    fn lane(&self, opts: &LoadOptions, i: u32, conn: &Connection) -> Lane {
+    /// With `per_device`, the lane stops after that many fixes of each of its devices
+    /// (round robin, so every device gets exactly that many).
+    fn lane(&self, opts: &LoadOptions, i: u32, conn: &Connection, per_device: Option<u64>) -> Lane {
         let numbers = (i + 1..=opts.devices).step_by(self.connections as usize);
         let seed = opts.seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let fleet = Fleet::new(&opts.org, numbers, seed);
         let share = fleet.len() as f64 / f64::from(opts.devices);
+        let limit = per_device.map_or(u64::MAX, |n| n.saturating_mul(fleet.len() as u64));
         Lane {
             client: conn.client.clone(),
             stats: conn.stats.clone(),
             fleet,
             rate: f64::from(opts.rate) * share,
             qos: self.qos,
+            limit,
         }
     }
 }
@@ -312,6 +362,28 @@ async fn close_all(conns: Vec<Connection>) -> Result<(), LoadError> {
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+fn store_counters(stats: &[Arc<ConnStats>], counters: &LoadCounters) {
+    let published = stats.iter().map(|s| s.published.load(Ordering::Relaxed));
+    counters.published.store(published.sum(), Ordering::Relaxed);
+    counters.acknowledged.store(acked(stats), Ordering::Relaxed);
+}
+
+/// Copies the connections' totals into `counters` every [`COUNTERS_EVERY`] until `stop`.
+async fn share_counters(
+    stats: Vec<Arc<ConnStats>>,
+    counters: Arc<LoadCounters>,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(COUNTERS_EVERY);
+    loop {
+        store_counters(&stats, &counters);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+    }
 }
 
 /// One line a second on stderr until `stop`.

@@ -39,9 +39,11 @@ pub struct Lane {
     /// Fixes per second for this lane.
     pub rate: f64,
     pub qos: QoS,
+    /// Fixes after which the lane stops (`u64::MAX`: none).
+    pub limit: u64,
 }
 
-/// Publishes the lane's fixes at its rate until `until` or `stop`. Returns early
+/// Publishes the lane's fixes at its rate until `until`, `stop` or its limit. Returns early
 /// (without error) when the client's event loop has gone away; the connection's own
 /// task reports why.
 pub async fn publish_loop(lane: Lane, until: Instant, stop: CancellationToken) -> Published {
@@ -51,6 +53,7 @@ pub async fn publish_loop(lane: Lane, until: Instant, stop: CancellationToken) -
         mut fleet,
         rate,
         qos,
+        limit,
     } = lane;
     let mut done = Published::default();
     let mut pacer = Pacer::new(rate, MAX_BURST);
@@ -69,7 +72,10 @@ pub async fn publish_loop(lane: Lane, until: Instant, stop: CancellationToken) -
         if now >= until {
             break;
         }
-        let batch = pacer.take(now - last_tick);
+        if done.count >= limit {
+            break;
+        }
+        let batch = pacer.take(now - last_tick).min(limit - done.count);
         last_tick = now;
         // One clock read per batch: a batch spans well under a millisecond of work, and
         // the fleet keeps each device's timestamps strictly increasing regardless.

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use simulator::{
-    BrokerOptions, CountOptions, LoadError, LoadOptions, run_broker_ceiling, run_load,
-    start_count_subscriber,
+    BrokerOptions, CountOptions, LoadCounters, LoadError, LoadExtras, LoadOptions,
+    run_broker_ceiling, run_load, run_load_with, start_count_subscriber,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -209,6 +209,50 @@ async fn payloads_follow_the_contract_with_increasing_seq_and_ts() {
         }
         assert_eq!(last.len(), 20, "every device published");
         assert_eq!(unique.len() as u64, report.published, "zero duplicates");
+    };
+    tokio::time::timeout(TEST_TIMEOUT, body)
+        .await
+        .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_device_limit_publishes_exactly_that_many_per_device() {
+    let broker = Mosquitto::start();
+    let body = async {
+        let (seen, client) = recorder(broker.port).await;
+        let mut opts = options(&broker.url(), "t-limit");
+        opts.devices = 7; // not a multiple of the 2 connections: lanes of 4 and 3
+        opts.rate = 5_000;
+        opts.duration = Duration::from_secs(30);
+        let counters = Arc::new(LoadCounters::default());
+        let extras = LoadExtras {
+            fixes_per_device: Some(25),
+            counters: Some(counters.clone()),
+        };
+        let started = Instant::now();
+        let report = run_load_with(&opts, &extras, CancellationToken::new())
+            .await
+            .expect("load");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "stops at the limit"
+        );
+        assert_eq!(report.published, 7 * 25);
+        assert_eq!(report.acknowledged, 7 * 25);
+        assert_eq!(counters.published.load(Ordering::Relaxed), 7 * 25);
+        assert_eq!(counters.acknowledged.load(Ordering::Relaxed), 7 * 25);
+        let all = eventually(Duration::from_secs(10), || {
+            seen.lock().unwrap().len() as u64 >= report.published
+        })
+        .await;
+        assert!(all, "recorder got {}", seen.lock().unwrap().len());
+        let _ = client.disconnect().await;
+        let mut per_device: HashMap<String, u64> = HashMap::new();
+        for (topic, _) in seen.lock().unwrap().iter() {
+            *per_device.entry(topic.clone()).or_default() += 1;
+        }
+        assert_eq!(per_device.len(), 7);
+        assert!(per_device.values().all(|&n| n == 25), "{per_device:?}");
     };
     tokio::time::timeout(TEST_TIMEOUT, body)
         .await

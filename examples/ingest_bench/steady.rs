@@ -1,0 +1,116 @@
+//! Steady mode (issue 2): the service under a paced load, fixes/s committed and
+//! publish-to-commit latency.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{scrape, start_serve_logged, wait_ready};
+use crate::{Bench, verify};
+
+pub async fn run(b: &Bench) -> anyhow::Result<()> {
+    let a = &b.a;
+    println!("load: {} fixes/s target for {:.0} s", a.rate, a.duration);
+    let ceiling = b.live_ceiling().await?;
+
+    let (http, mut svc) = start_serve_logged(
+        &b.bin,
+        &[
+            ("SWEEPWATCH_DATABASE_URL", &b.db_url),
+            ("SWEEPWATCH_MQTT_URL", &b.mqtt),
+            ("SWEEPWATCH_MQTT_CLIENT_ID", "sweepwatch-bench"),
+            ("SWEEPWATCH_ORGS", "bench"),
+        ],
+        Some(&b.log("serve")),
+    )?;
+    let pid = svc.pid();
+    wait_ready(&http, 30).await?;
+
+    let cpu_start = b.cpu();
+    let started = Instant::now();
+    let opts = b.load("bench", a.rate, a.duration);
+    let publisher =
+        tokio::spawn(async move { simulator::run_load(&opts, CancellationToken::new()).await });
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    while !publisher.is_finished() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stored = scrape::metric(&http, "sweepwatch_fixes_stored_total")
+            .await
+            .unwrap_or(0.0);
+        samples.push((started.elapsed().as_secs_f64(), stored));
+        if samples.len().is_multiple_of(10) {
+            eprintln!(
+                "{:5.1}s committed {:>10.0}",
+                started.elapsed().as_secs_f64(),
+                stored
+            );
+        }
+    }
+    let report = publisher.await??;
+    let published_until = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs_f64(a.catch_up_timeout);
+    let done_at = loop {
+        let stored = scrape::metric(&http, "sweepwatch_fixes_stored_total")
+            .await
+            .unwrap_or(0.0);
+        if stored as u64 >= report.acknowledged {
+            break started.elapsed().as_secs_f64();
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {stored} of {} committed {:.0} s after publishing ended",
+            report.acknowledged,
+            a.catch_up_timeout
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu = cpu_start.until(&b.cpu());
+    let text = scrape::metrics_text(&http).await?;
+    let p50 = scrape::quantile(&text, "sweepwatch_ingest_lag_seconds", 0.50);
+    let p99 = scrape::quantile(&text, "sweepwatch_ingest_lag_seconds", 0.99);
+    let rss = scrape::peak_rss_kib(pid)?;
+    svc.stop();
+
+    // Steady state: from 5 s in to the end of publishing.
+    let window: Vec<_> = samples
+        .iter()
+        .filter(|(t, _)| *t >= 5.0 && *t <= published_until)
+        .collect();
+    let steady = match (window.first(), window.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) / (b.0 - a.0),
+        _ => f64::NAN,
+    };
+    let overall = report.acknowledged as f64 / done_at;
+    println!(
+        "published {} acked by broker {} in {:.1}s",
+        report.published,
+        report.acknowledged,
+        report.elapsed.as_secs_f64()
+    );
+    println!(
+        "committed fixes/s: steady {steady:.0}, overall {overall:.0} (all committed {done_at:.1}s after start)"
+    );
+    if let Some(c) = ceiling {
+        println!(
+            "vs broker-only ceiling {c:.0}/s: {:.0}%",
+            100.0 * steady / c
+        );
+    }
+    println!(
+        "publish-to-commit: p50 {:.1} ms, p99 {:.1} ms",
+        p50 * 1e3,
+        p99 * 1e3
+    );
+    println!("service peak RSS: {:.1} MiB", rss as f64 / 1024.0);
+    println!("CPU while publishing and committing: {cpu}");
+    let (Some(first), Some(last)) = (report.first_ts, report.last_ts) else {
+        anyhow::bail!("nothing was published");
+    };
+    let stored = verify::stored(&b.db_url, "bench", first, last, None).await?;
+    verify::report(
+        report.published,
+        report.acknowledged,
+        &stored,
+        &verify::Counted::from(&text),
+    )
+}
