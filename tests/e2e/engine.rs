@@ -358,10 +358,14 @@ async fn a_cleaner_standing_still_raises_a_welfare_idle_but_not_in_a_service_sta
     let idle = of(&alerts, "wk-1", "idle");
     assert_eq!(idle.len(), 1, "{alerts:#?}");
     let a = idle[0];
-    // Opens 20 minutes (the workers' threshold) into the stop, clears when she walks on.
+    // Opens 20 minutes (the workers' threshold) after the dwell began, clears when she
+    // walks on. The dwell begins at the first fix within `idle_radius_m` (20 m) plus the
+    // fix's accuracy (4 m) of where she stands (issue 13: a dwell survives GPS noise),
+    // so her last step of the walk, 15 m short at 06:04:45, already counts: 30 s before
+    // the first fix of the stay.
     let opened = (a.opened_at - local(d, 6, 5, 15)).num_seconds();
     assert!(
-        (1200..=1240).contains(&opened),
+        (1170..=1240).contains(&opened),
         "opened {opened} s into the stop"
     );
     assert_eq!(a.state, "resolved");
