@@ -43,8 +43,12 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
-    #[error("too many requests")]
-    TooManyRequests { retry_after_s: u64 },
+    /// Over a limit: `why` says which.
+    #[error("{why}")]
+    TooManyRequests {
+        retry_after_s: u64,
+        why: &'static str,
+    },
     #[error("service unavailable")]
     Unavailable,
     #[error("the request did not complete within {0} s; retry later")]
@@ -180,7 +184,7 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
                 HeaderValue::from_static("Bearer realm=\"sweepwatch\""),
             );
         }
-        ApiError::TooManyRequests { retry_after_s } => {
+        ApiError::TooManyRequests { retry_after_s, .. } => {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 headers.insert(header::RETRY_AFTER, v);
             }

@@ -6,10 +6,14 @@
 //! Each client reads its own receiver of the live view's broadcast, which
 //! never waits for anyone: a client that falls more than the broadcast's
 //! buffer behind is told so and dropped, and ingest never slows down.
+//!
+//! A client sees only the orgs of its token (`?org=` naming another is 404),
+//! and a token holds at most `stream_max_per_token` streams at once
+//! ([`StreamSlots`]): one more is answered 429.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Extension;
@@ -35,6 +39,57 @@ const COALESCE: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct StreamShutdown(pub CancellationToken);
 
+/// A client refused for holding too many streams retries after this.
+const SLOT_RETRY_S: u64 = 5;
+
+/// The streams each token holds open.
+pub struct StreamSlots {
+    max_per_token: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream of a token; freed when the stream ends (the client went
+/// away, fell behind, or the server shuts down).
+pub struct Slot {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    token: String,
+}
+
+impl StreamSlots {
+    pub fn new(max_per_token: usize) -> Self {
+        Self {
+            max_per_token,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for `token`, unless it holds the most it may.
+    pub fn take(&self, token: &str) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(token.to_owned()).or_insert(0);
+        if *n >= self.max_per_token {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            open: self.open.clone(),
+            token: token.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +101,9 @@ pub struct StreamQuery {
 struct Client {
     rx: tokio::sync::broadcast::Receiver<LiveEvent>,
     q: StreamQuery,
+    /// The orgs to send (`None`: every org): the token's, or the one asked for.
+    orgs: Option<Vec<String>>,
+    _slot: Slot,
     /// Devices in the district asked for (None: no district filter).
     in_district: Option<HashSet<i32>>,
     last_sent: HashMap<i32, Instant>,
@@ -66,14 +124,22 @@ struct Client {
     responses(
         (status = 200, description = "An endless stream of events", body = String, content_type = "text/event-stream"),
         (status = 422, description = "A filter that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The token holds as many streams as it may (or another limit is spent); retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
+    Extension(slots): Extension<Arc<StreamSlots>>,
     caller: Caller,
     shutdown: Option<Extension<StreamShutdown>>,
     Q(q): Q<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(q.org.as_deref())?;
+    let slot = slots.take(&caller.name).ok_or(ApiError::TooManyRequests {
+        retry_after_s: SLOT_RETRY_S,
+        why: "this token holds as many live streams as it may (api.stream_max_per_token); \
+                  close one, or retry after Retry-After seconds",
+    })?;
     let in_district = match &q.district {
         Some(d) => {
             let client = state.pool.get().await?;
@@ -93,6 +159,8 @@ pub async fn stream(
     let client = Client {
         rx: state.live.subscribe(),
         q,
+        orgs,
+        _slot: slot,
         in_district,
         last_sent: HashMap::new(),
         pending: HashMap::new(),
@@ -140,7 +208,9 @@ impl Client {
     }
 
     fn wanted(&self, org: &str, device_id: Option<i32>, district: Option<&str>) -> bool {
-        self.q.org.as_deref().is_none_or(|o| o == org)
+        self.orgs
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
             && match (&self.q.district, &self.in_district) {
                 (None, _) => true,
                 (Some(d), set) => {
