@@ -10,6 +10,8 @@ mod openapi;
 mod resources;
 mod roles;
 mod stream;
+mod tenancy;
+mod towns;
 mod views;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
