@@ -90,6 +90,7 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     }
     let metrics = http_metrics::HttpMetrics::register(&state.registry);
     let auth = Arc::new(auth::Auth::new(&cfg, Some(state.pool.clone())));
+    auth::tokens::spawn_flusher(&auth);
     let slots = Arc::new(stream::StreamSlots::new(cfg.stream_max_per_token));
     let state = Arc::new(state);
     let api = api_routes()

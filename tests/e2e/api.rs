@@ -11,6 +11,7 @@ mod resources;
 mod roles;
 mod stream;
 mod tenancy;
+mod tokens;
 mod towns;
 mod views;
 

@@ -6,9 +6,9 @@
 //! request finds it older than [`REFRESH`], and at once after this instance
 //! changes a token, so a revocation (through any instance) is effective
 //! within a second without a database round trip per request. "Last used"
-//! is kept in memory per request and written to the database at most every
-//! `token_last_used_flush_s` (one statement for every token used), during a
-//! refresh.
+//! is kept in memory per request and written to the database every
+//! `token_last_used_flush_s` (one statement for every token used), by a
+//! background task ([`spawn_flusher`]) and by the refreshes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -252,6 +252,47 @@ impl TokenSet {
         *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
+    /// Writes the "last used" times gathered since the last flush now, unless
+    /// there are none: called every `flush_every` by [`spawn_flusher`], so
+    /// they reach the database even when no request comes to refresh the cache.
+    pub async fn flush_pending(&self) {
+        let Some(pool) = &self.pool else { return };
+        if self
+            .unflushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            return;
+        }
+        let mut state = self.reload.lock().await;
+        let work = async {
+            let client = pool.get().await.map_err(store::StoreError::from)?;
+            self.flush(&client).await
+        };
+        match tokio::time::timeout(RELOAD_TIMEOUT, work).await {
+            Ok(Ok(())) => state.flushed_at = Some(Instant::now()),
+            failed => {
+                if state.warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    state.warned_at = Some(Instant::now());
+                    let why = match failed {
+                        Ok(Err(e)) => e.describe(),
+                        _ => format!("no answer within {RELOAD_TIMEOUT:?}"),
+                    };
+                    tracing::warn!(
+                        error = why,
+                        "could not store when API tokens were last used"
+                    );
+                }
+            }
+        }
+    }
+
+    /// How often "last used" times are written.
+    pub fn flush_every(&self) -> Duration {
+        self.flush_every
+    }
+
     /// Writes the "last used" times gathered since the last flush.
     async fn flush(&self, client: &tokio_postgres::Client) -> Result<(), store::StoreError> {
         let pending: Vec<(i64, DateTime<Utc>)> = self
@@ -270,6 +311,27 @@ impl TokenSet {
         }
         Ok(())
     }
+}
+
+/// Flushes `auth`'s "last used" times every `flush_every` until `auth` is
+/// dropped (the router is gone). Outside a Tokio runtime, does nothing: the
+/// refreshes of the cache flush them then.
+pub fn spawn_flusher(auth: &Arc<super::Auth>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let every = auth.tokens.flush_every();
+    let weak = Arc::downgrade(auth);
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(auth) = weak.upgrade() else { return };
+            auth.tokens.flush_pending().await;
+        }
+    });
 }
 
 #[cfg(test)]

@@ -151,7 +151,9 @@ impl Fx {
         self.survives(
             org,
             format!("area {org}/{id}"),
-            format!("SELECT count(*) FROM areas WHERE org = '{org}' AND id = '{id}' AND name = 'fresh'"),
+            format!(
+                "SELECT count(*) FROM areas WHERE org = '{org}' AND id = '{id}' AND name = 'fresh'"
+            ),
         );
         id
     }
@@ -166,7 +168,9 @@ impl Fx {
         self.survives(
             org,
             format!("shift {org}/{id}"),
-            format!("SELECT count(*) FROM shifts WHERE org = '{org}' AND id = '{id}' AND name = 'fresh'"),
+            format!(
+                "SELECT count(*) FROM shifts WHERE org = '{org}' AND id = '{id}' AND name = 'fresh'"
+            ),
         );
         id
     }
@@ -229,7 +233,11 @@ impl Fx {
         let (need, r, ok) = match op {
             "me" if of_b => return None,
             "me" => (Viewer, req(M::GET, "/api/v1/me".into()), StatusCode::OK),
-            "positions" => (Viewer, req(M::GET, list("/api/v1/positions")), StatusCode::OK),
+            "positions" => (
+                Viewer,
+                req(M::GET, list("/api/v1/positions")),
+                StatusCode::OK,
+            ),
             "stream" => (Viewer, req(M::GET, list("/api/v1/stream")), StatusCode::OK),
             "list_alerts" => (Viewer, req(M::GET, list("/api/v1/alerts")), StatusCode::OK),
             "get_alert" => {
@@ -308,7 +316,8 @@ impl Fx {
             }
             "list_areas" => (Viewer, req(M::GET, list("/api/v1/areas")), StatusCode::OK),
             "get_area" => {
-                let r = req(M::GET, format!("/api/v1/areas/{org}/route-a")).id("route-a", "zz-none");
+                let r =
+                    req(M::GET, format!("/api/v1/areas/{org}/route-a")).id("route-a", "zz-none");
                 (Viewer, r, StatusCode::OK)
             }
             "create_area" => {
@@ -368,13 +377,15 @@ impl Fx {
                 (Viewer, r, StatusCode::OK)
             }
             "create_assignment" => {
-                let body = json!({"device_id": self.sw1(org).await, "area": "wash-n", "shift": "night"});
+                let body =
+                    json!({"device_id": self.sw1(org).await, "area": "wash-n", "shift": "night"});
                 let r = req(M::POST, "/api/v1/assignments".into()).body(body);
                 (Admin, r, StatusCode::CREATED)
             }
             "update_assignment" => {
                 let id = self.fresh_assignment(org).await;
-                let body = json!({"device_id": self.sw1(org).await, "area": "route-a", "shift": "day"});
+                let body =
+                    json!({"device_id": self.sw1(org).await, "area": "route-a", "shift": "day"});
                 let r = req(M::PUT, format!("/api/v1/assignments/{id}"))
                     .body(body)
                     .id(id, "999999999");
@@ -444,7 +455,9 @@ fn enc(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// The operations of the served document under `/api/v1` that take a token:
 /// (operationId, method, path).
 async fn operations(w: &Towns) -> Vec<(String, String, String)> {
-    let doc = w.t.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let doc =
+        w.t.call(Method::GET, "/api/v1/openapi.json", None, None)
+            .await;
     assert_eq!(doc.status, 200, "{}", doc.text);
     let mut ops = Vec::new();
     for (path, item) in doc.body["paths"].as_object().unwrap() {
@@ -497,7 +510,10 @@ async fn every_operation_answers_a_token_of_org_a_for_a_and_404_for_b() {
                 }
                 if org == A {
                     assert_eq!(a.status, case.ok, "{what}");
-                    assert!(!a.text.contains(B), "an answer to A's token names B: {what}");
+                    assert!(
+                        !a.text.contains(B),
+                        "an answer to A's token names B: {what}"
+                    );
                     if op == "me" {
                         assert_eq!(a.body["orgs"], json!([A]), "{what}");
                     }
@@ -508,7 +524,10 @@ async fn every_operation_answers_a_token_of_org_a_for_a_and_404_for_b() {
                 if let Some((id, absent)) = &case.req.id {
                     let mut none = Req {
                         method: case.req.method.clone(),
-                        path: case.req.path.replace(&format!("/{id}"), &format!("/{absent}")),
+                        path: case
+                            .req
+                            .path
+                            .replace(&format!("/{id}"), &format!("/{absent}")),
                         body: case.req.body.clone(),
                         id: None,
                     };
@@ -554,12 +573,11 @@ async fn every_operation_answers_a_token_of_org_a_for_a_and_404_for_b() {
         .await;
     assert_eq!(by_a, 0, "A's tokens changed something of B");
     // And what they changed of A was recorded, by them.
-    let audited = fx
-        .w
-        .t
-        .db
-        .count("SELECT count(*) FROM audit_log WHERE actor = 'a-admin' AND orgs = '{humen}'")
-        .await;
+    let audited =
+        fx.w.t
+            .db
+            .count("SELECT count(*) FROM audit_log WHERE actor = 'a-admin' AND orgs = '{humen}'")
+            .await;
     assert!(audited >= 12, "{audited} audit entries by a-admin");
 }
 
@@ -588,10 +606,9 @@ async fn lists_views_and_the_stream_of_a_token_of_org_a_hold_only_a() {
         seen.sort();
         seen.dedup();
         assert_eq!(seen, orgs, "{}", pos.text);
-        let report = w
-            .t
-            .get(&format!("/api/v1/reports/shift?date={d}"), token)
-            .await;
+        let report =
+            w.t.get(&format!("/api/v1/reports/shift?date={d}"), token)
+                .await;
         let mut seen: Vec<&str> = report.body["routes"]
             .as_array()
             .unwrap()
@@ -602,9 +619,8 @@ async fn lists_views_and_the_stream_of_a_token_of_org_a_hold_only_a() {
         seen.dedup();
         assert_eq!(seen, orgs, "{}", report.text);
         // Coverage without an org: the first org the token sees that has it.
-        let cov = w
-            .t
-            .get(
+        let cov =
+            w.t.get(
                 &format!("/api/v1/coverage?route=route-a&shift=day&date={d}"),
                 token,
             )
@@ -631,7 +647,10 @@ async fn lists_views_and_the_stream_of_a_token_of_org_a_hold_only_a() {
         assert_eq!(strip(scoped.body), strip(asked.body), "{path}");
     }
     let me = w.t.get("/api/v1/me", VIEWER).await;
-    assert_eq!(me.body, json!({"name": "wall", "role": "viewer", "orgs": null}));
+    assert_eq!(
+        me.body,
+        json!({"name": "wall", "role": "viewer", "orgs": null})
+    );
 
     // The stream: the humen viewer gets humen's events only; asking for
     // changan is 404.
@@ -652,7 +671,8 @@ async fn lists_views_and_the_stream_of_a_token_of_org_a_hold_only_a() {
             org,
             &[(
                 "wk-2".into(),
-                json!({"ts": now.timestamp_millis(), "lat": lat, "lon": lon, "sos": true}).to_string(),
+                json!({"ts": now.timestamp_millis(), "lat": lat, "lon": lon, "sos": true})
+                    .to_string(),
             )],
         )
         .await;
@@ -671,12 +691,20 @@ async fn lists_views_and_the_stream_of_a_token_of_org_a_hold_only_a() {
     let mut mine = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
-            let Ok(Some(chunk)) = a_stream.chunk().await else { break };
+            let Ok(Some(chunk)) = a_stream.chunk().await else {
+                break;
+            };
             mine.push_str(&String::from_utf8_lossy(&chunk));
         }
     })
     .await;
     assert!(mine.contains("\"org\":\"humen\""), "{mine}");
-    assert!(mine.contains("event: alert") || mine.contains("event:alert"), "{mine}");
-    assert!(!mine.contains(B), "the humen stream carried changan: {mine}");
+    assert!(
+        mine.contains("event: alert") || mine.contains("event:alert"),
+        "{mine}"
+    );
+    assert!(
+        !mine.contains(B),
+        "the humen stream carried changan: {mine}"
+    );
 }
