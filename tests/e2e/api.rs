@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::api::{ADMIN, ApiTown, OPERATOR, VIEWER, answer};
 
+mod attacks;
 mod openapi;
 mod resources;
 mod roles;
