@@ -60,17 +60,25 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+/// An org id, as in MQTT topics.
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[a-z0-9-]{1,32}$")]
+#[allow(dead_code)] // only its schema is used
+struct OrgName(String);
+
 /// A token to create.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// `[A-Za-z0-9_.@-]{1,64}`, unique among tokens not revoked; recorded as
     /// the actor of what the token does.
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,64}$")]
     pub name: String,
     pub role: Role,
     /// The orgs it may see; omitted or `null`: every org (only an admin
     /// of every org may create such a token). An empty list is refused.
     #[serde(default)]
+    #[schema(min_items = 1, inline, value_type = Option<Vec<OrgName>>)]
     pub orgs: Option<Vec<String>>,
 }
 
