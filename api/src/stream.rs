@@ -9,7 +9,8 @@
 //!
 //! A client sees only the orgs of its token (`?org=` naming another is 404),
 //! and a token holds at most `stream_max_per_token` streams at once
-//! ([`StreamSlots`]): one more is answered 429.
+//! ([`StreamSlots`]): one more is answered 429. The streams of a token that
+//! is revoked end within a second, with a `revoked` event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -28,7 +29,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::tokens::Source;
+use crate::auth::{Auth, Caller, Role};
 use crate::error::ApiError;
 use crate::extract::Q;
 
@@ -111,14 +113,18 @@ struct Client {
     outbox: VecDeque<Event>,
     tick: tokio::time::Interval,
     shutdown: CancellationToken,
+    /// The tokens, and which one opened this stream: checked every tick, so
+    /// a revocation ends the stream as it ends the token's requests.
+    token: Option<(Arc<Auth>, Source)>,
     done: bool,
 }
 
 /// Server-Sent Events: `position` (a device's latest fix, at most one per
 /// device per second), `alert` (an alert opened or cleared by the engine, or
 /// acknowledged or resolved by an operator: `alert_id`, `org`, `device_id`,
-/// `kind`, `state`, `at`, `district`, `actor`, …) and `dropped` (the client
-/// fell too far behind and is disconnected). It never ends by itself.
+/// `kind`, `state`, `at`, `district`, `actor`, …), `dropped` (the client
+/// fell too far behind and is disconnected) and `revoked` (the token was
+/// revoked; the stream ends within a second of it). It never ends otherwise.
 #[utoipa::path(get, path = "/api/v1/stream", tag = "live", operation_id = "stream",
     params(StreamQuery),
     responses(
@@ -129,6 +135,8 @@ struct Client {
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     Extension(slots): Extension<Arc<StreamSlots>>,
+    auth: Option<Extension<Arc<Auth>>>,
+    source: Option<Extension<Source>>,
     caller: Caller,
     shutdown: Option<Extension<StreamShutdown>>,
     Q(q): Q<StreamQuery>,
@@ -167,6 +175,7 @@ pub async fn stream(
         outbox: VecDeque::new(),
         tick,
         shutdown: shutdown.map(|s| s.0.0).unwrap_or_default(),
+        token: auth.zip(source).map(|(a, s)| (a.0, s.0)),
         done: false,
     };
     let events =
@@ -202,7 +211,10 @@ impl Client {
                     }
                     Err(RecvError::Closed) => self.done = true,
                 },
-                _ = self.tick.tick() => self.flush_due(),
+                _ = self.tick.tick() => {
+                    self.flush_due();
+                    self.check_token().await;
+                }
             }
         }
     }
@@ -233,6 +245,20 @@ impl Client {
             self.send_position(&p);
         } else {
             self.pending.insert(p.device_id, p);
+        }
+    }
+
+    /// Ends the stream when its token was revoked (through any instance: the
+    /// cache is read again when older than half a second).
+    async fn check_token(&mut self) {
+        let Some((auth, source)) = &self.token else {
+            return;
+        };
+        auth.tokens.refresh_if_stale().await;
+        if !auth.tokens.is_live(*source) {
+            self.outbox
+                .push_back(Event::default().event("revoked").data("{}"));
+            self.done = true;
         }
     }
 

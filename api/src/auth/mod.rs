@@ -280,6 +280,7 @@ pub async fn authenticate(
             why: "this token's rate limit is spent; retry after Retry-After seconds",
         })?;
     auth.tokens.used(found.source);
+    req.extensions_mut().insert(found.source);
     req.extensions_mut().insert(Caller {
         name: found.name,
         role: found.role,

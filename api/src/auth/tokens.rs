@@ -148,6 +148,20 @@ impl TokenSet {
         found
     }
 
+    /// Whether the token from `source` still authenticates: a configured one
+    /// always; a database one while the cache holds it (not revoked).
+    pub fn is_live(&self, source: Source) -> bool {
+        match source {
+            Source::Config(_) => true,
+            Source::Db(id) => self
+                .db
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|k| k.source == Source::Db(id)),
+        }
+    }
+
     /// Notes that `source` was used now (in memory).
     pub fn used(&self, source: Source) {
         let now = Utc::now();

@@ -213,6 +213,16 @@ async fn an_admin_creates_lists_and_revokes_tokens_and_a_revoked_token_fails_wit
         .await
         .assert_problem(StatusCode::NOT_FOUND);
 
+    // A live stream of the token, open on instance 2 when it is revoked.
+    let mut stream = t
+        .http
+        .get(format!("{}/api/v1/stream", other.http))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
     // Revoked through this instance: refused by both within a second.
     let revoked = t
         .call(Method::DELETE, "/api/v1/tokens/desk-7", Some(ADMIN), None)
@@ -236,6 +246,23 @@ async fn an_admin_creates_lists_and_revokes_tokens_and_a_revoked_token_fails_wit
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The open stream is told and ends, within a second too.
+    let mut got = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(1).saturating_sub(at.elapsed()), async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            got.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the revoked token's stream is still open after {:?}: {got}",
+        at.elapsed()
+    );
+    assert!(
+        got.contains("event: revoked") || got.contains("event:revoked"),
+        "{got}"
+    );
     t.call(Method::DELETE, "/api/v1/tokens/desk-7", Some(ADMIN), None)
         .await
         .assert_problem(StatusCode::NOT_FOUND);
