@@ -63,13 +63,16 @@ pub async fn serve(
     let router = crate::web::with_dashboard(router, &cfg.web);
     info!(addr = %listener.local_addr()?, "HTTP listening");
 
+    let serve_opts = api::ServeOptions {
+        header_read_timeout: Duration::from_secs(cfg.api.header_read_timeout_s.max(1)),
+    };
     let retention_days = cfg.pipeline.retention_days;
     let served_orgs = cfg.mqtt.orgs.clone();
     let mut tasks = JoinSet::new();
     spawn_named(&mut tasks, "http", {
         let shutdown = shutdown.clone();
         async move {
-            api::serve(listener, router, shutdown)
+            api::serve_with(listener, router, shutdown, serve_opts)
                 .await
                 .context("HTTP server")
         }

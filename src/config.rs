@@ -112,13 +112,38 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
     (
         "SWEEPWATCH_API_TOKENS",
-        "api.tokens, added (comma-separated name:role:token; hashed when read)",
+        "api.tokens, added (comma-separated name:role:token, or name:role@org1+org2:token \
+         for a token limited to orgs; hashed when read)",
     ),
     ("SWEEPWATCH_API_RATE_PER_S", "api.rate_per_s"),
     ("SWEEPWATCH_API_RATE_BURST", "api.rate_burst"),
     (
         "SWEEPWATCH_API_CORS_ORIGINS",
         "api.cors_origins (comma-separated)",
+    ),
+    (
+        "SWEEPWATCH_API_AUTH_FAILURES_BURST",
+        "api.auth_failures_burst",
+    ),
+    (
+        "SWEEPWATCH_API_AUTH_FAILURES_PER_MIN",
+        "api.auth_failures_per_min",
+    ),
+    (
+        "SWEEPWATCH_API_TRUSTED_PROXIES",
+        "api.trusted_proxies (comma-separated addresses or CIDR ranges)",
+    ),
+    (
+        "SWEEPWATCH_API_STREAM_MAX_PER_TOKEN",
+        "api.stream_max_per_token",
+    ),
+    (
+        "SWEEPWATCH_API_HEADER_READ_TIMEOUT_S",
+        "api.header_read_timeout_s",
+    ),
+    (
+        "SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S",
+        "api.token_last_used_flush_s",
     ),
     ("SWEEPWATCH_WEB_DIR", "web.dir"),
     ("SWEEPWATCH_WEB_TILE_URL", "web.tile_url"),

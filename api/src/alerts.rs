@@ -14,7 +14,7 @@ use store::queries::alerts::{self, AlertFilter, AlertRow};
 use crate::AppState;
 use crate::auth::{Caller, Operator, Role};
 use crate::error::ApiError;
-use crate::extract::{P, Q, optional_json};
+use crate::extract::{P, Q, RawBody, optional_json};
 use crate::page::{self, Page};
 use axum::body::Bytes;
 
@@ -92,9 +92,9 @@ pub async fn list(
     let limit = page::limit(q.limit)?;
     let after = q.cursor.as_deref().map(parse_alert_cursor).transpose()?;
     let filter = AlertFilter {
+        orgs: caller.orgs_for(q.org.as_deref())?,
         state: q.state,
         kind: q.kind,
-        org: q.org,
         district: q.district,
         device_id: q.device,
         from: q.from,
@@ -122,6 +122,7 @@ pub async fn get(
     let client = state.pool.get().await?;
     let alert = alerts::get(&**client, id)
         .await?
+        .filter(|a| caller.sees(&a.org))
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     let transitions = alerts::transitions(&**client, id).await?;
     let mut v = serde_json::to_value(alert).map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -157,7 +158,7 @@ pub async fn ack(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,
     id: P<i64>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<AlertRow>, ApiError> {
     act(state, caller, id, body, Action::Ack).await
 }
@@ -177,7 +178,7 @@ pub async fn resolve(
     state: State<Arc<AppState>>,
     Operator(caller): Operator,
     id: P<i64>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<AlertRow>, ApiError> {
     act(state, caller, id, body, Action::Resolve).await
 }
@@ -200,9 +201,14 @@ async fn act(
     }
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
+    // An alert of an org the token does not see is one that does not exist.
     let current: String = tx
-        .query_opt("SELECT state FROM alerts WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt(
+            "SELECT state, org FROM alerts WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
         .await?
+        .filter(|r| caller.sees(r.get(1)))
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?
         .get(0);
     match (action, current.as_str()) {

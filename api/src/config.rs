@@ -1,5 +1,7 @@
-//! The API's configuration: bearer tokens (stored as SHA-256 hashes), CORS,
-//! request limits and the per-token rate limit.
+//! The API's configuration: bearer tokens (stored as SHA-256 hashes) and the
+//! orgs each may see, CORS, request limits, the per-token rate limit, the
+//! per-client limit on failed authentications, the live-stream limit and the
+//! header read timeout.
 //!
 //! A token is configured by its hash only:
 //!
@@ -8,10 +10,16 @@
 //! name = "dispatch-1"
 //! role = "operator"
 //! sha256 = "<hex>"   # printf %s "$TOKEN" | sha256sum
+//! orgs = ["humen"]   # optional: the orgs it may see; omitted, every org
 //! ```
 //!
 //! For tests and demos, `SWEEPWATCH_API_TOKENS` adds tokens given in clear as
-//! comma-separated `name:role:token`; they are hashed when read and never printed.
+//! comma-separated `name:role:token`, or `name:role@org1+org2:token` for a
+//! token limited to some orgs; they are hashed when read and never printed.
+//! (The orgs ride on the role because a token may itself contain `:`.)
+//! Tokens created through the API live in the database (see `crate::tokens`).
+
+use std::ops::Not;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +41,22 @@ pub struct ApiConfig {
     pub rate_per_s: f64,
     /// Requests a token may make in a burst above the average.
     pub rate_burst: u32,
+    /// Failed authentications (an unknown token) a client (IP address, IPv6
+    /// /64) may make in a burst before every request it makes is answered 429,
+    /// valid token or not, until its allowance refills. 0: no limit.
+    pub auth_failures_burst: u32,
+    /// How fast that allowance refills, failures per minute.
+    pub auth_failures_per_min: f64,
+    /// Addresses (or CIDR ranges) of reverse proxies whose `X-Forwarded-For`
+    /// names the client. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Live streams (`/api/v1/stream`) one token may hold open at once.
+    pub stream_max_per_token: usize,
+    /// A client must send a request's whole header within this many seconds
+    /// (an idle keep-alive connection is closed after as long).
+    pub header_read_timeout_s: u64,
+    /// How often the "last used" times of database tokens are written, seconds.
+    pub token_last_used_flush_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +69,17 @@ impl Default for ApiConfig {
             request_timeout_s: 30,
             rate_per_s: 20.0,
             rate_burst: 100,
+            // A person mistyping a token a few times is never held up; a guesser
+            // gets one try every 10 s (8,640 a day) once the burst is spent.
+            auth_failures_burst: 10,
+            auth_failures_per_min: 6.0,
+            trusted_proxies: vec![],
+            // A dashboard tab holds one; a token shared by a wall of screens a few.
+            stream_max_per_token: 10,
+            // Long enough for a slow mobile link, short enough that a client
+            // trickling its header cannot hold a connection for long.
+            header_read_timeout_s: 10,
+            token_last_used_flush_s: 60,
         }
     }
 }
@@ -58,6 +93,10 @@ pub struct TokenConfig {
     pub role: Role,
     /// Lower-case hex SHA-256 of the token.
     pub sha256: String,
+    /// The orgs it may see (`[a-z0-9-]{1,32}` each). Empty: every org (a
+    /// city-wide supervisor).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orgs: Vec<String>,
 }
 
 /// Error in an `SWEEPWATCH_API_*` variable.
@@ -67,31 +106,51 @@ pub struct TokenEnvError(String);
 
 impl ApiConfig {
     /// Applies `SWEEPWATCH_API_TOKENS` (added to the configured tokens),
-    /// `SWEEPWATCH_API_RATE_PER_S`, `SWEEPWATCH_API_RATE_BURST` and
-    /// `SWEEPWATCH_API_CORS_ORIGINS` (comma-separated), as read through `get`.
+    /// `SWEEPWATCH_API_RATE_PER_S`, `SWEEPWATCH_API_RATE_BURST`,
+    /// `SWEEPWATCH_API_CORS_ORIGINS` and `SWEEPWATCH_API_TRUSTED_PROXIES`
+    /// (comma-separated), `SWEEPWATCH_API_AUTH_FAILURES_BURST`,
+    /// `SWEEPWATCH_API_AUTH_FAILURES_PER_MIN`, `SWEEPWATCH_API_STREAM_MAX_PER_TOKEN`,
+    /// `SWEEPWATCH_API_HEADER_READ_TIMEOUT_S` and
+    /// `SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S`, as read through `get`; then
+    /// checks the result ([`ApiConfig::check`]).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), TokenEnvError> {
         if let Some(v) = get("SWEEPWATCH_API_TOKENS") {
             self.tokens.extend(parse_token_list(&v)?);
         }
-        if let Some(v) = get("SWEEPWATCH_API_RATE_PER_S") {
-            self.rate_per_s = v.parse().map_err(|_| {
-                TokenEnvError(format!("SWEEPWATCH_API_RATE_PER_S: {v:?} is not a number"))
-            })?;
-        }
-        if let Some(v) = get("SWEEPWATCH_API_RATE_BURST") {
-            self.rate_burst = v.parse().map_err(|_| {
-                TokenEnvError(format!("SWEEPWATCH_API_RATE_BURST: {v:?} is not a count"))
-            })?;
-        }
+        number(&get, "SWEEPWATCH_API_RATE_PER_S", &mut self.rate_per_s)?;
+        number(&get, "SWEEPWATCH_API_RATE_BURST", &mut self.rate_burst)?;
+        number(
+            &get,
+            "SWEEPWATCH_API_AUTH_FAILURES_BURST",
+            &mut self.auth_failures_burst,
+        )?;
+        number(
+            &get,
+            "SWEEPWATCH_API_AUTH_FAILURES_PER_MIN",
+            &mut self.auth_failures_per_min,
+        )?;
+        number(
+            &get,
+            "SWEEPWATCH_API_STREAM_MAX_PER_TOKEN",
+            &mut self.stream_max_per_token,
+        )?;
+        number(
+            &get,
+            "SWEEPWATCH_API_HEADER_READ_TIMEOUT_S",
+            &mut self.header_read_timeout_s,
+        )?;
+        number(
+            &get,
+            "SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S",
+            &mut self.token_last_used_flush_s,
+        )?;
         if let Some(v) = get("SWEEPWATCH_API_CORS_ORIGINS") {
-            self.cors_origins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.cors_origins = comma_list(&v);
         }
-        Ok(())
+        if let Some(v) = get("SWEEPWATCH_API_TRUSTED_PROXIES") {
+            self.trusted_proxies = comma_list(&v);
+        }
+        self.check()
     }
 
     /// The defaults plus the environment: what [`crate::router`] uses.
@@ -100,9 +159,71 @@ impl ApiConfig {
         cfg.apply_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
     }
+
+    /// What the types cannot say: each token's orgs are orgs, no two tokens
+    /// share a name (it is the actor of what they do), trusted proxies parse.
+    pub fn check(&self) -> Result<(), TokenEnvError> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.tokens {
+            if !names.insert(t.name.as_str()) {
+                return Err(TokenEnvError(format!(
+                    "api.tokens: two tokens are called {:?}; each needs its own name",
+                    t.name
+                )));
+            }
+            if crate::auth::tokens::is_sha256_hex(&t.sha256).not() {
+                return Err(TokenEnvError(format!(
+                    "api.tokens {:?}: sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                    t.name
+                )));
+            }
+            if let Some(bad) = t.orgs.iter().find(|o| !is_org(o)) {
+                return Err(TokenEnvError(format!(
+                    "api.tokens {:?}: {bad:?} is not an org ([a-z0-9-]{{1,32}})",
+                    t.name
+                )));
+            }
+        }
+        for p in &self.trusted_proxies {
+            crate::auth::client::IpRange::parse(p).ok_or_else(|| {
+                TokenEnvError(format!(
+                    "api.trusted_proxies: {p:?} is not an IP address or a CIDR range"
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
-/// Parses `name:role:token,...`, hashing each token.
+/// An org id: `[a-z0-9-]{1,32}`, as in MQTT topics.
+pub fn is_org(s: &str) -> bool {
+    ingest::codec::OrgId::parse(s).is_some()
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    into: &mut T,
+) -> Result<(), TokenEnvError> {
+    if let Some(v) = get(var) {
+        *into = v
+            .trim()
+            .parse()
+            .map_err(|_| TokenEnvError(format!("{var}: {v:?} is not a number")))?;
+    }
+    Ok(())
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Parses `name:role:token,...` (a role may be `role@org1+org2`), hashing
+/// each token.
 pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
     text.split(',')
         .map(str::trim)
@@ -112,12 +233,23 @@ pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
             let (Some(name), Some(role), Some(token)) = (parts.next(), parts.next(), parts.next())
             else {
                 return Err(TokenEnvError(
-                    "SWEEPWATCH_API_TOKENS: each entry must be name:role:token".to_owned(),
+                    "SWEEPWATCH_API_TOKENS: each entry must be name:role:token or \
+                     name:role@org1+org2:token"
+                        .to_owned(),
                 ));
+            };
+            let (role, orgs) = match role.split_once('@') {
+                Some((role, orgs)) => (role, orgs.split('+').map(str::to_owned).collect()),
+                None => (role, vec![]),
             };
             let role = Role::parse(role).ok_or_else(|| {
                 TokenEnvError(format!("{name}: role must be viewer, operator or admin"))
             })?;
+            if let Some(bad) = orgs.iter().find(|o: &&String| !is_org(o)) {
+                return Err(TokenEnvError(format!(
+                    "{name}: {bad:?} is not an org ([a-z0-9-]{{1,32}}; orgs are joined with +)"
+                )));
+            }
             if token.is_empty() {
                 return Err(TokenEnvError(format!("{name}: empty token")));
             }
@@ -125,6 +257,7 @@ pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
                 name: name.to_owned(),
                 role,
                 sha256: sha256_hex(token),
+                orgs,
             })
         })
         .collect()
@@ -149,6 +282,49 @@ mod tests {
         assert!(!format!("{toks:?}").contains("s3cret"));
         assert!(parse_token_list("a:root:x").is_err());
         assert!(parse_token_list("a:viewer").is_err());
+    }
+
+    #[test]
+    fn env_tokens_may_be_limited_to_orgs() {
+        let toks = parse_token_list("desk:operator@humen+changan:t:x,all:viewer:y").unwrap();
+        assert_eq!(toks[0].role, Role::Operator);
+        assert_eq!(toks[0].orgs, vec!["humen", "changan"]);
+        assert_eq!(toks[0].sha256, sha256_hex("t:x"));
+        assert!(toks[1].orgs.is_empty());
+        assert!(parse_token_list("a:viewer@Humen:x").is_err());
+        assert!(parse_token_list("a:viewer@:x").is_err());
+        assert!(parse_token_list("a:viewer@a++b:x").is_err());
+    }
+
+    #[test]
+    fn config_tokens_are_checked() {
+        let cfg = ApiConfig {
+            tokens: parse_token_list("a:viewer:x,a:admin:y").unwrap(),
+            ..ApiConfig::default()
+        };
+        assert!(cfg.check().is_err(), "two tokens of one name");
+        let toml_tokens: ApiConfig = toml_like(&format!(
+            r#"{{"tokens": [{{"name": "d", "role": "viewer", "sha256": "{H}", "orgs": ["Bad"]}}]}}"#
+        ));
+        assert!(toml_tokens.check().is_err());
+        let ok: ApiConfig = toml_like(&format!(
+            r#"{{"tokens": [{{"name": "d", "role": "viewer", "sha256": "{H}", "orgs": ["humen"]}}],
+                "trusted_proxies": ["10.0.0.0/8", "::1"]}}"#
+        ));
+        assert!(ok.check().is_ok());
+        let bad_proxy: ApiConfig = toml_like(r#"{"trusted_proxies": ["10.0.0.0/33"]}"#);
+        assert!(bad_proxy.check().is_err());
+        let bad_hash: ApiConfig = toml_like(
+            r#"{"tokens": [{"name": "d", "role": "viewer", "sha256": "<64 hex digits>"}]}"#,
+        );
+        assert!(bad_hash.check().is_err());
+    }
+
+    /// sha256 of "abc".
+    const H: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn toml_like(json: &str) -> ApiConfig {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]

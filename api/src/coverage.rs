@@ -45,10 +45,11 @@ pub async fn get(
     Q(query): Q<CoverageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
     let row = q::get(
         &**client,
-        query.org.as_deref(),
+        orgs.as_deref(),
         &query.route,
         &query.shift,
         query.date,
@@ -209,8 +210,9 @@ pub async fn justify(
     if !errs.is_empty() {
         return Err(ApiError::Invalid(errs));
     }
+    let orgs = caller.orgs_for(b.org.as_deref())?;
     let client = state.pool.get().await?;
-    let row = q::get(&**client, b.org.as_deref(), &b.route, &b.shift, b.date)
+    let row = q::get(&**client, orgs.as_deref(), &b.route, &b.shift, b.date)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(

@@ -43,8 +43,12 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
-    #[error("too many requests")]
-    TooManyRequests { retry_after_s: u64 },
+    /// Over a limit: `why` says which.
+    #[error("{why}")]
+    TooManyRequests {
+        retry_after_s: u64,
+        why: &'static str,
+    },
     #[error("service unavailable")]
     Unavailable,
     #[error("the request did not complete within {0} s; retry later")]
@@ -154,14 +158,34 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => ("the database is unavailable; retry later".into(), vec![]),
             other => (other.to_string(), vec![]),
         };
+        let invalid_params = invalid_params
+            .into_iter()
+            .map(|p| InvalidParam {
+                name: clip(p.name, MAX_ECHO),
+                reason: clip(p.reason, MAX_ECHO),
+            })
+            .collect();
         let problem = Problem {
             kind: "about:blank",
             title: status.canonical_reason().unwrap_or("error").to_owned(),
             status: status.as_u16(),
-            detail,
+            detail: clip(detail, 2 * MAX_ECHO),
             invalid_params,
         };
         problem_response(status, &problem, &self)
+    }
+}
+
+/// The most characters of a client's input a problem repeats: enough to
+/// recognise the value, while a hostile 60 KiB parameter is not echoed back
+/// (nor written into logs that quote the answer).
+const MAX_ECHO: usize = 300;
+
+/// `s` cut to `max` characters, with an ellipsis when it was longer.
+fn clip(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s,
     }
 }
 
@@ -180,7 +204,7 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
                 HeaderValue::from_static("Bearer realm=\"sweepwatch\""),
             );
         }
-        ApiError::TooManyRequests { retry_after_s } => {
+        ApiError::TooManyRequests { retry_after_s, .. } => {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 headers.insert(header::RETRY_AFTER, v);
             }
@@ -198,5 +222,28 @@ pub fn map_write_error(e: tokio_postgres::Error, field: &str) -> ApiError {
         Some("23503") => ApiError::invalid(field, "refers to something that does not exist"),
         Some("23514") => ApiError::invalid(field, "violates a constraint"),
         _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_len(e: ApiError) -> usize {
+        axum::body::to_bytes(e.into_response().into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test]
+    async fn problems_repeat_at_most_a_few_hundred_characters_of_input() {
+        assert_eq!(clip("short".into(), 10), "short");
+        assert_eq!(clip("长长长长".into(), 2), "长长…");
+        let long = "'".repeat(60_000);
+        let n = body_len(ApiError::invalid(long.clone(), long.clone())).await;
+        assert!(n < 6 * MAX_ECHO, "{n} bytes");
+        let n = body_len(ApiError::not_found(long)).await;
+        assert!(n < 3 * MAX_ECHO, "{n} bytes");
     }
 }

@@ -1,6 +1,6 @@
 //! Extractors whose rejections are problem documents naming the field:
-//! [`Q`] for the query string, [`J`] for a JSON body, [`P`] for path
-//! parameters.
+//! [`Q`] for the query string, [`J`] for a JSON body, [`RawBody`] for a body
+//! read as it is, [`P`] for path parameters.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -52,18 +52,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for J<T> {
                 "the body must be application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::invalid("body", e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         reject_nul(&bytes)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de)
             .map(J)
             .map_err(|e| invalid(e.path().to_string(), e.inner().to_string()))
+    }
+}
+
+/// The body's bytes, whatever they are; over the body limit a 413 problem.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_error)
+    }
+}
+
+fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::invalid("body", e.body_text())
     }
 }
 

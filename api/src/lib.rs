@@ -4,18 +4,25 @@
 //!   up), `GET /readyz` (database and broker reachable; 503 otherwise),
 //!   `GET /metrics` (Prometheus text format).
 //! - The dispatch-centre API under `/api/v1`, behind bearer tokens with roles
-//!   ([`auth`]): positions ([`positions`]), alerts ([`alerts`]), coverage
-//!   ([`coverage`]), tracks ([`track`]), reports ([`reports`]), the live
-//!   stream ([`stream`]) and the admins' configuration edits ([`resources`]).
+//!   and orgs ([`auth`]): positions ([`positions`]), alerts ([`alerts`]),
+//!   coverage ([`coverage`]), tracks ([`track`]), reports ([`reports`]), the
+//!   live stream ([`stream`]), the admins' configuration edits
+//!   ([`resources`]), API tokens ([`tokens`]) and the audit log ([`audit`]).
+//!   A token limited to some orgs sees only theirs: anything else is 404.
 //!   Reads go through `store::queries`; the live view of `ingest` gives
 //!   positions and the event stream.
 //! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
 //! - The OpenAPI 3.1 document ([`openapi`]), generated from the handlers'
 //!   annotations, at `GET /api/v1/openapi.json` (no token needed).
+//! - Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy`
+//!   and a content security policy that allows nothing (the dashboard's page,
+//!   served by the binary beside this router, sets its own).
 //!
-//! [`serve`] takes a bound listener and a shutdown token, so tests bind port 0.
+//! [`serve`] takes a bound listener and a shutdown token, so tests bind port
+//! 0; it cuts off clients that trickle their headers ([`server`]).
 
 mod alerts;
+mod audit;
 pub mod auth;
 pub mod config;
 mod coverage;
@@ -29,7 +36,9 @@ mod page;
 mod positions;
 mod reports;
 mod resources;
+pub mod server;
 mod stream;
+mod tokens;
 mod track;
 
 use std::sync::Arc;
@@ -39,7 +48,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use resources::{areas, assignments, devices, shifts};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +57,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::ApiConfig;
 pub use health::Readiness;
+pub use server::ServeOptions;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -73,13 +83,21 @@ pub fn router(state: AppState) -> Router {
 /// The whole HTTP surface with an explicit API configuration.
 pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     if cfg.tokens.is_empty() {
-        tracing::warn!("no API tokens configured: every /api/v1 request will be refused");
+        tracing::warn!(
+            "no API tokens configured: every /api/v1 request will be refused unless tokens \
+             were created through the API"
+        );
     }
     let metrics = http_metrics::HttpMetrics::register(&state.registry);
+    let auth = Arc::new(auth::Auth::new(&cfg, Some(state.pool.clone())));
+    auth::tokens::spawn_flusher(&auth);
+    let slots = Arc::new(stream::StreamSlots::new(cfg.stream_max_per_token));
     let state = Arc::new(state);
-    let auth = Arc::new(auth::Auth::new(&cfg));
     let api = api_routes()
-        .route_layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        .route_layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::authenticate,
+        ))
         // After the auth layer: tools read the document without a token.
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
@@ -95,6 +113,8 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
         .layer(axum::Extension(Arc::new(
             positions::DirectoryCache::default(),
         )))
+        .layer(axum::Extension(auth))
+        .layer(axum::Extension(slots))
         .layer(CatchPanicLayer::custom(panicked));
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
@@ -105,6 +125,7 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     if let Some(cors) = cors_layer(&cfg.cors_origins) {
         router = router.layer(cors);
     }
+    let router = router.layer(middleware::from_fn(security_headers));
     match metrics {
         Ok(m) => router.layer(middleware::from_fn_with_state(m, http_metrics::track)),
         Err(e) => {
@@ -112,6 +133,26 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
             router
         }
     }
+}
+
+/// Headers every answer of this router carries, unless a handler set its own:
+/// no MIME sniffing, no referrer, and a content security policy that lets a
+/// JSON answer opened in a browser run or embed nothing.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    resp
 }
 
 fn api_routes() -> Router<Arc<AppState>> {
@@ -157,6 +198,9 @@ fn api_routes() -> Router<Arc<AppState>> {
                 .put(assignments::update)
                 .delete(assignments::delete),
         )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}", delete(tokens::revoke))
+        .route("/audit", get(audit::list))
 }
 
 async fn not_found() -> error::ApiError {
@@ -211,17 +255,25 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets
-/// in-flight requests finish.
+/// in-flight requests finish, with the default [`ServeOptions`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, router, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve`] with explicit options (the header read timeout).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
     // Live streams end on shutdown, or graceful shutdown would wait for them forever.
     let router = router.layer(axum::Extension(stream::StreamShutdown(shutdown.clone())));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    server::serve_connections(listener, router, shutdown, opts).await
 }
 
 #[cfg(test)]

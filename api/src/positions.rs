@@ -65,6 +65,7 @@ pub async fn positions(
     Q(q): Q<PositionsQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(q.org.as_deref())?;
     let bbox = q.bbox.as_deref().map(geo_util::parse_bbox).transpose()?;
     let client = state.pool.get().await?;
     // Two statements in one round trip: the directory's version and the
@@ -80,6 +81,7 @@ pub async fn positions(
     }
     let none: Vec<String> = Vec::new();
     let mut positions = state.live.positions();
+    positions.retain(|p| orgs.as_ref().is_none_or(|o| o.contains(&p.org)));
     positions.sort_by_key(|p| p.device_id);
     // "Now" is each org's clock, like the engine's: the wall clock while its fixes
     // arrive live, else (a replayed shift) the time of its newest fix.
@@ -103,8 +105,7 @@ pub async fn positions(
         .filter_map(|p| {
             let s = directory.get(&p.device_id)?;
             let open_alerts = open.get(&p.device_id).unwrap_or(&none);
-            let keep = q.org.as_ref().is_none_or(|o| *o == p.org)
-                && q.kind.as_ref().is_none_or(|k| *k == s.kind)
+            let keep = q.kind.as_ref().is_none_or(|k| *k == s.kind)
                 && q.district.as_ref().is_none_or(|d| s.districts.contains(d))
                 && bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
             let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);

@@ -49,10 +49,11 @@ pub async fn shift(
     Q(query): Q<ShiftQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
-    let (shift, org) = (query.shift.as_deref(), query.org.as_deref());
-    let routes = q::route_coverage(&**client, query.date, shift, org).await?;
-    let alerts = q::alert_kpis(&**client, query.date, shift, org).await?;
+    let (shift, orgs) = (query.shift.as_deref(), orgs.as_deref());
+    let routes = q::route_coverage(&**client, query.date, shift, orgs).await?;
+    let alerts = q::alert_kpis(&**client, query.date, shift, orgs).await?;
     if wants_csv(&headers) {
         let mut out = String::from(
             "org,district,route,shift,total_m,covered_m,complete_m,covered_fraction,missed_m,justified_m\n",
@@ -104,8 +105,9 @@ pub async fn devices(
     Q(query): Q<DevicesQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
-    let days = q::device_days(&**client, query.date, query.org.as_deref()).await?;
+    let days = q::device_days(&**client, query.date, orgs.as_deref()).await?;
     if wants_csv(&headers) {
         let mut out = String::from(
             "device_id,org,device,kind,date,distance_m,working_s,transit_s,idle_s,deadhead_ratio\n",

@@ -6,10 +6,15 @@
 //! Each client reads its own receiver of the live view's broadcast, which
 //! never waits for anyone: a client that falls more than the broadcast's
 //! buffer behind is told so and dropped, and ingest never slows down.
+//!
+//! A client sees only the orgs of its token (`?org=` naming another is 404),
+//! and a token holds at most `stream_max_per_token` streams at once
+//! ([`StreamSlots`]): one more is answered 429. The streams of a token that
+//! is revoked end within a second, with a `revoked` event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Extension;
@@ -24,7 +29,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::tokens::Source;
+use crate::auth::{Auth, Caller, Role};
 use crate::error::ApiError;
 use crate::extract::Q;
 
@@ -34,6 +40,57 @@ const COALESCE: Duration = Duration::from_secs(1);
 /// Cancelled when the server shuts down: open streams end so it can.
 #[derive(Clone)]
 pub struct StreamShutdown(pub CancellationToken);
+
+/// A client refused for holding too many streams retries after this.
+const SLOT_RETRY_S: u64 = 5;
+
+/// The streams each token holds open.
+pub struct StreamSlots {
+    max_per_token: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream of a token; freed when the stream ends (the client went
+/// away, fell behind, or the server shuts down).
+pub struct Slot {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    token: String,
+}
+
+impl StreamSlots {
+    pub fn new(max_per_token: usize) -> Self {
+        Self {
+            max_per_token,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for `token`, unless it holds the most it may.
+    pub fn take(&self, token: &str) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(token.to_owned()).or_insert(0);
+        if *n >= self.max_per_token {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            open: self.open.clone(),
+            token: token.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -46,6 +103,9 @@ pub struct StreamQuery {
 struct Client {
     rx: tokio::sync::broadcast::Receiver<LiveEvent>,
     q: StreamQuery,
+    /// The orgs to send (`None`: every org): the token's, or the one asked for.
+    orgs: Option<Vec<String>>,
+    _slot: Slot,
     /// Devices in the district asked for (None: no district filter).
     in_district: Option<HashSet<i32>>,
     last_sent: HashMap<i32, Instant>,
@@ -53,27 +113,41 @@ struct Client {
     outbox: VecDeque<Event>,
     tick: tokio::time::Interval,
     shutdown: CancellationToken,
+    /// The tokens, and which one opened this stream: checked every tick, so
+    /// a revocation ends the stream as it ends the token's requests.
+    token: Option<(Arc<Auth>, Source)>,
     done: bool,
 }
 
 /// Server-Sent Events: `position` (a device's latest fix, at most one per
 /// device per second), `alert` (an alert opened or cleared by the engine, or
 /// acknowledged or resolved by an operator: `alert_id`, `org`, `device_id`,
-/// `kind`, `state`, `at`, `district`, `actor`, …) and `dropped` (the client
-/// fell too far behind and is disconnected). It never ends by itself.
+/// `kind`, `state`, `at`, `district`, `actor`, …), `dropped` (the client
+/// fell too far behind and is disconnected) and `revoked` (the token was
+/// revoked; the stream ends within a second of it). It never ends otherwise.
 #[utoipa::path(get, path = "/api/v1/stream", tag = "live", operation_id = "stream",
     params(StreamQuery),
     responses(
         (status = 200, description = "An endless stream of events", body = String, content_type = "text/event-stream"),
         (status = 422, description = "A filter that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The token holds as many streams as it may (or another limit is spent); retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
+    Extension(slots): Extension<Arc<StreamSlots>>,
+    auth: Option<Extension<Arc<Auth>>>,
+    source: Option<Extension<Source>>,
     caller: Caller,
     shutdown: Option<Extension<StreamShutdown>>,
     Q(q): Q<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(Role::Viewer)?;
+    let orgs = caller.orgs_for(q.org.as_deref())?;
+    let slot = slots.take(&caller.name).ok_or(ApiError::TooManyRequests {
+        retry_after_s: SLOT_RETRY_S,
+        why: "this token holds as many live streams as it may (api.stream_max_per_token); \
+                  close one, or retry after Retry-After seconds",
+    })?;
     let in_district = match &q.district {
         Some(d) => {
             let client = state.pool.get().await?;
@@ -93,12 +167,15 @@ pub async fn stream(
     let client = Client {
         rx: state.live.subscribe(),
         q,
+        orgs,
+        _slot: slot,
         in_district,
         last_sent: HashMap::new(),
         pending: HashMap::new(),
         outbox: VecDeque::new(),
         tick,
         shutdown: shutdown.map(|s| s.0.0).unwrap_or_default(),
+        token: auth.zip(source).map(|(a, s)| (a.0, s.0)),
         done: false,
     };
     let events =
@@ -134,13 +211,18 @@ impl Client {
                     }
                     Err(RecvError::Closed) => self.done = true,
                 },
-                _ = self.tick.tick() => self.flush_due(),
+                _ = self.tick.tick() => {
+                    self.flush_due();
+                    self.check_token().await;
+                }
             }
         }
     }
 
     fn wanted(&self, org: &str, device_id: Option<i32>, district: Option<&str>) -> bool {
-        self.q.org.as_deref().is_none_or(|o| o == org)
+        self.orgs
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
             && match (&self.q.district, &self.in_district) {
                 (None, _) => true,
                 (Some(d), set) => {
@@ -163,6 +245,20 @@ impl Client {
             self.send_position(&p);
         } else {
             self.pending.insert(p.device_id, p);
+        }
+    }
+
+    /// Ends the stream when its token was revoked (through any instance: the
+    /// cache is read again when older than half a second).
+    async fn check_token(&mut self) {
+        let Some((auth, source)) = &self.token else {
+            return;
+        };
+        auth.tokens.refresh_if_stale().await;
+        if !auth.tokens.is_live(*source) {
+            self.outbox
+                .push_back(Event::default().event("revoked").data("{}"));
+            self.done = true;
         }
     }
 

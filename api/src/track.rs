@@ -71,6 +71,7 @@ pub async fn track(
     let client = state.pool.get().await?;
     let device = store::queries::config::device(&**client, id)
         .await?
+        .filter(|d| caller.sees(&d.org))
         .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
     let fixes = store::queries::track::fixes(&**client, id, q.from, q.to, MAX_POINTS).await?;
     let lonlat: Vec<(f64, f64)> = fixes.iter().map(|f| (f.lon, f.lat)).collect();

@@ -46,6 +46,13 @@ const MIGRATIONS: &[Migration] = &[
         timescale: "",
         plain: "",
     },
+    Migration {
+        version: 5,
+        name: "tenancy",
+        common: include_str!("../migrations/0005_tenancy.sql"),
+        timescale: "",
+        plain: "",
+    },
 ];
 
 /// Whether to use TimescaleDB.

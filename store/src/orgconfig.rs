@@ -43,7 +43,7 @@ fn kind_str(k: DeviceKind) -> String {
 
 /// Replaces the org's areas, shifts and assignments with the scenario's and
 /// upserts its devices (ids are kept, so stored fixes stay theirs), all in one
-/// transaction.
+/// transaction, with its entry in the audit log (`org.import`).
 pub async fn import(
     client: &mut Client,
     file: &ScenarioFile,
@@ -144,15 +144,33 @@ pub async fn import(
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(ImportReport {
+    let report = ImportReport {
         org: org.clone(),
         areas: scenario.areas.len(),
         shifts: scenario.shifts.len(),
         devices: scenario.devices.len(),
         assignments: scenario.assignments.len(),
-    })
+    };
+    let detail = serde_json::json!({
+        "name": scenario.org.name, "timezone": scenario.org.timezone,
+        "areas": report.areas, "shifts": report.shifts, "devices": report.devices,
+        "assignments": report.assignments,
+    });
+    crate::queries::audit::record(
+        &tx,
+        IMPORT_ACTOR,
+        "org.import",
+        &format!("org/{org}"),
+        std::slice::from_ref(org),
+        Some(&detail),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
 }
+
+/// The actor of an import in the audit log.
+pub const IMPORT_ACTOR: &str = "sweepwatch import";
 
 /// Loads every org's configuration. Rows that no longer validate (edited by
 /// hand) are skipped with a warning rather than stopping the service.

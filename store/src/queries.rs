@@ -9,11 +9,22 @@
 //! - [`config`]: devices, areas, shifts and assignments as stored.
 //! - [`reports`]: shift KPIs and daily device summaries.
 //! - [`quality`]: the alerts of a time range, for the quality scorer.
+//! - [`tokens`]: API tokens created through the API (hashes only).
+//! - [`audit`]: the audit log of changes to tokens and org configuration.
+//!
+//! Reads a caller may be limited to some orgs take an [`Orgs`]: the API
+//! passes the orgs of the caller's token, and the statement returns nothing
+//! of any other org.
 
 pub mod alerts;
+pub mod audit;
 pub mod config;
 pub mod coverage;
 pub mod live;
 pub mod quality;
 pub mod reports;
+pub mod tokens;
 pub mod track;
+
+/// The orgs a read may return: `None`, every org; `Some(orgs)`, only those.
+pub type Orgs<'a> = Option<&'a [String]>;

@@ -6,10 +6,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::api::{ADMIN, ApiTown, OPERATOR, VIEWER, answer};
 
+mod attacks;
 mod openapi;
 mod resources;
 mod roles;
 mod stream;
+mod tenancy;
+mod tokens;
+mod towns;
 mod views;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,6 +273,39 @@ describe('dispatch dashboard', { timeout: 240000 }, () => {
     await op.page.waitForSelector(`[data-testid=alert-item][data-alert-id="${id}"] [data-testid=alert-ack]`);
   });
 
+  it("shows an operator of another org none of the town's devices, areas or alerts", async () => {
+    const other = await openPage();
+    const { page } = other;
+    const path = (r) => new URL(r.url()).pathname;
+    const loaded = Promise.all(
+      ['/api/v1/positions', '/api/v1/areas', '/api/v1/alerts'].map((p) => page.waitForResponse((r) => path(r) === p, { timeout: 15000 })),
+    );
+    await signIn(page, 'elsewhere');
+    const answers = await loaded;
+    assert.deepEqual(
+      answers.map((r) => r.status()),
+      [200, 200, 200],
+    );
+    assert.match(await page.getByTestId('me').textContent(), /far-desk · .* · elsewhere$/);
+    // The operator's page shows the town (its SOS included) at the same moment.
+    const mine = await op.page.evaluate(() => window.__sweepwatch.counts());
+    assert.equal(mine.devices, 4);
+    assert.ok((await op.page.getByTestId('alert-item').count()) >= 1);
+    const theirs = await page.evaluate(() => window.__sweepwatch.counts());
+    assert.deepEqual([theirs.devices, theirs.areas, theirs.drawn], [0, 0, 0], JSON.stringify(theirs));
+    assert.equal(await page.getByTestId('alert-item').count(), 0);
+    await screenshot(page, 'other-org-sees-nothing');
+    // And the API answers the town's alert as one that does not exist.
+    const id = Number(await queueFirst(op.page).getAttribute('data-alert-id'));
+    const r = await town.api(`/api/v1/alerts/${id}/ack`, 'elsewhere', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(r.status, 404);
+    await other.context.close();
+  });
+
   it('switches to Simplified Chinese and remembers it', async () => {
     const { page } = op;
     await page.getByTestId('lang-toggle').click();

@@ -18,8 +18,16 @@ export const SCREENSHOTS = join(ROOT, 'target/web-e2e/screenshots');
 const PG = process.env.SWEEPWATCH_TEST_PG || 'postgres://postgres@127.0.0.1:5432';
 const VERBOSE = !!process.env.TEST_LOG;
 
-export const TOKENS = { viewer: 'wall-viewer-token', operator: 'desk-operator-token', admin: 'boss-admin-token' };
-const TOKEN_ENV = `wall:viewer:${TOKENS.viewer},desk-1:operator:${TOKENS.operator},boss:admin:${TOKENS.admin}`;
+export const TOKENS = {
+  viewer: 'wall-viewer-token',
+  operator: 'desk-operator-token',
+  admin: 'boss-admin-token',
+  // An operator of another org: sees nothing of the town.
+  elsewhere: 'elsewhere-operator-token',
+};
+const TOKEN_ENV =
+  `wall:viewer:${TOKENS.viewer},desk-1:operator:${TOKENS.operator},boss:admin:${TOKENS.admin},` +
+  `far-desk:operator@elsewhere:${TOKENS.elsewhere}`;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const unique = (prefix) => `${prefix}${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;

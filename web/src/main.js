@@ -167,8 +167,11 @@ function start() {
 }
 
 function renderMe() {
-  $('me').textContent = `${app.me.name} · ${t(`role.${app.me.role}`)}`;
+  // A token limited to some orgs names them: the page shows nothing else.
+  const orgs = app.me.orgs ? ` · ${app.me.orgs.join(', ')}` : '';
+  $('me').textContent = `${app.me.name} · ${t(`role.${app.me.role}`)}${orgs}`;
   $('me').dataset.role = app.me.role;
+  $('me').dataset.orgs = app.me.orgs ? app.me.orgs.join(',') : '*';
 }
 
 let connState = 'connecting';

@@ -4,8 +4,10 @@
 //! It describes nothing a token would reveal.
 //!
 //! Every `/api/v1` operation but this one takes the bearer token and may answer
-//! 401, 429, 500 and 503 (and 413 when it takes a body): [`CommonProblems`]
-//! adds those, so each handler's annotation lists only its own answers.
+//! 401, 429, 500 and 503, 404 (an org or object outside the token's orgs is
+//! one that does not exist) unless it names nothing (`/me`), and 413 when it
+//! takes a body: [`CommonProblems`] adds those, so each handler's annotation
+//! lists only its own answers.
 
 pub mod schemas;
 
@@ -29,11 +31,17 @@ const PROBLEM: &str = "application/problem+json";
     info(
         title = "sweepwatch API",
         description = "Dispatch-centre API of sweepwatch: positions, alerts, coverage, tracks, \
-                       reports, the live stream, and the admins' configuration edits. Bearer \
-                       tokens carry a role: `viewer` reads, `operator` also acknowledges and \
-                       resolves alerts and justifies missed stretches, `admin` also edits \
-                       devices, areas, shifts and assignments. Errors are RFC 9457 problem \
-                       documents (`application/problem+json`)."
+                       reports, the live stream, the admins' configuration edits, API tokens \
+                       and the audit log. Bearer tokens carry a role: `viewer` reads, \
+                       `operator` also acknowledges and resolves alerts and justifies missed \
+                       stretches, `admin` also edits devices, areas, shifts and assignments, \
+                       manages tokens and reads the audit log. A token may be limited to some \
+                       orgs (`GET /api/v1/me` says which): it then sees and acts on those \
+                       orgs' devices, areas, shifts, assignments, alerts, coverage, reports \
+                       and stream events only, and anything of another org (an id, an org \
+                       named in the path, the query or the body) is answered 404, exactly as \
+                       what does not exist. Errors are RFC 9457 problem documents \
+                       (`application/problem+json`)."
     ),
     paths(
         crate::health::healthz,
@@ -72,6 +80,10 @@ const PROBLEM: &str = "application/problem+json";
         crate::resources::assignments::get,
         crate::resources::assignments::update,
         crate::resources::assignments::delete,
+        crate::tokens::list,
+        crate::tokens::create,
+        crate::tokens::revoke,
+        crate::audit::list,
     ),
     components(schemas(Problem, InvalidParam)),
     modifiers(&CommonProblems),
@@ -82,6 +94,7 @@ const PROBLEM: &str = "application/problem+json";
         (name = "coverage", description = "Route coverage per shift instance"),
         (name = "reports", description = "Shift and device reports (JSON or CSV)"),
         (name = "configuration", description = "Devices, areas, shifts, assignments (admins edit)"),
+        (name = "tokens", description = "API tokens and the audit log (admins)"),
     )
 )]
 pub struct ApiDoc;
@@ -121,8 +134,9 @@ impl Modify for CommonProblems {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API token from SWEEPWATCH_API_TOKENS (name:role:token or \
-                         name:role:sha256:hex)",
+                        "An API token: configured ([[api.tokens]] by its SHA-256, or \
+                         SWEEPWATCH_API_TOKENS=name:role:token, name:role@org1+org2:token for \
+                         one limited to orgs), or created with POST /api/v1/tokens",
                     ))
                     .build(),
             ),
@@ -138,14 +152,15 @@ impl Modify for CommonProblems {
                 &mut item.delete,
                 &mut item.patch,
             ];
+            let names_an_object = path != "/api/v1/me";
             for op in ops.into_iter().flatten() {
-                secure(op);
+                secure(op, names_an_object);
             }
         }
     }
 }
 
-fn secure(op: &mut Operation) {
+fn secure(op: &mut Operation, names_an_object: bool) {
     op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
     let mut add = |status: &str, description: &str| {
         op.responses
@@ -153,10 +168,17 @@ fn secure(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| problem(description));
     };
-    add("401", "No token, or one that is not configured");
+    add("401", "No token, or one that is not known (or was revoked)");
+    if names_an_object {
+        add(
+            "404",
+            "An org or object that does not exist, or of an org outside the token's orgs",
+        );
+    }
     add(
         "429",
-        "The token's rate limit is spent; retry after `Retry-After` seconds",
+        "The token's rate limit is spent, or this client made too many failed \
+         authentications; retry after `Retry-After` seconds",
     );
     add("500", "An internal error (logged)");
     add(

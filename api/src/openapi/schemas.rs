@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 
 // Rows the handlers return as they are: their schemas are derived on the store
 // types themselves (store's `openapi` feature), named as below.
+pub use crate::tokens::TokenInfo;
 pub use store::queries::alerts::{AlertRow as Alert, TransitionRow as Transition};
+pub use store::queries::audit::AuditRow as AuditEntry;
 pub use store::queries::config::{
     AreaRow as Area, AssignmentRow as Assignment, DeviceRow as Device, ShiftRow as Shift,
 };
@@ -44,6 +46,8 @@ page! {
     AreaPage => Area,
     ShiftPage => Shift,
     AssignmentPage => Assignment,
+    TokenPage => TokenInfo,
+    AuditPage => AuditEntry,
 }
 
 /// Coverage of one route in one shift instance, with operators' justifications applied.

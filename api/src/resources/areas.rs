@@ -10,7 +10,7 @@ use serde::Deserialize;
 use store::queries::config::{self as q, AreaRow};
 
 use crate::AppState;
-use crate::auth::{Admin, Caller, Role};
+use crate::auth::{Admin, Caller, Role, no_org};
 use crate::error::{ApiError, map_write_error};
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
@@ -39,10 +39,11 @@ pub async fn list(
     caller.require(Role::Viewer)?;
     let limit = page::limit(query.limit)?;
     let after = query.cursor.as_deref().map(page::decode_pair).transpose()?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
     let rows = q::areas(
         &**client,
-        query.org.as_deref(),
+        orgs.as_deref(),
         query.district.as_deref(),
         after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
         limit + 1,
@@ -62,6 +63,7 @@ pub async fn get(
     P((org, id)): P<(String, String)>,
 ) -> Result<Json<AreaRow>, ApiError> {
     caller.require(Role::Viewer)?;
+    caller.check_org(&org, format!("area {org}/{id}"))?;
     let client = state.pool.get().await?;
     q::area(&**client, &org, &id)
         .await?
@@ -99,10 +101,16 @@ fn field_of(e: &GeofenceError) -> &'static str {
 
 async fn write(
     state: &AppState,
+    caller: &Caller,
     org: &str,
     feature: &geojson::Feature,
     replace: Option<&str>,
 ) -> Result<AreaRow, ApiError> {
+    match replace {
+        Some(id) => caller.check_org(org, format!("area {org}/{id}"))?,
+        None if !caller.sees(org) => return Err(no_org(org)),
+        None => {}
+    }
     let (area, kind) = validate(feature)?;
     if let Some(id) = replace
         && area.id().as_str() != id
@@ -150,6 +158,20 @@ async fn write(
     let row = q::area(&*tx, org, area.id().as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("area"))?;
+    let action = if replace.is_some() {
+        "area.update"
+    } else {
+        "area.create"
+    };
+    super::audit(
+        &*tx,
+        caller,
+        action,
+        &format!("area/{org}/{}", row.id),
+        org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -167,7 +189,7 @@ pub async fn create(
     J(feature): J<geojson::Feature>,
 ) -> Result<(StatusCode, Json<AreaRow>), ApiError> {
     caller.require(Role::Admin)?;
-    let row = write(&state, &org, &feature, None).await?;
+    let row = write(&state, &caller, &org, &feature, None).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -183,7 +205,9 @@ pub async fn update(
     J(feature): J<geojson::Feature>,
 ) -> Result<Json<AreaRow>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(write(&state, &org, &feature, Some(&id)).await?))
+    Ok(Json(
+        write(&state, &caller, &org, &feature, Some(&id)).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/areas/{org}/{id}", tag = "configuration", operation_id = "delete_area",
@@ -196,15 +220,31 @@ pub async fn delete(
     P((org, id)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
+    caller.check_org(&org, format!("area {org}/{id}"))?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let n = tx
-        .execute("DELETE FROM areas WHERE org = $1 AND id = $2", &[&org, &id])
-        .await?;
-    if n == 0 {
-        return Err(ApiError::not_found(format!("area {org}/{id}")));
-    }
+    let before = tx
+        .query_opt(
+            "DELETE FROM areas WHERE org = $1 AND id = $2 RETURNING name, kind, district, feature",
+            &[&org, &id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("area {org}/{id}")))?;
+    let before = serde_json::json!({
+        "name": before.get::<_, String>(0), "kind": before.get::<_, String>(1),
+        "district": before.get::<_, Option<String>>(2),
+        "feature": before.get::<_, serde_json::Value>(3),
+    });
     super::bump_org(&*tx, &org).await?;
+    super::audit(
+        &*tx,
+        &caller,
+        "area.delete",
+        &format!("area/{org}/{id}"),
+        &org,
+        &before,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

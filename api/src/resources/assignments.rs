@@ -49,15 +49,9 @@ pub async fn list(
                 .map_err(|_| ApiError::invalid("cursor", "not a cursor returned by this API"))
         })
         .transpose()?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
-    let rows = q::assignments(
-        &**client,
-        query.org.as_deref(),
-        query.device,
-        after,
-        limit + 1,
-    )
-    .await?;
+    let rows = q::assignments(&**client, orgs.as_deref(), query.device, after, limit + 1).await?;
     Ok(Json(Page::from_rows(rows, limit, |a| a.id.to_string())))
 }
 
@@ -73,6 +67,7 @@ pub async fn get(
     let client = state.pool.get().await?;
     q::assignment(&**client, id)
         .await?
+        .filter(|a| caller.sees(&a.org))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))
 }
@@ -93,9 +88,12 @@ pub struct AssignmentBody {
     pub valid_to: Option<DateTime<Utc>>,
 }
 
-/// The checks of the scenario validation: ids valid, references exist, range ordered.
+/// The checks of the scenario validation: ids valid, references exist, range
+/// ordered. A device that does not exist, or is of an org the token does not
+/// see, is 404 (the same answer for both).
 async fn validate(
     client: &impl tokio_postgres::GenericClient,
+    caller: &Caller,
     b: &AssignmentBody,
 ) -> Result<(String, DateTime<Utc>), ApiError> {
     let mut errs = Vec::new();
@@ -109,50 +107,52 @@ async fn validate(
     if b.valid_to.is_some_and(|to| to <= from) {
         errs.push(InvalidParam::new("valid_to", "must be after valid_from"));
     }
-    let org: Option<String> = client
+    if !errs.is_empty() {
+        return Err(ApiError::Invalid(errs));
+    }
+    let org: String = client
         .query_opt("SELECT org FROM devices WHERE id = $1", &[&b.device_id])
         .await?
-        .map(|r| r.get(0));
-    match &org {
-        None => errs.push(InvalidParam::new("device_id", "no such device")),
-        Some(org) => {
-            let area = client
-                .query_opt(
-                    "SELECT 1 FROM areas WHERE org = $1 AND id = $2",
-                    &[org, &b.area],
-                )
-                .await?;
-            if area.is_none() {
-                errs.push(InvalidParam::new(
-                    "area",
-                    format!("no area {:?} in org {org}", b.area),
-                ));
-            }
-            let shift = client
-                .query_opt(
-                    "SELECT 1 FROM shifts WHERE org = $1 AND id = $2",
-                    &[org, &b.shift],
-                )
-                .await?;
-            if shift.is_none() {
-                errs.push(InvalidParam::new(
-                    "shift",
-                    format!("no shift {:?} in org {org}", b.shift),
-                ));
-            }
-        }
+        .map(|r| r.get::<_, String>(0))
+        .filter(|org| caller.sees(org))
+        .ok_or_else(|| ApiError::not_found(format!("device {}", b.device_id)))?;
+    let area = client
+        .query_opt(
+            "SELECT 1 FROM areas WHERE org = $1 AND id = $2",
+            &[&org, &b.area],
+        )
+        .await?;
+    if area.is_none() {
+        errs.push(InvalidParam::new(
+            "area",
+            format!("no area {:?} in org {org}", b.area),
+        ));
     }
-    match org {
-        Some(org) if errs.is_empty() => Ok((org, from)),
-        _ => Err(ApiError::Invalid(errs)),
+    let shift = client
+        .query_opt(
+            "SELECT 1 FROM shifts WHERE org = $1 AND id = $2",
+            &[&org, &b.shift],
+        )
+        .await?;
+    if shift.is_none() {
+        errs.push(InvalidParam::new(
+            "shift",
+            format!("no shift {:?} in org {org}", b.shift),
+        ));
+    }
+    if errs.is_empty() {
+        Ok((org, from))
+    } else {
+        Err(ApiError::Invalid(errs))
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/assignments", tag = "configuration", operation_id = "create_assignment",
     request_body = AssignmentBody,
     responses((status = 201, description = "The assignment as stored", body = crate::openapi::schemas::Assignment), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such device (or one of an org outside the token's)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The same assignment exists", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A body that does not validate, or references to nothing", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "A body that does not validate, or an area or shift the device's org does not have", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -161,7 +161,7 @@ pub async fn create(
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let (org, from) = validate(&*tx, &b).await?;
+    let (org, from) = validate(&*tx, &caller, &b).await?;
     let id: i64 = tx
         .query_one(
             "INSERT INTO assignments (org, device_id, area_id, shift_id, valid_from, valid_to)
@@ -175,6 +175,15 @@ pub async fn create(
     let row = q::assignment(&*tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("assignment"))?;
+    super::audit(
+        &*tx,
+        &caller,
+        "assignment.create",
+        &format!("assignment/{id}"),
+        &org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -182,9 +191,9 @@ pub async fn create(
 #[utoipa::path(put, path = "/api/v1/assignments/{id}", tag = "configuration", operation_id = "update_assignment",
     params(("id" = i64, Path, description = "The assignment's id")),
     request_body = AssignmentBody,
-    responses((status = 200, description = "The assignment as stored", body = crate::openapi::schemas::Assignment), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such assignment", body = crate::error::Problem, content_type = "application/problem+json"),
+    responses((status = 200, description = "The assignment as stored", body = crate::openapi::schemas::Assignment), (status = 403, description = "The token lacks the admin role", body = crate::error::Problem, content_type = "application/problem+json"), (status = 404, description = "No such assignment, or no such device", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The same assignment exists", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A body that does not validate, or references to nothing", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "A body that does not validate, or an area or shift the device's org does not have", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
@@ -200,9 +209,10 @@ pub async fn update(
             &[&id],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?
-        .get(0);
-    let (org, from) = validate(&*tx, &b).await?;
+        .map(|r| r.get::<_, String>(0))
+        .filter(|org| caller.sees(org))
+        .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?;
+    let (org, from) = validate(&*tx, &caller, &b).await?;
     tx.execute(
         "UPDATE assignments SET org = $2, device_id = $3, area_id = $4, shift_id = $5, valid_from = $6,
              valid_to = $7 WHERE id = $1",
@@ -217,6 +227,15 @@ pub async fn update(
     let row = q::assignment(&*tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("assignment"))?;
+    super::audit(
+        &*tx,
+        &caller,
+        "assignment.update",
+        &format!("assignment/{id}"),
+        &org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(row))
 }
@@ -232,15 +251,23 @@ pub async fn delete(
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let org: String = tx
-        .query_opt(
-            "DELETE FROM assignments WHERE id = $1 RETURNING org",
-            &[&id],
-        )
+    let before = q::assignment(&*tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?
-        .get(0);
+        .filter(|a| caller.sees(&a.org))
+        .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?;
+    let org = before.org.clone();
+    tx.execute("DELETE FROM assignments WHERE id = $1", &[&id])
+        .await?;
     super::bump_org(&*tx, &org).await?;
+    super::audit(
+        &*tx,
+        &caller,
+        "assignment.delete",
+        &format!("assignment/{id}"),
+        &org,
+        &before,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use store::queries::config::{self as q, DeviceRow};
 
 use crate::AppState;
-use crate::auth::{Admin, Caller, Role};
+use crate::auth::{Admin, Caller, Role, no_org};
 use crate::error::{ApiError, InvalidParam, map_write_error};
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
@@ -47,8 +47,9 @@ pub async fn list(
                 .map_err(|_| ApiError::invalid("cursor", "not a cursor returned by this API"))
         })
         .transpose()?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
-    let rows = q::devices(&**client, query.org.as_deref(), after, limit + 1).await?;
+    let rows = q::devices(&**client, orgs.as_deref(), after, limit + 1).await?;
     Ok(Json(Page::from_rows(rows, limit, |d| d.id.to_string())))
 }
 
@@ -64,6 +65,7 @@ pub async fn get(
     let client = state.pool.get().await?;
     q::device(&**client, id)
         .await?
+        .filter(|d| caller.sees(&d.org))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("device {id}")))
 }
@@ -124,6 +126,9 @@ pub async fn create(
     J(b): J<NewDevice>,
 ) -> Result<(StatusCode, Json<DeviceRow>), ApiError> {
     caller.require(Role::Admin)?;
+    if !caller.sees(&b.org) {
+        return Err(no_org(&b.org));
+    }
     let mut errs = Vec::new();
     if !is_device_id(&b.device) {
         errs.push(InvalidParam::new(
@@ -150,6 +155,15 @@ pub async fn create(
     let row = q::device(&*tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("device"))?;
+    super::audit(
+        &*tx,
+        &caller,
+        "device.create",
+        &format!("device/{id}"),
+        &b.org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -174,19 +188,26 @@ pub async fn update(
     }
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let org: String = tx
-        .query_opt(
-            "UPDATE devices SET kind = $2, label = $3, owntracks_id = $4 WHERE id = $1 RETURNING org",
-            &[&id, &kind_str(b.kind), &b.label, &b.owntracks_id],
-        )
-        .await
-        .map_err(|e| map_write_error(e, "owntracks_id"))?
-        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?
-        .get(0);
+    let org = locked_org(&*tx, &caller, id).await?;
+    tx.execute(
+        "UPDATE devices SET kind = $2, label = $3, owntracks_id = $4 WHERE id = $1",
+        &[&id, &kind_str(b.kind), &b.label, &b.owntracks_id],
+    )
+    .await
+    .map_err(|e| map_write_error(e, "owntracks_id"))?;
     super::bump_org(&*tx, &org).await?;
     let row = q::device(&*tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("device"))?;
+    super::audit(
+        &*tx,
+        &caller,
+        "device.update",
+        &format!("device/{id}"),
+        &org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(row))
 }
@@ -202,12 +223,34 @@ pub async fn delete(
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let org: String = tx
-        .query_opt("DELETE FROM devices WHERE id = $1 RETURNING org", &[&id])
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("device {id}")))?
-        .get(0);
+    let org = locked_org(&*tx, &caller, id).await?;
+    let before = q::device(&*tx, id).await?;
+    tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
+        .await?;
     super::bump_org(&*tx, &org).await?;
+    super::audit(
+        &*tx,
+        &caller,
+        "device.delete",
+        &format!("device/{id}"),
+        &org,
+        &before,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The device's org, the row locked until the transaction ends; 404 when
+/// there is no such device or it is of an org the token does not see.
+async fn locked_org(
+    tx: &impl tokio_postgres::GenericClient,
+    caller: &Caller,
+    id: i32,
+) -> Result<String, ApiError> {
+    tx.query_opt("SELECT org FROM devices WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .map(|r| r.get::<_, String>(0))
+        .filter(|org| caller.sees(org))
+        .ok_or_else(|| ApiError::not_found(format!("device {id}")))
 }

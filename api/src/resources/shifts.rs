@@ -10,7 +10,7 @@ use serde::Deserialize;
 use store::queries::config::{self as q, ShiftRow};
 
 use crate::AppState;
-use crate::auth::{Admin, Caller, Role};
+use crate::auth::{Admin, Caller, Role, no_org};
 use crate::error::{ApiError, map_write_error};
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
@@ -38,10 +38,11 @@ pub async fn list(
     caller.require(Role::Viewer)?;
     let limit = page::limit(query.limit)?;
     let after = query.cursor.as_deref().map(page::decode_pair).transpose()?;
+    let orgs = caller.orgs_for(query.org.as_deref())?;
     let client = state.pool.get().await?;
     let rows = q::shifts(
         &**client,
-        query.org.as_deref(),
+        orgs.as_deref(),
         after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
         limit + 1,
     )
@@ -60,6 +61,7 @@ pub async fn get(
     P((org, id)): P<(String, String)>,
 ) -> Result<Json<ShiftRow>, ApiError> {
     caller.require(Role::Viewer)?;
+    caller.check_org(&org, format!("shift {org}/{id}"))?;
     let client = state.pool.get().await?;
     q::shift(&**client, &org, &id)
         .await?
@@ -69,10 +71,16 @@ pub async fn get(
 
 async fn write(
     state: &AppState,
+    caller: &Caller,
     org: &str,
     spec: &ShiftSpec,
     replace: Option<&str>,
 ) -> Result<ShiftRow, ApiError> {
+    match replace {
+        Some(id) => caller.check_org(org, format!("shift {org}/{id}"))?,
+        None if !caller.sees(org) => return Err(no_org(org)),
+        None => {}
+    }
     if let Some(id) = replace
         && spec.id != id
     {
@@ -118,6 +126,20 @@ async fn write(
     let row = q::shift(&*tx, org, &spec.id)
         .await?
         .ok_or_else(|| ApiError::not_found("shift"))?;
+    let action = if replace.is_some() {
+        "shift.update"
+    } else {
+        "shift.create"
+    };
+    super::audit(
+        &*tx,
+        caller,
+        action,
+        &format!("shift/{org}/{}", row.id),
+        org,
+        &row,
+    )
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -135,7 +157,7 @@ pub async fn create(
     J(spec): J<ShiftSpec>,
 ) -> Result<(StatusCode, Json<ShiftRow>), ApiError> {
     caller.require(Role::Admin)?;
-    let row = write(&state, &org, &spec, None).await?;
+    let row = write(&state, &caller, &org, &spec, None).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -151,7 +173,7 @@ pub async fn update(
     J(spec): J<ShiftSpec>,
 ) -> Result<Json<ShiftRow>, ApiError> {
     caller.require(Role::Admin)?;
-    Ok(Json(write(&state, &org, &spec, Some(&id)).await?))
+    Ok(Json(write(&state, &caller, &org, &spec, Some(&id)).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/shifts/{org}/{id}", tag = "configuration", operation_id = "delete_shift",
@@ -164,18 +186,27 @@ pub async fn delete(
     P((org, id)): P<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
+    caller.check_org(&org, format!("shift {org}/{id}"))?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    let n = tx
-        .execute(
-            "DELETE FROM shifts WHERE org = $1 AND id = $2",
-            &[&org, &id],
-        )
-        .await?;
-    if n == 0 {
-        return Err(ApiError::not_found(format!("shift {org}/{id}")));
-    }
+    let before = q::shift(&*tx, &org, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("shift {org}/{id}")))?;
+    tx.execute(
+        "DELETE FROM shifts WHERE org = $1 AND id = $2",
+        &[&org, &id],
+    )
+    .await?;
     super::bump_org(&*tx, &org).await?;
+    super::audit(
+        &*tx,
+        &caller,
+        "shift.delete",
+        &format!("shift/{org}/{id}"),
+        &org,
+        &before,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

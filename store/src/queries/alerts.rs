@@ -128,7 +128,8 @@ impl AlertRow {
 pub struct AlertFilter {
     pub state: Option<String>,
     pub kind: Option<String>,
-    pub org: Option<String>,
+    /// Only these orgs (`None`: every org).
+    pub orgs: Option<Vec<String>>,
     pub district: Option<String>,
     pub device_id: Option<i32>,
     /// Opened at or after.
@@ -149,7 +150,7 @@ pub async fn list(
         "SELECT {ALERT_COLUMNS} FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
          WHERE ($1::text IS NULL OR a.state = $1)
            AND ($2::text IS NULL OR a.kind = $2)
-           AND ($3::text IS NULL OR a.org = $3)
+           AND ($3::text[] IS NULL OR a.org = ANY($3))
            AND ($4::text IS NULL OR a.district = $4)
            AND ($5::int4 IS NULL OR a.device_id = $5)
            AND ($6::timestamptz IS NULL OR a.opened_at >= $6)
@@ -168,7 +169,7 @@ pub async fn list(
             &[
                 &f.state,
                 &f.kind,
-                &f.org,
+                &f.orgs,
                 &f.district,
                 &f.device_id,
                 &f.from,

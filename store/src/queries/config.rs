@@ -5,6 +5,7 @@ use serde::Serialize;
 use tokio_postgres::{GenericClient, Row};
 
 use crate::StoreError;
+use crate::queries::Orgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Device))]
@@ -41,18 +42,18 @@ impl DeviceRow {
     }
 }
 
-/// Devices with id above `after`, in `org` if given.
+/// Devices with id above `after`, in `orgs`.
 pub async fn devices(
     client: &impl GenericClient,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
     after: Option<i32>,
     limit: i64,
 ) -> Result<Vec<DeviceRow>, StoreError> {
     let sql = format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices WHERE ($1::text IS NULL OR org = $1)
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE ($1::text[] IS NULL OR org = ANY($1))
          AND ($2::int4 IS NULL OR id > $2) ORDER BY id LIMIT $3"
     );
-    let rows = client.query(&sql, &[&org, &after, &limit]).await?;
+    let rows = client.query(&sql, &[&orgs, &after, &limit]).await?;
     Ok(rows.iter().map(DeviceRow::from_row).collect())
 }
 
@@ -94,10 +95,10 @@ fn area_from_row(r: &Row) -> AreaRow {
     }
 }
 
-/// Areas after the key `after` (org, id), filtered by org and district.
+/// Areas after the key `after` (org, id), in `orgs`, filtered by district.
 pub async fn areas(
     client: &impl GenericClient,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
     district: Option<&str>,
     after: Option<(&str, &str)>,
     limit: i64,
@@ -106,10 +107,10 @@ pub async fn areas(
     let rows = client
         .query(
             "SELECT org, id, name, kind, district, grid, chief, feature FROM areas
-             WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR district = $2)
+             WHERE ($1::text[] IS NULL OR org = ANY($1)) AND ($2::text IS NULL OR district = $2)
                AND ($3::text IS NULL OR (org, id) > ($3, $4::text))
              ORDER BY org, id LIMIT $5",
-            &[&org, &district, &a_org, &a_id, &limit],
+            &[&orgs, &district, &a_org, &a_id, &limit],
         )
         .await?;
     Ok(rows.iter().map(area_from_row).collect())
@@ -141,9 +142,10 @@ pub struct ShiftRow {
     pub definition: serde_json::Value,
 }
 
+/// Shifts after the key `after` (org, id), in `orgs`.
 pub async fn shifts(
     client: &impl GenericClient,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<ShiftRow>, StoreError> {
@@ -151,9 +153,9 @@ pub async fn shifts(
     let rows = client
         .query(
             "SELECT org, id, name, definition FROM shifts
-             WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR (org, id) > ($2, $3::text))
+             WHERE ($1::text[] IS NULL OR org = ANY($1)) AND ($2::text IS NULL OR (org, id) > ($2, $3::text))
              ORDER BY org, id LIMIT $4",
-            &[&org, &a_org, &a_id, &limit],
+            &[&orgs, &a_org, &a_id, &limit],
         )
         .await?;
     Ok(rows
@@ -228,20 +230,21 @@ fn assignment_from_row(r: &Row) -> AssignmentRow {
     }
 }
 
+/// Assignments with id above `after`, in `orgs`, of `device_id` if given.
 pub async fn assignments(
     client: &impl GenericClient,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
     device_id: Option<i32>,
     after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AssignmentRow>, StoreError> {
     let sql = format!(
-        "{ASSIGNMENT_SELECT} WHERE ($1::text IS NULL OR s.org = $1)
+        "{ASSIGNMENT_SELECT} WHERE ($1::text[] IS NULL OR s.org = ANY($1))
          AND ($2::int4 IS NULL OR s.device_id = $2) AND ($3::int8 IS NULL OR s.id > $3)
          ORDER BY s.id LIMIT $4"
     );
     let rows = client
-        .query(&sql, &[&org, &device_id, &after, &limit])
+        .query(&sql, &[&orgs, &device_id, &after, &limit])
         .await?;
     Ok(rows.iter().map(assignment_from_row).collect())
 }

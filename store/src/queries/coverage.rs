@@ -5,6 +5,7 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 
 use crate::StoreError;
+use crate::queries::Orgs;
 
 /// A stored coverage report of one route in one shift instance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,10 +19,11 @@ pub struct CoverageRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The report of `route` in (`shift`, `date`), in `org` if given.
+/// The report of `route` in (`shift`, `date`), in `orgs` (the first org by
+/// name when several have such a route).
 pub async fn get(
     client: &impl GenericClient,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
     route: &str,
     shift: &str,
     date: NaiveDate,
@@ -29,9 +31,9 @@ pub async fn get(
     let row = client
         .query_opt(
             "SELECT org, route_id, shift_id, shift_date, report, updated_at FROM coverage
-             WHERE route_id = $1 AND shift_id = $2 AND shift_date = $3 AND ($4::text IS NULL OR org = $4)
+             WHERE route_id = $1 AND shift_id = $2 AND shift_date = $3 AND ($4::text[] IS NULL OR org = ANY($4))
              ORDER BY org LIMIT 1",
-            &[&route, &shift, &date, &org],
+            &[&route, &shift, &date, &orgs],
         )
         .await?;
     Ok(row.map(|r| CoverageRow {

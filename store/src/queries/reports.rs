@@ -5,6 +5,7 @@ use serde::Serialize;
 use tokio_postgres::GenericClient;
 
 use crate::StoreError;
+use crate::queries::Orgs;
 
 /// Coverage of one route in one shift instance, with its district.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,7 +30,7 @@ pub async fn route_coverage(
     client: &impl GenericClient,
     date: NaiveDate,
     shift: Option<&str>,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
 ) -> Result<Vec<RouteCoverage>, StoreError> {
     let rows = client
         .query(
@@ -45,9 +46,9 @@ pub async fn route_coverage(
                     ARRAY(SELECT (m->>'to_m')::float8 FROM jsonb_array_elements(c.report->'missed') m)
              FROM coverage c LEFT JOIN areas ar ON ar.org = c.org AND ar.id = c.route_id
              WHERE c.shift_date = $1 AND ($2::text IS NULL OR c.shift_id = $2)
-               AND ($3::text IS NULL OR c.org = $3)
+               AND ($3::text[] IS NULL OR c.org = ANY($3))
              ORDER BY c.org, ar.district NULLS LAST, c.route_id, c.shift_id",
-            &[&date, &shift, &org],
+            &[&date, &shift, &orgs],
         )
         .await?;
     Ok(rows
@@ -127,7 +128,7 @@ pub async fn alert_kpis(
     client: &impl GenericClient,
     date: NaiveDate,
     shift: Option<&str>,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
 ) -> Result<Vec<AlertKpis>, StoreError> {
     let rows = client
         .query(
@@ -135,10 +136,10 @@ pub async fn alert_kpis(
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - opened_at)::float8),
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - opened_at)::float8)
              FROM alerts
-             WHERE shift_date = $1 AND ($2::text IS NULL OR shift_id = $2) AND ($3::text IS NULL OR org = $3)
+             WHERE shift_date = $1 AND ($2::text IS NULL OR shift_id = $2) AND ($3::text[] IS NULL OR org = ANY($3))
              GROUP BY ROLLUP (kind)
              ORDER BY kind NULLS LAST",
-            &[&date, &shift, &org],
+            &[&date, &shift, &orgs],
         )
         .await?;
     Ok(rows
@@ -178,16 +179,16 @@ pub struct DeviceDay {
 pub async fn device_days(
     client: &impl GenericClient,
     date: NaiveDate,
-    org: Option<&str>,
+    orgs: Orgs<'_>,
 ) -> Result<Vec<DeviceDay>, StoreError> {
     let rows = client
         .query(
             "SELECT d.id, d.org, d.name, d.kind, dd.date, dd.distance_m, dd.working_s, dd.transit_s,
                     dd.idle_s, dd.deadhead_ratio
              FROM device_daily dd JOIN devices d ON d.id = dd.device_id
-             WHERE dd.date = $1 AND ($2::text IS NULL OR d.org = $2)
+             WHERE dd.date = $1 AND ($2::text[] IS NULL OR d.org = ANY($2))
              ORDER BY d.org, d.name",
-            &[&date, &org],
+            &[&date, &orgs],
         )
         .await?;
     Ok(rows

@@ -163,13 +163,14 @@ async fn admins_edit_devices_areas_shifts_and_assignments_and_the_org_is_bumped(
     )
     .await
     .assert_invalid("shift");
+    // A device that does not exist is 404, as one of another org would be.
     t.post(
         "/api/v1/assignments",
         ADMIN,
         json!({"device_id": 99999, "area": "route-b", "shift": "early"}),
     )
     .await
-    .assert_invalid("device_id");
+    .assert_problem(StatusCode::NOT_FOUND);
     t.post("/api/v1/assignments", ADMIN, json!({"device_id": id, "area": "route-b", "shift": "early", "valid_from": "2026-02-01T00:00:00Z", "valid_to": "2026-01-01T00:00:00Z"}))
         .await
         .assert_invalid("valid_to");

@@ -169,7 +169,7 @@ async fn a_token_over_its_rate_is_told_to_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn me_names_the_token_and_its_role() {
+async fn me_names_the_token_its_role_and_its_orgs() {
     let t = ApiTown::start().await;
     for (token, name, role) in [
         (VIEWER, "wall", "viewer"),
@@ -178,7 +178,7 @@ async fn me_names_the_token_and_its_role() {
     ] {
         let a = t.get("/api/v1/me", token).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-        assert_eq!(a.body, json!({"name": name, "role": role}));
+        assert_eq!(a.body, json!({"name": name, "role": role, "orgs": null}));
     }
     t.get("/api/v1/me", "not-a-token")
         .await
