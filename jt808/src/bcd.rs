@@ -86,7 +86,9 @@ impl BcdTime {
     pub fn from_utc(at: DateTime<Utc>) -> Option<BcdTime> {
         use chrono::{Datelike, Timelike};
         let local = at.with_timezone(&beijing());
-        let year = u32::try_from(local.year() - 2000).ok().filter(|y| *y <= 99)?;
+        let year = u32::try_from(local.year() - 2000)
+            .ok()
+            .filter(|y| *y <= 99)?;
         let fields = [
             year,
             local.month(),
@@ -125,7 +127,13 @@ mod tests {
                 byte: 0x3A
             })
         );
-        assert_eq!(decode(&[0xF1]).unwrap_err(), BcdError::BadByte { offset: 0, byte: 0xF1 });
+        assert_eq!(
+            decode(&[0xF1]).unwrap_err(),
+            BcdError::BadByte {
+                offset: 0,
+                byte: 0xF1
+            }
+        );
         assert!(encode("12345", &mut [0u8; 3]).is_err());
         assert!(encode("12345a", &mut [0u8; 3]).is_err());
         assert!(encode("１２３４５６", &mut [0u8; 3]).is_err());
@@ -135,11 +143,17 @@ mod tests {
     fn time_is_beijing_time() {
         // 2014-07-23 17:20:15 in GMT+8 is 09:20:15 UTC.
         let t = BcdTime([0x14, 0x07, 0x23, 0x17, 0x20, 0x15]);
-        assert_eq!(t.to_utc().unwrap().to_rfc3339(), "2014-07-23T09:20:15+00:00");
+        assert_eq!(
+            t.to_utc().unwrap().to_rfc3339(),
+            "2014-07-23T09:20:15+00:00"
+        );
         assert_eq!(BcdTime::from_utc(t.to_utc().unwrap()), Some(t));
         // Shortly after midnight in Beijing is the previous day in UTC.
         let t = BcdTime([0x25, 0x01, 0x01, 0x03, 0x00, 0x00]);
-        assert_eq!(t.to_utc().unwrap().to_rfc3339(), "2024-12-31T19:00:00+00:00");
+        assert_eq!(
+            t.to_utc().unwrap().to_rfc3339(),
+            "2024-12-31T19:00:00+00:00"
+        );
     }
 
     #[test]

@@ -37,10 +37,17 @@ pub fn encode_packages(
     if body.len() <= package_len {
         let mut single = header.clone();
         single.package = None;
-        return Ok(vec![Frame { header: single, body }.encode()?]);
+        return Ok(vec![
+            Frame {
+                header: single,
+                body,
+            }
+            .encode()?,
+        ]);
     }
     let chunks: Vec<&[u8]> = body.chunks(package_len).collect();
-    let total = u16::try_from(chunks.len()).map_err(|_| EncodeError::TooManyPackages(chunks.len()))?;
+    let total =
+        u16::try_from(chunks.len()).map_err(|_| EncodeError::TooManyPackages(chunks.len()))?;
     (1..=total)
         .zip(chunks)
         .map(|(index, chunk)| {

@@ -37,7 +37,9 @@ pub struct BadFrame {
 /// Why a frame's body is not the message its id names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("message 0x{msg_id:04X}: body truncated, {needed} bytes needed at offset {offset}, {len} in the body")]
+    #[error(
+        "message 0x{msg_id:04X}: body truncated, {needed} bytes needed at offset {offset}, {len} in the body"
+    )]
     Truncated {
         msg_id: u16,
         offset: usize,

@@ -65,7 +65,9 @@ impl TryFrom<WorkBitConfig> for WorkBit {
             WorkBitConfig::Extra { id, bit } => (WorkBit::Extra { id, bit }, bit),
         };
         if bit >= 32 {
-            return Err(format!("work bit {bit} is not a bit of a 32-bit word (0 to 31)"));
+            return Err(format!(
+                "work bit {bit} is not a bit of a 32-bit word (0 to 31)"
+            ));
         }
         Ok(work)
     }
@@ -178,8 +180,14 @@ mod tests {
         let fix = report().to_fix(Some(WorkBit::ACC)).unwrap();
         assert_eq!(fix.ts.to_rfc3339(), "2026-11-27T05:00:00+00:00");
         assert_eq!((fix.lat, fix.lon), (22.8143, 113.6721));
-        assert_eq!((fix.speed_kmh, fix.heading, fix.altitude_m), (12.5, 270.0, 12.0));
-        assert_eq!((fix.sos, fix.work, fix.positioned), (false, Some(false), true));
+        assert_eq!(
+            (fix.speed_kmh, fix.heading, fix.altitude_m),
+            (12.5, 270.0, 12.0)
+        );
+        assert_eq!(
+            (fix.sos, fix.work, fix.positioned),
+            (false, Some(false), true)
+        );
     }
 
     #[test]
@@ -189,7 +197,10 @@ mod tests {
         r.alarm = ALARM_EMERGENCY | 1 << 5;
         let fix = r.to_fix(Some(WorkBit::ACC)).unwrap();
         assert_eq!((fix.lat, fix.lon), (-22.8143, -113.6721));
-        assert_eq!((fix.sos, fix.work, fix.positioned), (true, Some(true), false));
+        assert_eq!(
+            (fix.sos, fix.work, fix.positioned),
+            (true, Some(true), false)
+        );
         assert_eq!(fix.alarm, 0b100001);
     }
 
@@ -221,10 +232,16 @@ mod tests {
         assert_eq!(r.to_fix(None), Err(FixError::Direction(360)));
         let mut r = report();
         r.time = BcdTime([0x26, 0x02, 0x30, 0, 0, 0]);
-        assert!(matches!(r.to_fix(None), Err(FixError::Time(TimeError::NoSuchTime(_)))));
+        assert!(matches!(
+            r.to_fix(None),
+            Err(FixError::Time(TimeError::NoSuchTime(_)))
+        ));
         let mut r = report();
         r.time = BcdTime([0x26, 0x0A, 0x01, 0, 0, 0]);
-        assert!(matches!(r.to_fix(None), Err(FixError::Time(TimeError::NotBcd(_)))));
+        assert!(matches!(
+            r.to_fix(None),
+            Err(FixError::Time(TimeError::NotBcd(_)))
+        ));
         // The bounds themselves are fine.
         let mut r = report();
         r.lat = 90_000_000;
@@ -240,7 +257,8 @@ mod tests {
         }
         let kind: Kind = toml::from_str("work = { source = \"status\", bit = 0 }").unwrap();
         assert_eq!(kind.work, WorkBit::ACC);
-        let kind: Kind = toml::from_str("work = { source = \"extra\", id = 0x25, bit = 3 }").unwrap();
+        let kind: Kind =
+            toml::from_str("work = { source = \"extra\", id = 0x25, bit = 3 }").unwrap();
         assert_eq!(kind.work, WorkBit::Extra { id: 0x25, bit: 3 });
         for bad in [
             "work = { source = \"status\", bit = 32 }",
@@ -253,6 +271,9 @@ mod tests {
         }
         let json = serde_json::to_string(&WorkBit::Extra { id: 1, bit: 2 }).unwrap();
         assert_eq!(json, r#"{"source":"extra","id":1,"bit":2}"#);
-        assert_eq!(serde_json::from_str::<WorkBit>(&json).unwrap(), WorkBit::Extra { id: 1, bit: 2 });
+        assert_eq!(
+            serde_json::from_str::<WorkBit>(&json).unwrap(),
+            WorkBit::Extra { id: 1, bit: 2 }
+        );
     }
 }

@@ -125,7 +125,10 @@ mod tests {
         let wire = frame(&[]).encode().unwrap();
         assert!(decode_frame(&wire).is_ok());
         assert_eq!(decode_frame(&wire[1..]), Err(FrameError::NoFlags));
-        assert_eq!(decode_frame(&wire[..wire.len() - 1]), Err(FrameError::NoFlags));
+        assert_eq!(
+            decode_frame(&wire[..wire.len() - 1]),
+            Err(FrameError::NoFlags)
+        );
         assert_eq!(decode_frame(&[FLAG]), Err(FrameError::NoFlags));
         let mut two = wire.clone();
         two.extend_from_slice(&wire);

@@ -56,7 +56,9 @@ impl Phone {
             return Err(BcdError::BadDigits(digits.to_owned(), 20));
         }
         let trimmed = digits.trim_start_matches('0');
-        Ok(Phone(if trimmed.is_empty() { "0" } else { trimmed }.to_owned()))
+        Ok(Phone(
+            if trimmed.is_empty() { "0" } else { trimmed }.to_owned(),
+        ))
     }
 
     /// The digits, without leading zeros.
@@ -155,8 +157,7 @@ impl Header {
         if bytes.len() < len {
             return Err(truncated(len));
         }
-        let phone =
-            Phone::decode(&bytes[phone_at..serial_at]).map_err(FrameError::BadPhone)?;
+        let phone = Phone::decode(&bytes[phone_at..serial_at]).map_err(FrameError::BadPhone)?;
         let package = split.then(|| Package {
             total: word(serial_at + 2),
             index: word(serial_at + 4),

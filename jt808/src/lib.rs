@@ -43,7 +43,5 @@ pub use message::{
     LocationReport, Message, Registration, RegistrationResponse, RegistrationResult,
     ResponseResult, TerminalIdentity,
 };
-pub use reassembly::{
-    DEFAULT_MAX_MESSAGE_LEN, DEFAULT_MAX_PENDING, ReassemblyError, Reassembler,
-};
+pub use reassembly::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_MAX_PENDING, Reassembler, ReassemblyError};
 pub use splitter::{MAX_FRAME_LEN, Splitter};

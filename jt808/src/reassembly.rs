@@ -111,7 +111,10 @@ impl Reassembler {
             });
         }
         let len = frame.body.len();
-        let replaced = pending.parts.insert(index, frame.body).map_or(0, |old| old.len());
+        let replaced = pending
+            .parts
+            .insert(index, frame.body)
+            .map_or(0, |old| old.len());
         pending.bytes = pending.bytes + len - replaced;
         if pending.bytes > self.max_message_len {
             self.pending.swap_remove(at);
@@ -198,7 +201,10 @@ mod tests {
         assert_eq!(r.push(package("1", u16::MAX, 2, 1, b"a")), Ok(None));
         assert_eq!(r.push(package("2", 0, 2, 2, b"X")), Ok(None));
         let joined = r.push(package("1", 0, 2, 2, b"b")).unwrap().unwrap();
-        assert_eq!((joined.body.as_slice(), joined.header.serial), (&b"ab"[..], u16::MAX));
+        assert_eq!(
+            (joined.body.as_slice(), joined.header.serial),
+            (&b"ab"[..], u16::MAX)
+        );
         assert_eq!(r.pending(), 1);
     }
 
@@ -257,6 +263,13 @@ mod tests {
         assert_eq!(r.pending(), 0);
         // A later message of the same terminal still goes through.
         assert_eq!(r.push(package("1", 10, 2, 1, &[1; 5])), Ok(None));
-        assert_eq!(r.push(package("1", 11, 2, 2, &[2; 5])).unwrap().unwrap().body.len(), 10);
+        assert_eq!(
+            r.push(package("1", 11, 2, 2, &[2; 5]))
+                .unwrap()
+                .unwrap()
+                .body
+                .len(),
+            10
+        );
     }
 }

@@ -105,10 +105,8 @@ impl Splitter {
                     }));
                 }
             }
-            if flag {
-                if let Some(item) = self.end_run() {
-                    return Some(item);
-                }
+            if flag && let Some(item) = self.end_run() {
+                return Some(item);
             }
         }
         self.input.clear();

@@ -19,7 +19,7 @@ use jt808::{
 };
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0);
+    assert!(s.len().is_multiple_of(2));
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -42,7 +42,10 @@ fn phone(s: &str) -> Phone {
 #[test]
 fn traccar_heartbeat_2013() {
     let (header, message) = decode("7e0002000004304832546500b7ca7e");
-    assert_eq!(header, Header::new(0x0002, Version::V2013, phone("43048325465"), 0xB7));
+    assert_eq!(
+        header,
+        Header::new(0x0002, Version::V2013, phone("43048325465"), 0xB7)
+    );
     assert_eq!(message, Message::Heartbeat);
 }
 
@@ -50,7 +53,10 @@ fn traccar_heartbeat_2013() {
 #[test]
 fn traccar_authentication_2013() {
     let (header, message) = decode("7E0102000E013511221122000661757468656E7469636174696F6E3F7E");
-    assert_eq!(header, Header::new(0x0102, Version::V2013, phone("13511221122"), 6));
+    assert_eq!(
+        header,
+        Header::new(0x0102, Version::V2013, phone("13511221122"), 6)
+    );
     let Message::Authentication(auth) = message else {
         panic!("{message:?}")
     };
@@ -70,7 +76,11 @@ fn traccar_registrations_2013() {
     };
     assert_eq!((r.province, r.city), (0, 0));
     assert_eq!(
-        (r.manufacturer.as_str(), r.model.as_str(), r.terminal_id.as_str()),
+        (
+            r.manufacturer.as_str(),
+            r.model.as_str(),
+            r.terminal_id.as_str()
+        ),
         ("70107", "HB-R03GBD", "2366104")
     );
     assert_eq!((r.plate_color, r.plate.as_str()), (2, "苏BA6860"));
@@ -84,7 +94,10 @@ fn traccar_registrations_2013() {
     };
     // 44 is Guangdong, 303 a county code within it.
     assert_eq!((r.province, r.city), (44, 303));
-    assert_eq!((r.manufacturer.as_str(), r.model.as_str()), ("70111", "BSJ-A6-BD"));
+    assert_eq!(
+        (r.manufacturer.as_str(), r.model.as_str()),
+        ("70111", "BSJ-A6-BD")
+    );
     assert_eq!((r.terminal_id.as_str(), r.plate_color), ("0567872", 1));
     assert_eq!(r.plate, "粤B88888");
 }
@@ -101,7 +114,10 @@ fn traccar_location_2013() {
     };
     assert_eq!((report.alarm, report.status), (0, 0xC2));
     assert_eq!((report.lat, report.lon), (22_642_600, 114_032_984));
-    assert_eq!((report.altitude, report.speed, report.direction), (128, 0, 8));
+    assert_eq!(
+        (report.altitude, report.speed, report.direction),
+        (128, 0, 8)
+    );
     let decoded: Vec<_> = report.extras.iter().map(|e| e.decoded()).collect();
     assert_eq!(
         decoded,
@@ -115,7 +131,10 @@ fn traccar_location_2013() {
     // 2015-08-18 07:21:21 in Beijing.
     assert_eq!(fix.ts.to_rfc3339(), "2015-08-17T23:21:21+00:00");
     assert_eq!((fix.lat, fix.lon), (22.6426, 114.032984));
-    assert_eq!((fix.positioned, fix.sos, fix.work), (true, false, Some(false)));
+    assert_eq!(
+        (fix.positioned, fix.sos, fix.work),
+        (true, false, Some(false))
+    );
 }
 
 /// [traccar] a report with IO status, signal strength and satellite items; ACC on, not
@@ -150,19 +169,29 @@ fn traccar_blind_area_batch_2013() {
     let (header, message) = decode(
         "7E0704014301356777777707F5000801002600000000000000030159741206CBFD5001720000000116052709062401040000001D03020000002600000000000000030159746606CBFD50016B0000000116052709065301040000001D0302000000260000000000000003015975E406CBFE58013F0000000116052709072701040000001D0302000000260000000000000003015976DE06CBFF10012E0000000116052709075601040000001D0302000000260000000000000003015976BC06CBFED0012D0000000116052709083001040000001D0302000000260000000000000003015976FE06CBFEC001080000000116052709090001040000001D0302000000260000000000000003015976FE06CBFE7800FC0000000116052709093301040000001D0302000000260000000000000003015977A606CBFF3001080000000116052709100201040000001D030200001F7E",
     );
-    assert_eq!((header.phone, header.serial), (phone("13567777777"), 0x07F5));
+    assert_eq!(
+        (header.phone, header.serial),
+        (phone("13567777777"), 0x07F5)
+    );
     let Message::LocationBatch(batch) = message else {
         panic!("{message:?}")
     };
     assert_eq!((batch.kind, batch.reports.len()), (BatchKind::BlindArea, 8));
     let first = &batch.reports[0];
-    assert_eq!((first.status, first.lat, first.lon), (3, 22_639_634, 114_031_952));
+    assert_eq!(
+        (first.status, first.lat, first.lon),
+        (3, 22_639_634, 114_031_952)
+    );
     assert_eq!((first.altitude, first.direction), (370, 1));
     let last = batch.reports[7].to_fix(None).unwrap();
     assert_eq!(last.ts.to_rfc3339(), "2016-05-27T01:10:02+00:00");
     assert_eq!((last.lat, last.lon), (22.64055, 114.032432));
     // Every report is in order and decodes to a fix.
-    let times: Vec<_> = batch.reports.iter().map(|r| r.to_fix(None).unwrap().ts).collect();
+    let times: Vec<_> = batch
+        .reports
+        .iter()
+        .map(|r| r.to_fix(None).unwrap().ts)
+        .collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]));
 }
 
@@ -174,18 +203,33 @@ fn xtream_location_2019() {
     let (header, message) = decode(
         "7e02004026010000000001391234432900000000006f0000001601dc9a0707456246007b004200032501292233440202006401040000000c417e",
     );
-    assert_eq!(header, Header::new(0x0200, Version::V2019_1, phone("13912344329"), 0));
+    assert_eq!(
+        header,
+        Header::new(0x0200, Version::V2019_1, phone("13912344329"), 0)
+    );
     let Message::Location(report) = message else {
         panic!("{message:?}")
     };
     assert_eq!((report.alarm, report.status), (111, 22));
     assert_eq!((report.lat, report.lon), (31_234_567, 121_987_654));
-    assert_eq!((report.altitude, report.speed, report.direction), (123, 66, 3));
-    assert_eq!(report.extra(0x01).unwrap().decoded(), Some(Extra::Mileage(12)));
-    assert_eq!(report.extra(0x02).unwrap().decoded(), Some(Extra::Fuel(100)));
+    assert_eq!(
+        (report.altitude, report.speed, report.direction),
+        (123, 66, 3)
+    );
+    assert_eq!(
+        report.extra(0x01).unwrap().decoded(),
+        Some(Extra::Mileage(12))
+    );
+    assert_eq!(
+        report.extra(0x02).unwrap().decoded(),
+        Some(Extra::Fuel(100))
+    );
     let fix = report.to_fix(None).unwrap();
     // Status 22 = bits 1, 2 and 4: positioned, southern latitude.
-    assert_eq!((fix.lat, fix.lon, fix.speed_kmh), (-31.234567, 121.987654, 6.6));
+    assert_eq!(
+        (fix.lat, fix.lon, fix.speed_kmh),
+        (-31.234567, 121.987654, 6.6)
+    );
     // 111 = bits 0-3, 5, 6: the emergency bit is set.
     assert!(fix.sos && fix.positioned);
     assert_eq!(fix.ts.to_rfc3339(), "2025-01-29T14:33:44+00:00");
@@ -204,7 +248,17 @@ fn xtream_batch_2019() {
     let values: Vec<_> = batch
         .reports
         .iter()
-        .map(|r| (r.alarm, r.status, r.lat, r.lon, r.altitude, r.speed, r.direction))
+        .map(|r| {
+            (
+                r.alarm,
+                r.status,
+                r.lat,
+                r.lon,
+                r.altitude,
+                r.speed,
+                r.direction,
+            )
+        })
         .collect();
     assert_eq!(
         values,
@@ -238,7 +292,10 @@ fn xtream_platform_responses_2019_encode_byte_for_byte() {
     });
     let wire = hex("7e8100400d01000000000139123443290000006f006f6b2e2e6f6b2e2e6f6bd27e");
     assert_eq!(encode(&header, &registered).unwrap(), wire);
-    assert_eq!(decode("7e8100400d01000000000139123443290000006f006f6b2e2e6f6b2e2e6f6bd27e").1, registered);
+    assert_eq!(
+        decode("7e8100400d01000000000139123443290000006f006f6b2e2e6f6b2e2e6f6bd27e").1,
+        registered
+    );
 }
 
 /// Vectors from the same sources that this codec refuses, and why.
@@ -258,9 +315,10 @@ fn published_frames_that_are_refused() {
     );
     // [traccar] a registration of 25 bytes where the 2013 layout needs at least 37: the
     // frame is sound, the message is not.
-    let frame =
-        decode_frame(&hex("7e010000190940278494700012000000000000000000000000000000000000094027849470000a7e"))
-            .unwrap();
+    let frame = decode_frame(&hex(
+        "7e010000190940278494700012000000000000000000000000000000000000094027849470000a7e",
+    ))
+    .unwrap();
     assert!(matches!(
         Message::decode(&frame),
         Err(MessageError::Truncated { msg_id: 0x0100, .. })
@@ -292,6 +350,9 @@ fn the_vectors_through_the_splitter() {
             }
         }
     }
-    let expected: Vec<_> = vectors.iter().map(|v| decode_frame(&hex(v)).unwrap()).collect();
+    let expected: Vec<_> = vectors
+        .iter()
+        .map(|v| decode_frame(&hex(v)).unwrap())
+        .collect();
     assert_eq!(frames, expected);
 }

@@ -5,9 +5,9 @@ use jt808::escape::{escape, unescape};
 use jt808::message::is_known;
 use jt808::{
     AdditionalInfo, Authentication, BatchKind, BcdTime, Frame, GeneralResponse, Header,
-    LocationBatch, LocationReport, Message, Phone, Reassembler, Registration,
-    RegistrationResponse, RegistrationResult, ResponseResult, Splitter, TerminalIdentity,
-    Version, decode_frame, encode, encode_packages,
+    LocationBatch, LocationReport, Message, Phone, Reassembler, Registration, RegistrationResponse,
+    RegistrationResult, ResponseResult, Splitter, TerminalIdentity, Version, decode_frame, encode,
+    encode_packages,
 };
 use proptest::prelude::*;
 
@@ -90,45 +90,58 @@ fn response(platform: bool) -> impl Strategy<Value = GeneralResponse> {
 fn message(version: Version) -> impl Strategy<Value = Message> {
     let v2019 = version != Version::V2013;
     let (maker, model, id) = if v2019 { (5, 15, 15) } else { (2, 10, 3) };
-    let registration = (any::<(u16, u16, u8)>(), text(maker), text(model), text(id), text(12))
-        .prop_map(|((province, city, plate_color), manufacturer, model, terminal_id, plate)| {
-            Message::Registration(Registration {
-                province,
-                city,
-                manufacturer,
-                model,
-                terminal_id,
-                plate_color,
-                plate,
-            })
-        });
-    let identity = (prop::string::string_regex("[0-9]{0,15}").unwrap(), text(10))
-        .prop_map(|(imei, software_version)| TerminalIdentity {
+    let registration = (
+        any::<(u16, u16, u8)>(),
+        text(maker),
+        text(model),
+        text(id),
+        text(12),
+    )
+        .prop_map(
+            |((province, city, plate_color), manufacturer, model, terminal_id, plate)| {
+                Message::Registration(Registration {
+                    province,
+                    city,
+                    manufacturer,
+                    model,
+                    terminal_id,
+                    plate_color,
+                    plate,
+                })
+            },
+        );
+    let identity = (prop::string::string_regex("[0-9]{0,15}").unwrap(), text(10)).prop_map(
+        |(imei, software_version)| TerminalIdentity {
             imei,
             software_version,
-        });
+        },
+    );
     let authentication = (text(40), identity).prop_map(move |(code, identity)| {
         Message::Authentication(Authentication {
             code,
             identity: v2019.then_some(identity),
         })
     });
-    let registration_response = (any::<u16>(), 0..5usize, text(20)).prop_map(|(serial, r, code)| {
-        let result = [
-            RegistrationResult::Success,
-            RegistrationResult::VehicleRegistered,
-            RegistrationResult::NoSuchVehicle,
-            RegistrationResult::TerminalRegistered,
-            RegistrationResult::NoSuchTerminal,
-        ][r];
-        let auth_code = if r == 0 { code } else { String::new() };
-        Message::RegistrationResponse(RegistrationResponse {
-            serial,
-            result,
-            auth_code,
-        })
-    });
-    let unknown = (any::<u16>().prop_filter("unknown ids", |id| !is_known(*id)), bytes(300))
+    let registration_response =
+        (any::<u16>(), 0..5usize, text(20)).prop_map(|(serial, r, code)| {
+            let result = [
+                RegistrationResult::Success,
+                RegistrationResult::VehicleRegistered,
+                RegistrationResult::NoSuchVehicle,
+                RegistrationResult::TerminalRegistered,
+                RegistrationResult::NoSuchTerminal,
+            ][r];
+            let auth_code = if r == 0 { code } else { String::new() };
+            Message::RegistrationResponse(RegistrationResponse {
+                serial,
+                result,
+                auth_code,
+            })
+        });
+    let unknown = (
+        any::<u16>().prop_filter("unknown ids", |id| !is_known(*id)),
+        bytes(300),
+    )
         .prop_map(|(msg_id, body)| Message::Unknown { msg_id, body });
     prop_oneof![
         response(false).prop_map(Message::TerminalResponse),
@@ -147,9 +160,14 @@ fn message(version: Version) -> impl Strategy<Value = Message> {
 /// A header and a message for it.
 fn envelope() -> impl Strategy<Value = (Header, Message)> {
     version().prop_flat_map(|version| {
-        (phone(version), any::<u16>(), message(version)).prop_map(move |(phone, serial, message)| {
-            (Header::new(message.msg_id(), version, phone, serial), message)
-        })
+        (phone(version), any::<u16>(), message(version)).prop_map(
+            move |(phone, serial, message)| {
+                (
+                    Header::new(message.msg_id(), version, phone, serial),
+                    message,
+                )
+            },
+        )
     })
 }
 

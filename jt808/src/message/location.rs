@@ -61,9 +61,11 @@ impl AdditionalInfo {
 
     /// The value as a big-endian unsigned number, when it is 1 to 4 bytes long.
     pub fn as_u32(&self) -> Option<u32> {
-        (1..=4)
-            .contains(&self.value.len())
-            .then(|| self.value.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+        (1..=4).contains(&self.value.len()).then(|| {
+            self.value
+                .iter()
+                .fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+        })
     }
 }
 

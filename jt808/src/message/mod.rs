@@ -4,7 +4,9 @@ mod location;
 mod session;
 mod wire;
 
-pub use location::{AdditionalInfo, BASIC_INFO_LEN, BatchKind, Extra, LocationBatch, LocationReport};
+pub use location::{
+    AdditionalInfo, BASIC_INFO_LEN, BatchKind, Extra, LocationBatch, LocationReport,
+};
 pub use session::{
     Authentication, GeneralResponse, Registration, RegistrationResponse, RegistrationResult,
     ResponseResult, TerminalIdentity,
@@ -90,17 +92,25 @@ impl Message {
     }
 
     /// Decodes the body of message `msg_id` as the given edition lays it out.
-    pub fn decode_body(msg_id: u16, version: Version, body: &[u8]) -> Result<Message, MessageError> {
+    pub fn decode_body(
+        msg_id: u16,
+        version: Version,
+        body: &[u8],
+    ) -> Result<Message, MessageError> {
         let mut r = Reader::new(msg_id, body);
         let message = match msg_id {
-            id::TERMINAL_RESPONSE => Message::TerminalResponse(GeneralResponse::decode(&mut r, false)?),
+            id::TERMINAL_RESPONSE => {
+                Message::TerminalResponse(GeneralResponse::decode(&mut r, false)?)
+            }
             id::HEARTBEAT => Message::Heartbeat,
             id::LOGOUT => Message::Logout,
             id::REGISTRATION => Message::Registration(Registration::decode(&mut r, version)?),
             id::AUTHENTICATION => Message::Authentication(Authentication::decode(&mut r, version)?),
             id::LOCATION_REPORT => Message::Location(LocationReport::decode(&mut r)?),
             id::LOCATION_BATCH => Message::LocationBatch(LocationBatch::decode(&mut r)?),
-            id::PLATFORM_RESPONSE => Message::PlatformResponse(GeneralResponse::decode(&mut r, true)?),
+            id::PLATFORM_RESPONSE => {
+                Message::PlatformResponse(GeneralResponse::decode(&mut r, true)?)
+            }
             id::REGISTRATION_RESPONSE => {
                 Message::RegistrationResponse(RegistrationResponse::decode(&mut r)?)
             }

@@ -268,13 +268,14 @@ impl RegistrationResponse {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, MessageError> {
         let serial = r.u16()?;
         let code = r.u8()?;
-        let result = *RegistrationResult::ALL
-            .get(usize::from(code))
-            .ok_or(MessageError::BadValue {
-                msg_id: r.msg_id(),
-                field: "result",
-                value: code.into(),
-            })?;
+        let result =
+            *RegistrationResult::ALL
+                .get(usize::from(code))
+                .ok_or(MessageError::BadValue {
+                    msg_id: r.msg_id(),
+                    field: "result",
+                    value: code.into(),
+                })?;
         let rest = r.rest();
         let auth_code = r.text("auth_code", rest)?;
         Ok(RegistrationResponse {

@@ -158,8 +158,14 @@ mod tests {
         // 粤B12345 in GBK, padded as the fixed fields are.
         let plate = [0xD4, 0xC1, b'B', b'1', b'2', b'3', b'4', b'5'];
         assert_eq!(text(&plate).unwrap(), "粤B12345");
-        assert_eq!(text(&[&plate[..], &[0, 0, 0]].concat()).unwrap(), "粤B12345");
-        assert_eq!(text(&[&[0, 0][..], &plate[..]].concat()).unwrap(), "粤B12345");
+        assert_eq!(
+            text(&[&plate[..], &[0, 0, 0]].concat()).unwrap(),
+            "粤B12345"
+        );
+        assert_eq!(
+            text(&[&[0, 0][..], &plate[..]].concat()).unwrap(),
+            "粤B12345"
+        );
         assert_eq!(text(&[0; 7]).unwrap(), "");
         assert_eq!(gbk("plate", "粤B12345").unwrap(), plate);
     }
@@ -186,7 +192,10 @@ mod tests {
 
     #[test]
     fn characters_gbk_lacks_are_refused_on_encoding() {
-        assert_eq!(gbk("plate", "🚛"), Err(EncodeError::NotGbk { field: "plate" }));
+        assert_eq!(
+            gbk("plate", "🚛"),
+            Err(EncodeError::NotGbk { field: "plate" })
+        );
         let mut out = Vec::new();
         assert!(put_fixed_text(&mut out, "model", "ABCDEF", 5).is_err());
         put_fixed_text(&mut out, "model", "ABC", 5).unwrap();
