@@ -73,3 +73,70 @@ fn check_msg_id(header: &Header, message: &Message) -> Result<(), EncodeError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::decode_frame;
+    use crate::header::{Phone, Version};
+
+    fn header(msg_id: u16) -> Header {
+        Header::new(msg_id, Version::V2013, Phone::new("1").unwrap(), 65535)
+    }
+
+    #[test]
+    fn the_header_must_name_the_message() {
+        assert_eq!(
+            encode(&header(0x0200), &Message::Heartbeat),
+            Err(EncodeError::MsgIdMismatch {
+                header: 0x0200,
+                message: 0x0002
+            })
+        );
+        let mut split = header(0x0002);
+        split.package = Some(Package { total: 1, index: 1 });
+        assert!(encode(&split, &Message::Heartbeat).is_err());
+    }
+
+    #[test]
+    fn packages_count_serials_up_and_small_bodies_go_unsplit() {
+        let message = Message::Unknown {
+            msg_id: 0x0900,
+            body: (0..=255).collect(),
+        };
+        let parts = encode_packages(&header(0x0900), &message, 100).unwrap();
+        let frames: Vec<_> = parts.iter().map(|p| decode_frame(p).unwrap()).collect();
+        let serials: Vec<_> = frames.iter().map(|f| f.header.serial).collect();
+        assert_eq!(serials, [65535, 0, 1]);
+        let packages: Vec<_> = frames.iter().map(|f| f.header.package.unwrap()).collect();
+        assert_eq!(packages[2], Package { total: 3, index: 3 });
+        assert_eq!(frames[2].body.len(), 56);
+
+        let parts = encode_packages(&header(0x0900), &message, 256).unwrap();
+        assert_eq!(decode_frame(&parts[0]).unwrap().header.package, None);
+        for size in [0, 1024] {
+            assert_eq!(
+                encode_packages(&header(0x0900), &message, size),
+                Err(EncodeError::BadPackageSize(size))
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_over_one_frame_needs_packages() {
+        let message = Message::Unknown {
+            msg_id: 0x0900,
+            body: vec![0; 1024],
+        };
+        assert_eq!(
+            encode(&header(0x0900), &message),
+            Err(EncodeError::BodyTooLong { len: 1024 })
+        );
+        assert_eq!(
+            encode_packages(&header(0x0900), &message, 1023)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}

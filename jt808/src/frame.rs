@@ -121,6 +121,22 @@ mod tests {
     }
 
     #[test]
+    fn a_phone_that_is_not_bcd_is_refused() {
+        let mut raw = Vec::new();
+        frame(&[]).header.encode(0, &mut raw).unwrap();
+        raw[9] = 0x4A;
+        raw.push(escape::check_code(&raw));
+        let wire = [&[FLAG][..], &escape::escape(&raw), &[FLAG]].concat();
+        assert!(matches!(
+            decode_frame(&wire),
+            Err(FrameError::BadPhone(crate::bcd::BcdError::BadByte {
+                offset: 5,
+                byte: 0x4A
+            }))
+        ));
+    }
+
+    #[test]
     fn decode_frame_wants_exactly_one_delimited_frame() {
         let wire = frame(&[]).encode().unwrap();
         assert!(decode_frame(&wire).is_ok());

@@ -164,3 +164,135 @@ pub fn is_known(msg_id: u16) -> bool {
             | id::REGISTRATION_RESPONSE
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(msg_id: u16, body: &[u8]) -> Result<Message, MessageError> {
+        Message::decode_body(msg_id, Version::V2013, body)
+    }
+
+    #[test]
+    fn impossible_numbers_are_refused() {
+        let bad = |msg_id, field, value| {
+            Err(MessageError::BadValue {
+                msg_id,
+                field,
+                value,
+            })
+        };
+        // Alarm acknowledgement (4) is the platform's result, not a terminal's.
+        let response = [0, 1, 0, 2, 4];
+        assert_eq!(
+            decode(id::TERMINAL_RESPONSE, &response),
+            bad(id::TERMINAL_RESPONSE, "result", 4)
+        );
+        assert!(decode(id::PLATFORM_RESPONSE, &response).is_ok());
+        assert_eq!(
+            decode(id::PLATFORM_RESPONSE, &[0, 1, 0, 2, 5]),
+            bad(id::PLATFORM_RESPONSE, "result", 5)
+        );
+        assert_eq!(
+            decode(id::REGISTRATION_RESPONSE, &[0, 1, 5]),
+            bad(id::REGISTRATION_RESPONSE, "result", 5)
+        );
+        assert_eq!(
+            decode(id::LOCATION_BATCH, &[0, 0, 2]),
+            bad(id::LOCATION_BATCH, "type", 2)
+        );
+    }
+
+    #[test]
+    fn counts_and_lengths_must_agree_with_the_body() {
+        // A batch announcing two reports and holding none.
+        assert!(matches!(
+            decode(id::LOCATION_BATCH, &[0, 2, 1]),
+            Err(MessageError::Truncated { .. })
+        ));
+        // An additional item announcing 4 bytes and holding 1.
+        let mut report = vec![0; 28];
+        report.extend_from_slice(&[0x01, 4, 0]);
+        assert!(matches!(
+            decode(id::LOCATION_REPORT, &report),
+            Err(MessageError::Truncated { offset: 30, .. })
+        ));
+        // An item of a batch longer than it says.
+        let mut batch = vec![0, 1, 0, 0, 28];
+        batch.extend_from_slice(&[0; 29]);
+        assert_eq!(
+            decode(id::LOCATION_BATCH, &batch),
+            Err(MessageError::TrailingBytes {
+                msg_id: id::LOCATION_BATCH,
+                extra: 1
+            })
+        );
+        assert_eq!(
+            decode(id::HEARTBEAT, &[0]),
+            Err(MessageError::TrailingBytes {
+                msg_id: id::HEARTBEAT,
+                extra: 1
+            })
+        );
+    }
+
+    #[test]
+    fn fragments_and_encrypted_bodies_are_not_decoded() {
+        use crate::header::{Header, Package, Phone};
+        let mut frame = Frame {
+            header: Header::new(id::HEARTBEAT, Version::V2013, Phone::new("1").unwrap(), 1),
+            body: vec![],
+        };
+        frame.header.encryption = 1;
+        assert!(matches!(
+            Message::decode(&frame),
+            Err(MessageError::Encrypted { .. })
+        ));
+        frame.header.package = Some(Package { total: 2, index: 1 });
+        assert!(matches!(
+            Message::decode(&frame),
+            Err(MessageError::Fragment { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_ids_keep_their_body_and_known_ids_cannot_pose_as_unknown() {
+        assert_eq!(
+            decode(0x0900, &[0x7E, 0]),
+            Ok(Message::Unknown {
+                msg_id: 0x0900,
+                body: vec![0x7E, 0]
+            })
+        );
+        let posing = Message::Unknown {
+            msg_id: id::LOCATION_REPORT,
+            body: vec![],
+        };
+        assert!(posing.encode_body(Version::V2013).is_err());
+    }
+
+    #[test]
+    fn inconsistent_messages_are_not_encoded() {
+        let auth_2019 = Message::Authentication(Authentication {
+            code: "x".into(),
+            identity: Some(TerminalIdentity {
+                imei: "1".into(),
+                software_version: "1".into(),
+            }),
+        });
+        assert!(auth_2019.encode_body(Version::V2013).is_err());
+        assert!(auth_2019.encode_body(Version::V2019_1).is_ok());
+        let refused_with_code = Message::RegistrationResponse(RegistrationResponse {
+            serial: 1,
+            result: RegistrationResult::NoSuchTerminal,
+            auth_code: "x".into(),
+        });
+        assert!(refused_with_code.encode_body(Version::V2013).is_err());
+        let terminal_alarm_ack = Message::TerminalResponse(GeneralResponse {
+            serial: 1,
+            msg_id: 2,
+            result: ResponseResult::AlarmAck,
+        });
+        assert!(terminal_alarm_ack.encode_body(Version::V2013).is_err());
+    }
+}
