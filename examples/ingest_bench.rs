@@ -21,7 +21,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use common::{Guard, cpu_model, num_cpus, start_broker, start_serve, wait_ready};
@@ -91,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let (mqtt, _broker) = start_broker()?;
     let db_name = format!("sweepwatch_bench_{}", std::process::id());
     let db_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
-    store::create_database_if_missing(&db_url).await?;
+    store::create_database_if_missing(&db_url.parse()?).await?;
     let _db = Guard::Database(db_name);
 
     println!("machine: {} cores, {}", num_cpus(), cpu_model());
@@ -171,8 +170,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .unwrap_or(-1.0);
     svc.stop();
-    let (client, conn) = tokio_postgres::connect(&db_url, NoTls).await?;
-    tokio::spawn(conn);
+    let client = db_url.parse::<store::DbTarget>()?.connect().await?;
     let rows: i64 = client
         .query_one("SELECT count(*) FROM fixes", &[])
         .await?

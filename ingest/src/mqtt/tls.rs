@@ -49,3 +49,27 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
             .with_no_client_auth(),
     ))
 }
+
+/// What to do about a failed handshake, after its error (empty when there is
+/// nothing to say): the certificate problems an operator can fix.
+pub(super) fn handshake_hint(e: &std::io::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    let Some(rustls::Error::InvalidCertificate(cert)) =
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    else {
+        return "";
+    };
+    match cert {
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            ". Connect to a host name the broker's certificate is for (the host in mqtt.url)"
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            ". Renew the broker's certificate (or check this machine's clock)"
+        }
+        _ => {
+            ". The broker's certificate was not issued by the CA in mqtt.ca_file \
+             (SWEEPWATCH_MQTT_CA_FILE), nor, when that is unset, by one the system trusts: \
+             set it to the CA that issued the broker's certificate"
+        }
+    }
+}
