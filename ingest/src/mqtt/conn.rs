@@ -47,8 +47,8 @@ const MAX_CONTROL_PACKET: usize = 64 * 1024;
 pub enum ConnError {
     #[error("could not connect to {0}: {1}")]
     Connect(String, std::io::Error),
-    #[error("TLS handshake with {0} failed: {1}{hint}", hint = super::tls::handshake_hint(.1))]
-    Tls(String, std::io::Error),
+    #[error("TLS handshake with {0} failed: {1}{hint}", hint = super::tls::handshake_hint(.1, .2.as_deref()))]
+    Tls(String, std::io::Error, Option<std::path::PathBuf>),
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
     #[error("timed out {0}")]
@@ -220,7 +220,7 @@ impl Session<'_> {
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| ConnError::Tls(addr, e))?;
+                    .map_err(|e| ConnError::Tls(addr, e, p.ca_file.clone()))?;
                 Ok(Box::new(tls))
             }
         }

@@ -180,7 +180,8 @@ async fn a_broker_of_another_ca_and_a_wrong_password_are_refused_clearly() {
     for want in [
         &format!("TLS handshake with 127.0.0.1:{} failed", broker.broker.port),
         "invalid peer certificate: UnknownIssuer",
-        "SWEEPWATCH_MQTT_CA_FILE",
+        &format!("not issued by the CA in {other} (mqtt.ca_file)"),
+        "set mqtt.ca_file (SWEEPWATCH_MQTT_CA_FILE)",
     ] {
         assert!(line.contains(want), "the log line lacks {want:?}: {line}");
     }
