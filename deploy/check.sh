@@ -394,8 +394,17 @@ assert fd == fe, "deploy/config/sweepwatch.toml differs from `sweepwatch config`
     {k: (fd.get(k), fe.get(k)) for k in set(fd) | set(fe) if fd.get(k) != fe.get(k)})
 assert effective == defaults, "loading the example does not give the defaults"
 text = open("deploy/config/sweepwatch.toml").read()
-for opt in ("username", "password", "ca_file"):   # optional, no default: documented as comments
-    assert f"# {opt} = " in text, f"optional mqtt.{opt} is not documented"
+sections = {}
+for line in text.splitlines():
+    if line.startswith("["):
+        sections[line.strip("[]")] = []
+    elif sections:
+        sections[list(sections)[-1]].append(line)
+optional = {"database": ("sslmode", "ca_file"), "mqtt": ("username", "password", "ca_file")}
+for section, opts in optional.items():   # optional, no default: documented as comments
+    for opt in opts:
+        assert any(l.startswith(f"# {opt} = ") for l in sections[section]), \
+            f"optional {section}.{opt} is not documented"
 PY
   }
   check "deploy/config/sweepwatch.toml equals \`sweepwatch config\` defaults ($bin)" config_check

@@ -38,7 +38,6 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use serde_json::{Value, json};
 use store::writer::FixRow;
-use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
@@ -457,7 +456,8 @@ async fn copy_fixes(client: &tokio_postgres::Client, rows: &[FixRow]) -> anyhow:
 /// Builds the day: scenario, fixes through the engine, effects, checkpoint.
 async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyhow::Result<()> {
     let started = Instant::now();
-    store::db::recreate_database(db_url).await?;
+    let target: store::DbTarget = db_url.parse()?;
+    store::db::recreate_database(&target).await?;
     sweepwatch(bin, db_url, &["migrate"])?;
     let city = city(a);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/api-bench");
@@ -472,7 +472,7 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
         started.elapsed().as_secs_f64()
     );
 
-    let pool = store::connect_pool(db_url, 2)?;
+    let pool = store::connect_pool(&target, 2)?;
     let mut host = ingest::host::EngineHost::serving(&[]);
     {
         let client = pool.get().await?;
@@ -480,8 +480,7 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
             host.configure(cfg);
         }
     }
-    let (copy_client, conn) = tokio_postgres::connect(db_url, NoTls).await?;
-    tokio::spawn(conn);
+    let copy_client = db_url.parse::<store::DbTarget>()?.connect().await?;
     let ids: HashMap<String, i32> = copy_client
         .query("SELECT name, id FROM devices WHERE org = $1", &[&ORG])
         .await?
@@ -733,17 +732,19 @@ async fn main() -> anyhow::Result<()> {
     let end = Utc
         .timestamp_opt(now.timestamp() - now.timestamp() % 10, 0)
         .unwrap();
-    let reusable =
-        a.reuse && store::create_database_if_missing(&db_url).await.ok() == Some(false) && {
-            let (c, conn) = tokio_postgres::connect(&db_url, NoTls).await?;
-            tokio::spawn(conn);
+    let reusable = a.reuse
+        && store::create_database_if_missing(&db_url.parse()?)
+            .await
+            .ok()
+            == Some(false)
+        && {
+            let c = db_url.parse::<store::DbTarget>()?.connect().await?;
             c.query_one("SELECT count(*) FROM devices", &[])
                 .await
                 .is_ok_and(|r| r.get::<_, i64>(0) as usize == a.devices)
         };
     let end = if reusable {
-        let (c, conn) = tokio_postgres::connect(&db_url, NoTls).await?;
-        tokio::spawn(conn);
+        let c = db_url.parse::<store::DbTarget>()?.connect().await?;
         let last: DateTime<Utc> = c.query_one("SELECT max(ts) FROM fixes", &[]).await?.get(0);
         anyhow::ensure!(
             now - last < chrono::Duration::hours(6),
@@ -761,8 +762,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let db_guard = a.drop.then(|| Guard::Database(DB_NAME.into()));
 
-    let (c, conn) = tokio_postgres::connect(&db_url, NoTls).await?;
-    tokio::spawn(conn);
+    let c = db_url.parse::<store::DbTarget>()?.connect().await?;
     let stats = c
         .query_one(
             "SELECT (SELECT count(*) FROM fixes), pg_size_pretty(pg_database_size(current_database())),

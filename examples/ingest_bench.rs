@@ -276,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
     let (mqtt, broker) = start_broker()?;
     let db_name = format!("sweepwatch_bench_{}", std::process::id());
     let db_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
-    store::create_database_if_missing(&db_url).await?;
+    store::create_database_if_missing(&db_url.parse()?).await?;
     let bench = Bench {
         bin,
         broker_pid: broker.pidfile_pid(),

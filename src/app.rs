@@ -20,8 +20,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let pool = store::connect_pool(&cfg.database.url, cfg.database.pool_size.max(2))?;
-    let Some(report) = migrate_when_reachable(&cfg, &pool, &shutdown).await? else {
+    let target = cfg.database.target()?;
+    let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
+    let Some(report) = migrate_when_reachable(&cfg, &target, &pool, &shutdown).await? else {
         return Ok(()); // shut down while waiting for the database
     };
     let registry = prometheus::Registry::new();
@@ -144,9 +145,12 @@ fn spawn_named(
 }
 
 /// Applies migrations, waiting (with back-off) while the database is
-/// unreachable. `None` when shut down before it became reachable.
+/// unreachable. `None` when shut down before it became reachable. A failure
+/// that waiting cannot cure (a certificate that does not verify, a broken
+/// migration) ends the service with its cause.
 async fn migrate_when_reachable(
     cfg: &Config,
+    target: &store::DbTarget,
     pool: &store::Pool,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<store::MigrationReport>> {
@@ -155,7 +159,12 @@ async fn migrate_when_reachable(
         match migrate(cfg, pool).await {
             Ok(report) => return Ok(Some(report)),
             Err(e) if e.is_transient() => {
-                warn!(error = %e, source = ?std::error::Error::source(&e), retry_in = ?backoff, "database not reachable yet");
+                warn!(database = %target.describe(), error = %e, retry_in = ?backoff, "database not reachable yet");
+            }
+            Err(e @ store::StoreError::Pool(_)) => {
+                return Err(e).with_context(|| {
+                    format!("while connecting to the database {}", target.describe())
+                });
             }
             Err(e) => return Err(e).context("while migrating the database"),
         }

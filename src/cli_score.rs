@@ -36,7 +36,7 @@ pub struct ScoreArgs {
     json: bool,
 }
 
-pub async fn run(args: ScoreArgs, database_url: &str) -> anyhow::Result<()> {
+pub async fn run(args: ScoreArgs, database: &store::DbTarget) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.truth)
         .with_context(|| format!("while reading the truth file {}", args.truth.display()))?;
     let truth = Truth::from_jsonl(&text)
@@ -44,7 +44,7 @@ pub async fn run(args: ScoreArgs, database_url: &str) -> anyhow::Result<()> {
     let org = args.org.clone().unwrap_or_else(|| truth.run.org.clone());
     let from = args.from.unwrap_or(truth.run.start);
     let to = args.to.unwrap_or(truth.run.end + TimeDelta::minutes(1));
-    let pool = store::connect_pool(database_url, 1)?;
+    let pool = store::connect_pool(database, 1)?;
     let client = pool
         .get()
         .await

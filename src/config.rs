@@ -30,6 +30,24 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// Use TimescaleDB: `auto` (when installed), `on` (required), `off`.
     pub timescaledb: store::Timescale,
+    /// TLS as libpq's `sslmode`: `disable`, `prefer` (unset: TLS when the
+    /// server offers it, unchecked), `require`, `verify-ca`, `verify-full`.
+    /// The URL's `?sslmode=` is the same setting; both must agree.
+    pub sslmode: Option<store::SslMode>,
+    /// CA certificates (PEM) the server's certificate is checked against
+    /// (the URL's `sslrootcert`); `system` for the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl DatabaseConfig {
+    /// Where and how to connect: the URL with the TLS settings. Reads the CA file.
+    pub fn target(&self) -> Result<store::DbTarget, store::StoreError> {
+        let tls = store::TlsOptions {
+            sslmode: self.sslmode,
+            ca_file: self.ca_file.clone(),
+        };
+        store::DbTarget::new(&self.url, &tls)
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -38,6 +56,8 @@ impl Default for DatabaseConfig {
             url: "postgres://postgres@127.0.0.1:5432/sweepwatch".into(),
             pool_size: 8,
             timescaledb: store::Timescale::Auto,
+            sslmode: None,
+            ca_file: None,
         }
     }
 }
@@ -101,10 +121,13 @@ impl Default for LogConfig {
 /// The environment variables and what each sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("SWEEPWATCH_DATABASE_URL", "database.url"),
+    ("SWEEPWATCH_DATABASE_SSLMODE", "database.sslmode"),
+    ("SWEEPWATCH_DATABASE_CA_FILE", "database.ca_file"),
     ("SWEEPWATCH_MQTT_URL", "mqtt.url"),
     ("SWEEPWATCH_MQTT_CLIENT_ID", "mqtt.client_id"),
     ("SWEEPWATCH_MQTT_USERNAME", "mqtt.username"),
     ("SWEEPWATCH_MQTT_PASSWORD", "mqtt.password"),
+    ("SWEEPWATCH_MQTT_CA_FILE", "mqtt.ca_file"),
     (
         "SWEEPWATCH_ORGS",
         "mqtt.orgs (comma-separated; empty = all)",
@@ -176,6 +199,19 @@ impl Config {
         if let Some(v) = get("SWEEPWATCH_DATABASE_URL") {
             self.database.url = v;
         }
+        if let Some(v) = get("SWEEPWATCH_DATABASE_SSLMODE") {
+            self.database.sslmode = if v.is_empty() {
+                None
+            } else {
+                Some(
+                    v.parse()
+                        .map_err(|e: String| anyhow::anyhow!("SWEEPWATCH_DATABASE_SSLMODE: {e}"))?,
+                )
+            };
+        }
+        if let Some(v) = get("SWEEPWATCH_DATABASE_CA_FILE") {
+            self.database.ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
+        }
         if let Some(v) = get("SWEEPWATCH_MQTT_URL") {
             self.mqtt.url = v;
         }
@@ -187,6 +223,9 @@ impl Config {
         }
         if let Some(v) = get("SWEEPWATCH_MQTT_PASSWORD") {
             self.mqtt.password = Some(v);
+        }
+        if let Some(v) = get("SWEEPWATCH_MQTT_CA_FILE") {
+            self.mqtt.ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = get("SWEEPWATCH_ORGS") {
             self.mqtt.orgs = v
@@ -276,6 +315,27 @@ mod tests {
         assert!(text.contains("[[api.tokens]]"), "{text}");
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(back.api.tokens, cfg.api.tokens);
+    }
+
+    #[test]
+    fn tls_settings_from_the_environment() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| match k {
+            "SWEEPWATCH_DATABASE_SSLMODE" => Some("verify-full".into()),
+            "SWEEPWATCH_DATABASE_CA_FILE" => Some("/etc/pg-ca.pem".into()),
+            "SWEEPWATCH_MQTT_CA_FILE" => Some("/etc/broker-ca.pem".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.database.sslmode, Some(store::SslMode::VerifyFull));
+        assert_eq!(cfg.database.ca_file, Some("/etc/pg-ca.pem".into()));
+        assert_eq!(cfg.mqtt.ca_file, Some("/etc/broker-ca.pem".into()));
+        let text = cfg.to_toml();
+        assert!(text.contains("sslmode = \"verify-full\""), "{text}");
+        let e = cfg
+            .apply_env(|k| (k == "SWEEPWATCH_DATABASE_SSLMODE").then(|| "verify".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("verify-ca or verify-full"), "{e}");
     }
 
     #[test]

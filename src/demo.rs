@@ -119,12 +119,11 @@ pub async fn run(
     cfg.database.url = with_dbname(&cfg.database.url, "sweepwatch_demo")?;
 
     // A fresh database: replaying the same shift into an old one would only find duplicates.
-    store::db::recreate_database(&cfg.database.url)
-        .await
-        .context(
-            "while creating the demo database (is PostgreSQL running? deploy/local/services.sh)",
-        )?;
-    let pool = store::connect_pool(&cfg.database.url, cfg.database.pool_size.max(2))?;
+    let target = cfg.database.target()?;
+    store::db::recreate_database(&target).await.context(
+        "while creating the demo database (is PostgreSQL running? deploy/local/services.sh)",
+    )?;
+    let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
     crate::app::migrate(&cfg, &pool)
         .await
         .context("while migrating the demo database")?;

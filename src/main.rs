@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
                 tokio::spawn(cancel_on_signal(cancel.clone()));
                 cli_simulate::run(mode, &cfg.mqtt.url, cancel).await
             }
-            Command::Score(args) => cli_score::run(args, &cfg.database.url).await,
+            Command::Score(args) => cli_score::run(args, &cfg.database.target()?).await,
             Command::Config => unreachable!("handled above"),
         }
     })
@@ -127,13 +127,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {
-    if store::create_database_if_missing(&cfg.database.url)
+    let target = cfg.database.target()?;
+    if store::create_database_if_missing(&target)
         .await
-        .context("while creating the database")?
+        .with_context(|| format!("while creating the database {}", target.describe()))?
     {
         tracing::info!("created the database");
     }
-    let pool = store::connect_pool(&cfg.database.url, 1)?;
+    let pool = store::connect_pool(&target, 1)?;
     let report = app::migrate(&cfg, &pool).await.context("while migrating")?;
     println!(
         "schema at version {} ({} applied now; {})",
@@ -164,10 +165,11 @@ async fn import(cfg: Config, file: &std::path::Path, check: bool) -> anyhow::Res
         );
         return Ok(());
     }
-    store::create_database_if_missing(&cfg.database.url)
+    let target = cfg.database.target()?;
+    store::create_database_if_missing(&target)
         .await
-        .context("while creating the database")?;
-    let pool = store::connect_pool(&cfg.database.url, 1)?;
+        .with_context(|| format!("while creating the database {}", target.describe()))?;
+    let pool = store::connect_pool(&target, 1)?;
     app::migrate(&cfg, &pool).await.context("while migrating")?;
     let mut client = pool
         .get()

@@ -2,7 +2,6 @@
 //! acknowledged: loss, duplicates, and every device's fixes.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::NoTls;
 
 use crate::common::scrape;
 
@@ -33,8 +32,7 @@ pub async fn stored(
     last: DateTime<Utc>,
     per_device: Option<u64>,
 ) -> anyhow::Result<Stored> {
-    let (client, conn) = tokio_postgres::connect(db_url, NoTls).await?;
-    tokio::spawn(conn);
+    let client = db_url.parse::<store::DbTarget>()?.connect().await?;
     let rows: i64 = client
         .query_one("SELECT count(*) FROM fixes", &[])
         .await?

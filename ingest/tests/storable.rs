@@ -33,7 +33,8 @@ impl TestDb {
             .subsec_nanos();
         let name = format!("swtest_storable_{}x{nanos}", std::process::id());
         admin(&format!("CREATE DATABASE {name}")).await;
-        let pool = store::connect_pool(&format!("{SERVER}/{name}"), 1).unwrap();
+        let target = format!("{SERVER}/{name}").parse().unwrap();
+        let pool = store::connect_pool(&target, 1).unwrap();
         let mut client = pool.get().await.expect("connect to the test database");
         let opts = store::MigrateOptions {
             timescale: store::Timescale::Auto,

@@ -1,30 +1,41 @@
-//! Connections: a pool for the service, and helpers for set-up.
+//! Connections: a pool for the service, and helpers for set-up. Every
+//! connection goes through a [`DbTarget`]: the connection string plus TLS
+//! with libpq's `sslmode` semantics ([`tls`]).
+
+mod target;
+pub mod tls;
 
 use std::time::Duration;
 
-use deadpool_postgres::{Config, ManagerConfig, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+
+pub use target::{DbTarget, TlsOptions};
+pub use tls::{HandshakeError, SslMode};
 
 use crate::StoreError;
 
 pub type Pool = deadpool_postgres::Pool;
 
-/// A pool of at most `max_size` connections to `url` (`postgres://...`).
+/// A pool of at most `max_size` connections to `target`.
 /// Connections are made lazily, so this succeeds while the database is down.
-pub fn connect_pool(url: &str, max_size: usize) -> Result<Pool, StoreError> {
-    let mut cfg = Config::new();
-    cfg.url = Some(url.to_owned());
-    cfg.manager = Some(ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
-    });
-    let mut pool_cfg = deadpool_postgres::PoolConfig::new(max_size);
+pub fn connect_pool(target: &DbTarget, max_size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        target.pg.clone(),
+        target.connector.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     // Waiting longer than this for a connection means the database is in trouble;
     // callers retry with their own back-off.
-    pool_cfg.timeouts.wait = Some(Duration::from_secs(5));
-    pool_cfg.timeouts.create = Some(Duration::from_secs(5));
-    pool_cfg.timeouts.recycle = Some(Duration::from_secs(5));
-    cfg.pool = Some(pool_cfg);
-    cfg.create_pool(Some(Runtime::Tokio1), NoTls)
+    let timeout = Some(Duration::from_secs(5));
+    Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .build()
         .map_err(|e| StoreError::Url(e.to_string()))
 }
 
@@ -35,20 +46,21 @@ pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the database named in `url` if it does not exist, connecting to the
-/// `postgres` maintenance database of the same server. Returns whether it was created.
-pub async fn create_database_if_missing(url: &str) -> Result<bool, StoreError> {
-    let cfg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| StoreError::Url(e.to_string()))?;
-    let name = cfg
-        .get_dbname()
+/// The `postgres` maintenance database of the target's server, and the
+/// target's database name.
+fn maintenance(target: &DbTarget) -> Result<(DbTarget, String), StoreError> {
+    let name = target
+        .dbname()
         .ok_or_else(|| StoreError::Url("no database name in the URL".into()))?
         .to_owned();
-    let mut admin = cfg.clone();
-    admin.dbname("postgres");
-    let (client, conn) = admin.connect(NoTls).await?;
-    let conn = tokio::spawn(conn);
+    Ok((target.with_dbname("postgres"), name))
+}
+
+/// Creates the database named in `target` if it does not exist, connecting to the
+/// `postgres` maintenance database of the same server. Returns whether it was created.
+pub async fn create_database_if_missing(target: &DbTarget) -> Result<bool, StoreError> {
+    let (admin, name) = maintenance(target)?;
+    let client = admin.connect().await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
@@ -62,25 +74,14 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, StoreError> {
             }
         }
     }
-    drop(client);
-    let _ = conn.await;
     Ok(!exists)
 }
 
-/// Drops the database named in `url` (disconnecting its sessions) and creates
+/// Drops the database named in `target` (disconnecting its sessions) and creates
 /// it again, empty. For the demo.
-pub async fn recreate_database(url: &str) -> Result<(), StoreError> {
-    let cfg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| StoreError::Url(e.to_string()))?;
-    let name = cfg
-        .get_dbname()
-        .ok_or_else(|| StoreError::Url("no database name in the URL".into()))?
-        .to_owned();
-    let mut admin = cfg.clone();
-    admin.dbname("postgres");
-    let (client, conn) = admin.connect(NoTls).await?;
-    let conn = tokio::spawn(conn);
+pub async fn recreate_database(target: &DbTarget) -> Result<(), StoreError> {
+    let (admin, name) = maintenance(target)?;
+    let client = admin.connect().await?;
     client
         .batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -90,12 +91,98 @@ pub async fn recreate_database(url: &str) -> Result<(), StoreError> {
     client
         .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
         .await?;
-    drop(client);
-    let _ = conn.await;
     Ok(())
 }
 
 /// Quotes an SQL identifier.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A tokio-postgres error in one line that ends in its cause: the server's
+/// own words (`FATAL: … (SQLSTATE 28000)`), the IO error, or the TLS failure,
+/// with what to do where that is known. tokio-postgres's own `Display` says
+/// only the kind ("db error", "error performing TLS handshake").
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; detail: {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        if db.code().code() == "28000" && db.message().ends_with("no encryption") {
+            s.push_str(
+                ". The server takes this connection only over TLS: use sslmode=require, \
+                 verify-ca or verify-full (sslmode= in the URL, or database.sslmode)",
+            );
+        }
+        return s;
+    }
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(handshake) = s.downcast_ref::<HandshakeError>() {
+            // It says everything: where, how, why and what to do.
+            return handshake.to_string();
+        }
+        let text = s.to_string();
+        if text == "server does not support TLS" {
+            parts.push(
+                "the server does not support TLS (ssl = off), and sslmode requires it: \
+                 turn ssl on at the server, or use sslmode=prefer or disable"
+                    .into(),
+            );
+            break;
+        }
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// A pool error in one line that ends in its cause.
+pub fn pool_error_text(e: &deadpool_postgres::PoolError) -> String {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    match e {
+        PoolError::Backend(e) => error_text(e),
+        PoolError::Timeout(TimeoutType::Wait) => {
+            "timed out waiting for a free connection (all are in use)".into()
+        }
+        PoolError::Timeout(TimeoutType::Create) => {
+            "timed out connecting (no answer within 5 s)".into()
+        }
+        PoolError::Timeout(TimeoutType::Recycle) => "timed out checking a pooled connection".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a failure to connect may pass by itself, as every failure to
+/// connect was taken to (the server down or starting, the network, a
+/// password being rotated), unless it is a TLS set-up that cannot work: a
+/// certificate that does not verify, TLS required and not offered, or
+/// offered and refused (pg_hba.conf's `hostssl` against `sslmode=disable`).
+pub(crate) fn connect_failure_is_transient(e: &tokio_postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        return !(db.code().code() == "28000" && db.message().ends_with("no encryption"));
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<HandshakeError>()
+            .is_some_and(HandshakeError::is_permanent)
+            || s.to_string() == "server does not support TLS"
+        {
+            return false;
+        }
+        source = s.source();
+    }
+    true
 }

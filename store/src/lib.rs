@@ -11,7 +11,9 @@
 //!   checkpoints), written in the same transaction as the fixes.
 //! - [`devices`]: the device registry (auto-registration on first fix).
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
-//! - [`db`]: connection pool and helpers (create a database, readiness ping).
+//! - [`db`]: where to connect ([`DbTarget`]: the URL plus TLS with libpq's
+//!   `sslmode` semantics), the connection pool and helpers (create a database,
+//!   readiness ping).
 //!
 //! Data flows in from `ingest` (rows built from decoded MQTT messages) and out to
 //! `api` (queries). This crate knows SQL and nothing about MQTT or HTTP.
@@ -24,22 +26,40 @@ pub mod orgconfig;
 pub mod queries;
 pub mod writer;
 
-pub use db::{Pool, connect_pool, create_database_if_missing};
+pub use db::{DbTarget, Pool, SslMode, TlsOptions, connect_pool, create_database_if_missing};
 pub use devices::{DeviceKey, DeviceRegistry};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
 pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, insert_batch};
 
-/// Errors of the storage layer.
+/// Errors of the storage layer. Each message ends in its cause (the
+/// server's words, the IO or TLS error): the causes are part of the
+/// message, not a `source` chain, so a printed chain says them once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error")]
-    Db(#[from] tokio_postgres::Error),
-    #[error("could not get a database connection")]
-    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("{}", db::error_text(.0))]
+    Db(tokio_postgres::Error),
+    #[error("could not connect to the database server: {}", db::error_text(.0))]
+    Connect(tokio_postgres::Error),
+    #[error("could not get a database connection: {}", db::pool_error_text(.0))]
+    Pool(deadpool_postgres::PoolError),
     #[error("invalid database URL: {0}")]
     Url(String),
+    #[error("database TLS: {0}")]
+    Tls(String),
     #[error("TimescaleDB was required (timescaledb = \"on\") but the extension is not available")]
     TimescaleMissing,
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Pool(e)
+    }
 }
 
 /// What a failed statement means for the caller.
@@ -105,6 +125,9 @@ impl StoreError {
     /// schema problem.
     pub fn is_transient(&self) -> bool {
         match self {
+            StoreError::Pool(deadpool_postgres::PoolError::Backend(e)) | StoreError::Connect(e) => {
+                db::connect_failure_is_transient(e)
+            }
             StoreError::Pool(_) => true,
             StoreError::Db(e) => match e.code() {
                 None => true, // IO / closed connection

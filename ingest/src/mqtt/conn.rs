@@ -47,13 +47,13 @@ const MAX_CONTROL_PACKET: usize = 64 * 1024;
 pub enum ConnError {
     #[error("could not connect to {0}: {1}")]
     Connect(String, std::io::Error),
-    #[error("TLS handshake with {0} failed: {1}")]
-    Tls(String, std::io::Error),
+    #[error("TLS handshake with {0} failed: {1}{hint}", hint = super::tls::handshake_hint(.1, .2.as_deref()))]
+    Tls(String, std::io::Error, Option<std::path::PathBuf>),
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
     #[error("timed out {0}")]
     Timeout(&'static str),
-    #[error("the broker refused the connection: {0:?}")]
+    #[error("the broker refused the connection: {}", refusal(*.0))]
     Refused(ConnectReturnCode),
     #[error("the broker did not answer with CONNACK but with {0}")]
     NoConnAck(&'static str),
@@ -67,6 +67,29 @@ pub enum ConnError {
     Qos2,
     #[error("no answer to PINGREQ for a keep-alive interval")]
     PingTimeout,
+}
+
+/// A CONNACK's refusal in words, and what to do about it.
+fn refusal(code: ConnectReturnCode) -> &'static str {
+    match code {
+        ConnectReturnCode::Success => "success (CONNACK 0)",
+        ConnectReturnCode::RefusedProtocolVersion => {
+            "unacceptable protocol version (CONNACK 1): the broker does not take MQTT 3.1.1"
+        }
+        ConnectReturnCode::BadClientId => {
+            "client id rejected (CONNACK 2): check mqtt.client_id (SWEEPWATCH_MQTT_CLIENT_ID)"
+        }
+        ConnectReturnCode::ServiceUnavailable => "server unavailable (CONNACK 3)",
+        ConnectReturnCode::BadUserNamePassword => {
+            "bad user name or password (CONNACK 4): check SWEEPWATCH_MQTT_USERNAME and \
+             SWEEPWATCH_MQTT_PASSWORD (mqtt.username, mqtt.password) against the broker's users"
+        }
+        // Mosquitto answers a wrong password with this one.
+        ConnectReturnCode::NotAuthorized => {
+            "not authorised (CONNACK 5): check SWEEPWATCH_MQTT_USERNAME and \
+             SWEEPWATCH_MQTT_PASSWORD (mqtt.username, mqtt.password) against the broker's users"
+        }
+    }
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -197,7 +220,7 @@ impl Session<'_> {
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| ConnError::Tls(addr, e))?;
+                    .map_err(|e| ConnError::Tls(addr, e, p.ca_file.clone()))?;
                 Ok(Box::new(tls))
             }
         }

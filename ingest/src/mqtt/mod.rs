@@ -35,6 +35,9 @@ pub struct ConnectParams {
     pub port: u16,
     /// `Some` for `mqtts://`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// What `tls` trusts: `mqtt.ca_file`, or the system's roots when `None`
+    /// (named in handshake errors).
+    pub ca_file: Option<std::path::PathBuf>,
     pub client_id: String,
     pub keep_alive: Duration,
     pub username: Option<String>,
@@ -87,6 +90,7 @@ impl ConnectParams {
             host,
             port,
             tls,
+            ca_file: cfg.ca_file.clone(),
             client_id: cfg.client_id.clone(),
             keep_alive: Duration::from_secs(cfg.keep_alive_secs.clamp(5, u16::MAX as u64)),
             username: cfg.username.clone(),

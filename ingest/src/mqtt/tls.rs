@@ -49,3 +49,33 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
             .with_no_client_auth(),
     ))
 }
+
+/// What to do about a failed handshake, after its error (empty when there is
+/// nothing to say): the certificate problems an operator can fix. `ca_file`
+/// is what the certificate was checked against (`None`: the system's roots).
+pub(super) fn handshake_hint(e: &std::io::Error, ca_file: Option<&Path>) -> String {
+    use rustls::CertificateError as C;
+    let Some(rustls::Error::InvalidCertificate(cert)) =
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    else {
+        return String::new();
+    };
+    match cert {
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            ". Connect to a host name the broker's certificate is for (the host in mqtt.url)".into()
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            ". Renew the broker's certificate (or check this machine's clock)".into()
+        }
+        _ => {
+            let against = match ca_file {
+                Some(path) => format!("the CA in {} (mqtt.ca_file)", path.display()),
+                None => "a CA this system trusts (mqtt.ca_file is unset)".into(),
+            };
+            format!(
+                ". The broker's certificate was not issued by {against}: set mqtt.ca_file \
+                 (SWEEPWATCH_MQTT_CA_FILE) to the CA that issued the broker's certificate"
+            )
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! Shared test helpers: a real Mosquitto per test (the project's configuration,
 //! a free port), a fresh PostgreSQL database per test, the `sweepwatch` binary
 //! as a child process, an MQTT publisher, a burst publisher (`mosquitto_pub`),
-//! a TCP proxy to cut the database, and a PostgreSQL cluster of the test's own.
+//! a TCP proxy to cut the database, a PostgreSQL cluster of the test's own
+//! (with TLS if asked), and certificates for TLS tests.
 //! Set `TEST_LOG=1` to see the service's log.
 
 pub mod api;
 pub mod broker;
 pub mod burst;
+pub mod certs;
 pub mod db;
 pub mod pgcluster;
 pub mod proxy;

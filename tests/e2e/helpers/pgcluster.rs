@@ -6,6 +6,10 @@
 //! belongs to the `postgres` user (its directory chowned to it, `initdb` and
 //! `pg_ctl` run with its uid and gid). Binaries come from the newest
 //! `/usr/lib/postgresql/*/bin`, else `/usr/local/bin`, else `$PATH`.
+//!
+//! [`PgCluster::start_with_tls`] turns TLS on with a certificate the test
+//! made, optionally refusing every TCP connection without it (`hostssl`
+//! only); the test's own admin connections then use the Unix socket.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,7 @@ use std::process::Command;
 
 use tokio_postgres::{Client, NoTls};
 
+use super::certs::ServerCert;
 use super::{free_port, unique};
 
 pub struct PgCluster {
@@ -21,11 +26,30 @@ pub struct PgCluster {
     bin: PathBuf,
     owner: Option<(u32, u32)>,
     running: bool,
+    /// Plain TCP connections are refused: admin connections use the socket.
+    tls_only: bool,
+}
+
+/// TLS for a cluster of the test's own.
+pub struct PgTls {
+    /// The server's certificate (`ssl_cert_file`) and key (`ssl_key_file`).
+    pub cert: ServerCert,
+    /// `hostssl` lines only in pg_hba.conf: TCP without TLS is refused.
+    pub required: bool,
 }
 
 impl PgCluster {
     /// Creates a cluster (trust authentication, user `postgres`) and starts it.
     pub fn start() -> Self {
+        Self::create(None)
+    }
+
+    /// The same, with `ssl = on` and the given certificate.
+    pub fn start_with_tls(tls: PgTls) -> Self {
+        Self::create(Some(tls))
+    }
+
+    fn create(tls: Option<PgTls>) -> Self {
         let dir = std::env::temp_dir().join(unique("sweepwatch-pg-"));
         std::fs::create_dir_all(&dir).unwrap();
         let owner = postgres_owner();
@@ -38,6 +62,7 @@ impl PgCluster {
             bin: bin_dir(),
             owner,
             running: false,
+            tls_only: tls.as_ref().is_some_and(|t| t.required),
         };
         let data = cluster.data_dir();
         cluster.run(
@@ -56,8 +81,44 @@ impl PgCluster {
                 "--no-sync".as_ref(),
             ],
         );
+        if let Some(tls) = tls {
+            cluster.configure_tls(&tls);
+        }
         cluster.start_again();
         cluster
+    }
+
+    /// Writes the certificate and key (the key private to the server's user,
+    /// as PostgreSQL demands), turns ssl on, and with `required` replaces
+    /// pg_hba.conf: the socket stays open, TCP only with TLS.
+    fn configure_tls(&self, tls: &PgTls) {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+        std::fs::write(&cert, &tls.cert.cert_pem).unwrap();
+        std::fs::write(&key, &tls.cert.key_pem).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = self.owner {
+            for f in [&cert, &key] {
+                std::os::unix::fs::chown(f, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        let conf = self.data_dir().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!(
+            "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert.display(),
+            key.display()
+        ));
+        std::fs::write(&conf, text).unwrap();
+        if tls.required {
+            std::fs::write(
+                self.data_dir().join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostssl all all ::1/128 trust\n",
+            )
+            .unwrap();
+        }
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -142,8 +203,17 @@ impl PgCluster {
     }
 
     pub async fn client(&self, db: &str) -> Client {
-        let (client, conn) = tokio_postgres::connect(&self.url(db), NoTls)
-            .await
+        let connecting = if self.tls_only {
+            let mut cfg = tokio_postgres::Config::new();
+            cfg.host_path(&self.dir)
+                .port(self.port)
+                .user("postgres")
+                .dbname(db);
+            cfg.connect(NoTls).await
+        } else {
+            tokio_postgres::connect(&self.url(db), NoTls).await
+        };
+        let (client, conn) = connecting
             .unwrap_or_else(|e| panic!("connect to the test's cluster: {e}\n{}", self.log_tail()));
         tokio::spawn(conn);
         client

@@ -1,14 +1,20 @@
-//! The `sweepwatch serve` binary as a child process of the test.
+//! The `sweepwatch serve` binary as a child process of the test, and
+//! [`run`] for its one-shot commands (`migrate`, ...).
 
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
-use super::{eventually, free_port};
+use super::{eventually, free_port, unique};
 
 pub struct Service {
     child: Option<Child>,
     pub http: String,
     env: Vec<(String, String)>,
+    /// Where stderr (the log) goes, when the test reads it.
+    log: Option<PathBuf>,
+    /// `/readyz`, or `/healthz` for a service that is not meant to get ready.
+    wait_for: &'static str,
 }
 
 impl Service {
@@ -20,6 +26,28 @@ impl Service {
         client_id: &str,
         extra_env: &[(&str, &str)],
     ) -> Self {
+        let mut s = Self::new(db_url, mqtt_url, client_id, extra_env);
+        s.restart().await;
+        s
+    }
+
+    /// Like [`Service::start`], but the log goes to a file ([`Service::log`])
+    /// and it waits only until HTTP is up (`/healthz`): for tests of a
+    /// service that cannot get ready (a broker it must refuse).
+    pub async fn start_logged(
+        db_url: &str,
+        mqtt_url: &str,
+        client_id: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        let mut s = Self::new(db_url, mqtt_url, client_id, extra_env);
+        s.log = Some(std::env::temp_dir().join(unique("sweepwatch-log-")));
+        s.wait_for = "/healthz";
+        s.restart().await;
+        s
+    }
+
+    fn new(db_url: &str, mqtt_url: &str, client_id: &str, extra_env: &[(&str, &str)]) -> Self {
         let mut env: Vec<(String, String)> = vec![
             ("SWEEPWATCH_DATABASE_URL".into(), db_url.into()),
             ("SWEEPWATCH_MQTT_URL".into(), mqtt_url.into()),
@@ -34,13 +62,19 @@ impl Service {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut s = Self {
+        Self {
             child: None,
             http: String::new(),
             env,
-        };
-        s.restart().await;
-        s
+            log: None,
+            wait_for: "/readyz",
+        }
+    }
+
+    /// What the service logged so far (only with [`Service::start_logged`]).
+    pub fn log(&self) -> String {
+        let path = self.log.as_ref().expect("started with start_logged");
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// (Re)starts the process with the same configuration and a new HTTP port.
@@ -58,10 +92,15 @@ impl Service {
             } else {
                 Stdio::inherit()
             })
-            .stderr(if quiet {
-                Stdio::null()
-            } else {
-                Stdio::inherit()
+            .stderr(match &self.log {
+                Some(path) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the service's log file")
+                    .into(),
+                None if quiet => Stdio::null(),
+                None => Stdio::inherit(),
             })
             .spawn()
             .expect("start sweepwatch serve");
@@ -70,8 +109,9 @@ impl Service {
     }
 
     pub async fn wait_ready(&self) {
-        let url = format!("{}/readyz", self.http);
-        eventually(Duration::from_secs(30), "sweepwatch to be ready", || {
+        let url = format!("{}{}", self.http, self.wait_for);
+        let what = format!("sweepwatch to answer {}", self.wait_for);
+        eventually(Duration::from_secs(30), &what, || {
             let url = url.clone();
             async move {
                 let r = reqwest::get(&url).await.ok()?;
@@ -127,5 +167,28 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
+        if let Some(path) = &self.log {
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("{}", self.log());
+            }
+            let _ = std::fs::remove_file(path);
+        }
     }
+}
+
+/// Runs `sweepwatch ARGS` with `env` added and waits for it (at most
+/// `timeout`, then it is killed and the test fails): its exit status and
+/// output. Backtraces off, so stderr holds what a user sees.
+pub async fn run(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweepwatch"));
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(timeout, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("sweepwatch {args:?} did not finish within {timeout:?}"))
+        .expect("run sweepwatch")
 }
