@@ -28,6 +28,9 @@ pub async fn serve(
     let registry = prometheus::Registry::new();
     let metrics = ingest::Metrics::register(&registry).context("while registering metrics")?;
     let metrics_for_gauges = metrics.clone();
+    let ha_metrics =
+        crate::ha::HaMetrics::register(&registry).context("while registering metrics")?;
+    let role = Arc::new(crate::ha::Role::default());
     let conn = Arc::new(ingest::ConnectionState::default());
     let ingest_status = Arc::new(ingest::IngestStatus::default());
     // Latest positions and a broadcast of committed positions and alert transitions.
@@ -49,6 +52,10 @@ pub async fn serve(
         ingest_stalled: {
             let status = ingest_status.clone();
             Arc::new(move || status.stalled())
+        },
+        role: {
+            let role = role.clone();
+            Arc::new(move || role.name())
         },
     };
     let router = api::router_with(
@@ -80,19 +87,32 @@ pub async fn serve(
     });
     spawn_named(&mut tasks, "ingest", {
         let (shutdown, pool) = (shutdown.clone(), pool.clone());
+        let (role, target) = (role.clone(), target.clone());
         async move {
-            ingest::run(
-                &cfg.mqtt,
-                &cfg.pipeline,
-                pool,
-                metrics,
-                conn,
-                ingest_status,
-                live.clone(),
-                shutdown,
+            let client_id = cfg.mqtt.client_id.clone();
+            crate::ha::run_while_active(
+                &cfg.ha,
+                &target,
+                &client_id,
+                role,
+                ha_metrics,
+                shutdown.clone(),
+                |step_down| {
+                    let (pool, metrics, conn) = (pool.clone(), metrics.clone(), conn.clone());
+                    let (status, live, shutdown) =
+                        (ingest_status.clone(), live.clone(), shutdown.clone());
+                    let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
+                    async move {
+                        ingest::run(
+                            &mqtt, &pipeline, pool, metrics, conn, status, live, shutdown,
+                            step_down,
+                        )
+                        .await
+                        .context("ingest")
+                    }
+                },
             )
             .await
-            .context("ingest")
         }
     });
     spawn_named(&mut tasks, "gauges", {

@@ -13,6 +13,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub mqtt: MqttConfig,
     pub pipeline: PipelineConfig,
+    /// Active/standby: the ingest lease (several instances, one client id).
+    pub ha: crate::ha::HaConfig,
     pub http: HttpConfig,
     /// The dispatch API: bearer tokens (SHA-256 hashes only), CORS, limits.
     pub api: api::ApiConfig,

@@ -21,6 +21,9 @@ pub struct Readiness {
     /// Why ingest is stalled (messages held, nothing committed although the
     /// database answers), while it is.
     pub ingest_stalled: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+    /// `active` (holds the ingest lease and ingests) or `standby` (serves the
+    /// API only, waiting for the lease).
+    pub role: Arc<dyn Fn() -> &'static str + Send + Sync>,
 }
 
 /// What `/readyz` found.
@@ -29,12 +32,17 @@ pub(crate) struct ReadyReport {
     ready: bool,
     /// `ok`, or `unreachable: …`
     database: String,
-    /// `connected` or `disconnected`
+    /// `connected`, `disconnected`, or `standby` (not connected by design)
     #[schema(value_type = String)]
     broker: &'static str,
-    /// `ok`, or `stalled: …` (messages held and nothing committed for
+    /// `ok`, `standby` (another instance holds the ingest lease), or
+    /// `stalled: …` (messages held and nothing committed for
     /// `pipeline.stall_after_secs` although the database answers)
     ingest: String,
+    /// `active` (this instance ingests) or `standby` (it serves the API and
+    /// waits for the ingest lease)
+    #[schema(value_type = String)]
+    role: &'static str,
 }
 
 /// The process is up.
@@ -44,7 +52,8 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database and the broker are reachable, and ingest is not stalled.
+/// The database and the broker are reachable, and ingest is not stalled (a
+/// standby: the database is reachable).
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = ReadyReport),
@@ -62,16 +71,22 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Ok(Err(e)) => format!("unreachable: {e}"),
         Err(_) => "unreachable: no answer within 2s".to_owned(),
     };
-    let broker = if (state.readiness.broker_connected)() {
+    let role = (state.readiness.role)();
+    let standby = role == "standby";
+    // A standby does not connect to the broker; it is ready to serve reads.
+    let broker = if standby {
+        "standby"
+    } else if (state.readiness.broker_connected)() {
         "connected"
     } else {
         "disconnected"
     };
     let ingest = match (state.readiness.ingest_stalled)() {
+        _ if standby => "standby".to_owned(),
         None => "ok".to_owned(),
         Some(why) => format!("stalled: {why}"),
     };
-    let ready = database == "ok" && broker == "connected" && ingest == "ok";
+    let ready = database == "ok" && (standby || (broker == "connected" && ingest == "ok"));
     let status = if ready {
         StatusCode::OK
     } else {
@@ -84,6 +99,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             database,
             broker,
             ingest,
+            role,
         }),
     )
         .into_response()

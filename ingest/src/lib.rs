@@ -73,6 +73,7 @@ pub async fn run(
     status: Arc<IngestStatus>,
     live: Arc<live::LiveView>,
     shutdown: CancellationToken,
+    step_down: CancellationToken,
 ) -> Result<(), IngestError> {
     // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
     let owntracks = mqtt_cfg.owntracks
@@ -146,6 +147,24 @@ pub async fn run(
     // before that was committed.
     let ended_early = tokio::select! {
         _ = shutdown.cancelled() => None,
+        _ = step_down.cancelled() => {
+            // This instance lost its lease: another may take over the session
+            // at any moment, so stop at once instead of draining. What is held
+            // and not committed was never acknowledged: the broker redelivers it
+            // to the next holder of the session (duplicates are stored once).
+            stop_connection.cancel();
+            writer.abort();
+            watchdog.abort();
+            pipeline.close();
+            if tokio::time::timeout(Duration::from_secs(5), &mut connection)
+                .await
+                .is_err()
+            {
+                warn!("the MQTT connection did not close within 5 s");
+            }
+            info!(held = pipeline.held(), "stepped down: ingest stopped, nothing held was acknowledged");
+            return Ok(());
+        }
         r = &mut writer => Some(match r {
             Ok(()) => "returned".to_owned(),
             Err(e) => e.to_string(),

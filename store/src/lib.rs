@@ -9,6 +9,7 @@
 //!   database and reported back, so the caller can count them.
 //! - [`effects`]: what the engine derives (alerts, coverage, daily summaries,
 //!   checkpoints), written in the same transaction as the fixes.
+//! - [`lease`]: the ingest lease (one active instance per MQTT client id).
 //! - [`devices`]: the device registry (auto-registration on first fix).
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`db`]: where to connect ([`DbTarget`]: the URL plus TLS with libpq's
@@ -21,6 +22,7 @@
 pub mod db;
 pub mod devices;
 pub mod effects;
+pub mod lease;
 pub mod migrate;
 pub mod orgconfig;
 pub mod queries;
@@ -48,6 +50,9 @@ pub enum StoreError {
     Tls(String),
     #[error("TimescaleDB was required (timescaledb = \"on\") but the extension is not available")]
     TimescaleMissing,
+    /// The server did not answer in time (the ingest lease's check).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 impl From<tokio_postgres::Error> for StoreError {

@@ -16,6 +16,7 @@ mod broker;
 mod burst;
 mod check;
 mod database;
+mod failover;
 mod fleet;
 mod poison;
 mod stall;
