@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use ingest::live::AlertUpdate;
+use live::AlertUpdate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::queries::alerts::{self, AlertFilter, AlertRow};

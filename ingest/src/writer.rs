@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use live::{LiveView, Position};
 use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
 use tracing::{debug, error, info, warn};
@@ -38,7 +39,6 @@ pub use rows::{engine_fix, haversine_m};
 
 use crate::codec::{self, Message};
 use crate::host::EngineHost;
-use crate::live::{LiveView, Position};
 use crate::metrics::Metrics;
 use crate::pipeline::{Item, Pipeline};
 use crate::ratelog::RateLimitedLog;
@@ -381,20 +381,7 @@ impl Writer {
         }
         self.live.update(latest.into_values().filter_map(|f| {
             let (org, device) = self.registry.name(f.device_id)?;
-            Some(Position {
-                device_id: f.device_id,
-                org: org.to_owned(),
-                device: device.to_owned(),
-                ts: f.ts,
-                lat: f.lat,
-                lon: f.lon,
-                speed: f.speed,
-                heading: f.heading,
-                work: f.work,
-                sos: f.sos,
-                batt: f.batt,
-                received_at: f.received_at,
-            })
+            Some(Position::of_fix(org, device, f))
         }));
     }
 
