@@ -11,23 +11,33 @@
 //!   checkpoints), written in the same transaction as the fixes.
 //! - [`devices`]: the device registry (auto-registration on first fix).
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
+//! - [`edit`]: the admins' edits of an org's configuration ([`ConfigEdit`]):
+//!   one transaction that also bumps the org and writes the audit entry.
+//! - [`constraint`]: writes refused by a constraint ([`WriteError`]), told
+//!   apart by the constraint's name.
 //! - [`db`]: where to connect ([`DbTarget`]: the URL plus TLS with libpq's
 //!   `sslmode` semantics), the connection pool and helpers (create a database,
 //!   readiness ping).
 //!
-//! Data flows in from `ingest` (rows built from decoded MQTT messages) and out to
-//! `api` (queries). This crate knows SQL and nothing about MQTT or HTTP.
+//! Data flows in from `ingest` (rows built from decoded MQTT messages) and
+//! `api` (edits), and out to `api`, `ingest` and `live` (queries). Every SQL
+//! statement of the workspace is here, behind a typed function; this crate
+//! knows nothing about MQTT or HTTP.
 
+pub mod constraint;
 pub mod db;
 pub mod devices;
+pub mod edit;
 pub mod effects;
 pub mod migrate;
 pub mod orgconfig;
 pub mod queries;
 pub mod writer;
 
+pub use constraint::{Constraint, Violation, WriteError};
 pub use db::{DbTarget, Pool, SslMode, TlsOptions, connect_pool, create_database_if_missing};
 pub use devices::{DeviceKey, DeviceRegistry};
+pub use edit::{AuditEntry, ConfigEdit};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
 pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, insert_batch};
 
