@@ -239,11 +239,6 @@ impl From<store::WriteError> for ApiError {
     }
 }
 
-/// A database error on a write, mapped as [`store::WriteError`] is.
-pub fn map_write_error(e: tokio_postgres::Error, _field: &str) -> ApiError {
-    store::WriteError::from(e).into()
-}
-
 /// The request field a constraint of the schema is about.
 fn field_of(c: store::Constraint) -> &'static str {
     use store::Constraint as C;

@@ -13,6 +13,8 @@
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`edit`]: the admins' edits of an org's configuration ([`ConfigEdit`]):
 //!   one transaction that also bumps the org and writes the audit entry.
+//! - [`operator`]: what operators write: alert acknowledgements and
+//!   resolutions, justified stretches of routes.
 //! - [`constraint`]: writes refused by a constraint ([`WriteError`]), told
 //!   apart by the constraint's name.
 //! - [`db`]: where to connect ([`DbTarget`]: the URL plus TLS with libpq's
@@ -30,6 +32,7 @@ pub mod devices;
 pub mod edit;
 pub mod effects;
 pub mod migrate;
+pub mod operator;
 pub mod orgconfig;
 pub mod queries;
 pub mod writer;
