@@ -234,7 +234,7 @@ impl Writer {
         client: &tokio_postgres::Client,
     ) -> Result<&mut EngineHost, StoreError> {
         if self.host.is_none() {
-            self.config_version = org_config_version(client).await?;
+            self.config_version = store::orgconfig::version(client).await?;
             self.host = Some(crate::restore::rebuild(client, &self.orgs).await?);
             self.last_checkpoint = Instant::now();
         }
@@ -425,7 +425,7 @@ impl Writer {
                 }
             }
         }
-        let version = org_config_version(&client).await?;
+        let version = store::orgconfig::version(&client).await?;
         if version != self.config_version {
             info!("org configuration changed; reloading it into the engines");
             let host = self.host.as_mut().expect("built above");
@@ -488,14 +488,4 @@ impl Writer {
             }),
         }
     }
-}
-
-/// Changes whenever an org's configuration is edited (import, API).
-async fn org_config_version(
-    client: &tokio_postgres::Client,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(client
-        .query_one("SELECT max(updated_at) FROM orgs", &[])
-        .await?
-        .get(0))
 }

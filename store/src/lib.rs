@@ -9,6 +9,8 @@
 //!   database and reported back, so the caller can count them.
 //! - [`effects`]: what the engine derives (alerts, coverage, daily summaries,
 //!   checkpoints), written in the same transaction as the fixes.
+//! - [`recovery`]: what a restart reads back to rebuild the engines
+//!   (checkpoints, snapshots, the fixes to replay).
 //! - [`devices`]: the device registry (auto-registration on first fix).
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`edit`]: the admins' edits of an org's configuration ([`ConfigEdit`]):
@@ -35,6 +37,7 @@ pub mod migrate;
 pub mod operator;
 pub mod orgconfig;
 pub mod queries;
+pub mod recovery;
 pub mod writer;
 
 pub use constraint::{Constraint, Violation, WriteError};
