@@ -34,10 +34,10 @@ pub async fn serve(
     let conn = Arc::new(ingest::ConnectionState::default());
     let ingest_status = Arc::new(ingest::IngestStatus::default());
     // Latest positions and a broadcast of committed positions and alert transitions.
-    let live = Arc::new(ingest::live::LiveView::default());
+    let live = Arc::new(live::LiveView::default());
     match pool.get().await {
-        Ok(client) => match live.load(&client).await {
-            Ok(n) => info!(devices = n, "live positions loaded"),
+        Ok(client) => match store::queries::live::latest_fixes(&**client).await {
+            Ok(latest) => info!(devices = live.restore(&latest), "live positions loaded"),
             Err(e) => warn!(error = %e, "could not load the latest positions"),
         },
         Err(e) => warn!(error = %e, "could not load the latest positions"),

@@ -238,7 +238,7 @@ impl Config {
                 .collect();
             for org in &self.mqtt.orgs {
                 anyhow::ensure!(
-                    ingest::codec::OrgId::parse(org).is_some(),
+                    geofence::OrgId::parse(org).is_some(),
                     "SWEEPWATCH_ORGS: {org:?} is not an org ([a-z0-9-]{{1,32}})"
                 );
             }

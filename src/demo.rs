@@ -274,31 +274,20 @@ async fn progress_loop(pool: store::Pool, shutdown: CancellationToken) {
         let Ok(client) = pool.get().await else {
             continue;
         };
-        let row = client
-            .query_one(
-                "SELECT (SELECT count(*) FROM fixes),
-                        (SELECT count(*) FROM rejected_messages),
-                        (SELECT count(*) FROM alerts WHERE state <> 'resolved'),
-                        (SELECT count(*) FROM alerts),
-                        (SELECT coalesce(avg(fraction), 0)::float8 FROM coverage),
-                        (SELECT max(ts) FROM fixes)",
-                &[],
-            )
-            .await;
-        if let Ok(r) = row {
-            let at: Option<chrono::DateTime<chrono::Utc>> = r.get(5);
+        if let Ok(t) = store::queries::totals::totals(&**client).await {
             println!(
                 "[{}] fixes {}  rejects {}  alerts open {} (of {})  mean route coverage {:.0}%",
-                at.map(|t| t
-                    .with_timezone(&chrono_tz::Asia::Shanghai)
-                    .format("%H:%M")
-                    .to_string())
+                t.newest_fix
+                    .map(|t| t
+                        .with_timezone(&chrono_tz::Asia::Shanghai)
+                        .format("%H:%M")
+                        .to_string())
                     .unwrap_or_default(),
-                r.get::<_, i64>(0),
-                r.get::<_, i64>(1),
-                r.get::<_, i64>(2),
-                r.get::<_, i64>(3),
-                100.0 * r.get::<_, f64>(4)
+                t.fixes,
+                t.rejects,
+                t.unresolved_alerts,
+                t.alerts,
+                100.0 * t.mean_coverage
             );
         }
     }

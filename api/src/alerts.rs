@@ -6,9 +6,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use ingest::live::AlertUpdate;
+use live::AlertUpdate;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use store::operator::{self, AlertAction as Action};
 use store::queries::alerts::{self, AlertFilter, AlertRow};
 
 use crate::AppState;
@@ -137,12 +138,6 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Action {
-    Ack,
-    Resolve,
-}
-
 /// Acknowledges an alert (operators). The optional note is stored with the transition.
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", operation_id = "ack_alert",
     params(("id" = i64, Path, description = "The alert's id")),
@@ -160,7 +155,7 @@ pub async fn ack(
     id: P<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<AlertRow>, ApiError> {
-    act(state, caller, id, body, Action::Ack).await
+    act(state, caller, id, body, Action::Acknowledge).await
 }
 
 /// Resolves an alert (operators). The optional note is stored with the transition.
@@ -202,56 +197,32 @@ async fn act(
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
     // An alert of an org the token does not see is one that does not exist.
-    let current: String = tx
-        .query_opt(
-            "SELECT state, org FROM alerts WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
+    let current = operator::lock_alert(&*tx, id)
         .await?
-        .filter(|r| caller.sees(r.get(1)))
+        .filter(|a| caller.sees(&a.org))
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?
-        .get(0);
+        .state;
     match (action, current.as_str()) {
         (_, "resolved") => {
             return Err(ApiError::Conflict(format!(
                 "alert {id} is already resolved"
             )));
         }
-        (Action::Ack, "acknowledged") => {
+        (Action::Acknowledge, "acknowledged") => {
             return Err(ApiError::Conflict(format!(
                 "alert {id} is already acknowledged"
             )));
         }
         _ => {}
     }
-    let (new_state, sql) = match action {
-        Action::Ack => (
-            "acknowledged",
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2
-             WHERE id = $1",
-        ),
-        Action::Resolve => (
-            "resolved",
-            "UPDATE alerts SET state = 'resolved', resolved_at = now(), resolved_by = $2,
-                 resolution_note = $3 WHERE id = $1",
-        ),
-    };
-    if action == Action::Ack {
-        tx.execute(sql, &[&id, &caller.name]).await?;
-    } else {
-        tx.execute(sql, &[&id, &caller.name, &note]).await?;
-    }
-    tx.execute(
-        "INSERT INTO alert_transitions (alert_id, state, at, actor, note) VALUES ($1, $2, now(), $3, $4)",
-        &[&id, &new_state, &caller.name, &note],
-    )
-    .await?;
+    let new_state = action.state();
+    operator::act_on_alert(&*tx, id, action, &caller.name, note.as_deref()).await?;
     let row = alerts::get(&*tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     tx.commit().await?;
     let at = match action {
-        Action::Ack => row.acknowledged_at,
+        Action::Acknowledge => row.acknowledged_at,
         Action::Resolve => row.resolved_at,
     };
     state.live.announce_update(AlertUpdate {

@@ -197,7 +197,7 @@ impl ApiConfig {
 
 /// An org id: `[a-z0-9-]{1,32}`, as in MQTT topics.
 pub fn is_org(s: &str) -> bool {
-    ingest::codec::OrgId::parse(s).is_some()
+    geofence::OrgId::parse(s).is_some()
 }
 
 fn number<T: std::str::FromStr>(

@@ -227,15 +227,17 @@ pub async fn justify(
             format!("beyond the end of the route ({total_m:.1} m)"),
         ));
     }
-    let id: i64 = client
-        .query_one(
-            "INSERT INTO coverage_justifications (org, route_id, shift_id, shift_date, from_m, to_m, note, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            &[&row.org, &row.route_id, &row.shift_id, &row.shift_date, &b.from_m, &b.to_m, &b.note, &caller.name],
-        )
-        .await
-        .map_err(|e| crate::error::map_write_error(e, "from_m"))?
-        .get(0);
+    let justification = store::operator::NewJustification {
+        org: &row.org,
+        route_id: &row.route_id,
+        shift_id: &row.shift_id,
+        shift_date: row.shift_date,
+        from_m: b.from_m,
+        to_m: b.to_m,
+        note: &b.note,
+        actor: &caller.name,
+    };
+    let id = store::operator::justify(&**client, &justification).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

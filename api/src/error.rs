@@ -214,14 +214,48 @@ fn problem_response(status: StatusCode, problem: &Problem, err: &ApiError) -> Re
     resp
 }
 
-/// A database error on a write: constraint violations are the client's (409 for
-/// a duplicate, 422 for a reference to nothing or a failed check), the rest ours.
-pub fn map_write_error(e: tokio_postgres::Error, field: &str) -> ApiError {
-    match e.code().map(|c| c.code()) {
-        Some("23505") => ApiError::Conflict(format!("{field}: already exists")),
-        Some("23503") => ApiError::invalid(field, "refers to something that does not exist"),
-        Some("23514") => ApiError::invalid(field, "violates a constraint"),
-        _ => e.into(),
+/// A write the database refused is the client's (409 for a duplicate, 422 for
+/// a reference to nothing or a failed check), named by the field the
+/// constraint is about; any other failure is ours.
+impl From<store::WriteError> for ApiError {
+    fn from(e: store::WriteError) -> Self {
+        use store::Violation;
+        match e {
+            store::WriteError::Refused {
+                violation,
+                constraint,
+            } => {
+                let field = field_of(constraint);
+                match violation {
+                    Violation::Unique => ApiError::Conflict(format!("{field}: already exists")),
+                    Violation::ForeignKey => {
+                        ApiError::invalid(field, "refers to something that does not exist")
+                    }
+                    Violation::Check => ApiError::invalid(field, "violates a constraint"),
+                }
+            }
+            store::WriteError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The request field a constraint of the schema is about.
+fn field_of(c: store::Constraint) -> &'static str {
+    use store::Constraint as C;
+    match c {
+        C::DeviceName => "device",
+        C::DeviceOwntracksId => "owntracks_id",
+        C::DeviceKind => "kind",
+        C::AreaId | C::ShiftId => "id",
+        C::AreaOrg | C::ShiftOrg => "org",
+        C::AssignmentDevice => "device_id",
+        C::AssignmentArea => "area",
+        C::AssignmentShift => "shift",
+        C::AssignmentRange => "valid_to",
+        C::TokenName => "name",
+        C::TokenSecret => "token",
+        C::JustificationRange => "from_m",
+        C::Other => "request",
     }
 }
 

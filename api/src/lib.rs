@@ -9,7 +9,7 @@
 //!   live stream ([`stream`]), the admins' configuration edits
 //!   ([`resources`]), API tokens ([`tokens`]) and the audit log ([`audit`]).
 //!   A token limited to some orgs sees only theirs: anything else is 404.
-//!   Reads go through `store::queries`; the live view of `ingest` gives
+//!   Reads go through `store::queries`; the live view (crate `live`) gives
 //!   positions and the event stream.
 //! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
 //! - The OpenAPI 3.1 document ([`openapi`]), generated from the handlers'
@@ -67,7 +67,7 @@ pub struct AppState {
     /// The database (reads, and the operators' writes).
     pub pool: store::Pool,
     /// Latest positions and the broadcast of committed positions and alert transitions.
-    pub live: std::sync::Arc<ingest::live::LiveView>,
+    pub live: std::sync::Arc<live::LiveView>,
 }
 
 /// The whole HTTP surface, with the API configured from the defaults and the

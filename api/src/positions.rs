@@ -34,7 +34,7 @@ pub struct PositionsQuery {
 }
 
 /// A device's state, from its latest fix and open alerts.
-pub fn state_of(now: DateTime<Utc>, p: &ingest::live::Position, open: &[String]) -> &'static str {
+pub fn state_of(now: DateTime<Utc>, p: &::live::Position, open: &[String]) -> &'static str {
     let has = |k: &str| open.iter().any(|o| o == k);
     let speed = f64::from(p.speed.unwrap_or(0.0));
     if now - p.ts > OFFLINE_AFTER {
@@ -86,7 +86,7 @@ pub async fn positions(
     // "Now" is each org's clock, like the engine's: the wall clock while its fixes
     // arrive live, else (a replayed shift) the time of its newest fix.
     let wall = Utc::now();
-    let mut newest: HashMap<&str, &ingest::live::Position> = HashMap::new();
+    let mut newest: HashMap<&str, &::live::Position> = HashMap::new();
     for p in &positions {
         let e = newest.entry(p.org.as_str()).or_insert(p);
         if p.ts > e.ts {
@@ -231,11 +231,11 @@ struct Properties<'a> {
 mod tests {
     use super::*;
 
-    fn pos(age_s: i64, speed: f32, work: Option<bool>) -> (DateTime<Utc>, ingest::live::Position) {
+    fn pos(age_s: i64, speed: f32, work: Option<bool>) -> (DateTime<Utc>, ::live::Position) {
         let now = Utc::now();
         (
             now,
-            ingest::live::Position {
+            ::live::Position {
                 device_id: 1,
                 org: "o".into(),
                 device: "d".into(),

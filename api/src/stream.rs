@@ -21,7 +21,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use ingest::live::{AlertUpdate, LiveEvent, Position};
+use live::{AlertUpdate, LiveEvent, Position};
 use serde::Deserialize;
 use serde_json::json;
 use store::effects::StoredTransition;

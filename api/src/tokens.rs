@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::auth::tokens::Source;
 use crate::auth::{Admin, Auth, Caller, Role, no_org};
 use crate::config::{is_org, sha256_hex};
-use crate::error::{ApiError, InvalidParam, map_write_error};
+use crate::error::{ApiError, InvalidParam};
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
@@ -254,8 +254,7 @@ pub async fn create(
         &sha256_hex(&secret),
         &caller.name,
     )
-    .await
-    .map_err(|e| map_write_error(e, "name"))?;
+    .await?;
     let detail = json!({"name": row.name, "role": row.role, "orgs": orgs_or_all(&orgs)});
     store::queries::audit::record(
         &*tx,

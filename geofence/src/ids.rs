@@ -1,4 +1,4 @@
-//! Validated string identifiers: area ids, shift ids, device keys.
+//! Validated string identifiers: area ids, shift ids, device keys, org ids.
 
 use crate::error::GeofenceError;
 use serde::{Deserialize, Serialize};
@@ -91,6 +91,28 @@ string_id!(
     DeviceKey,
     "device"
 );
+
+/// An org (town or tenant): `[a-z0-9-]{1,32}`, as in MQTT topics and the API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrgId(String);
+
+impl OrgId {
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

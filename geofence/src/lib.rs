@@ -74,7 +74,7 @@ pub use device::{DeviceSnapshot, REORDER_WINDOW};
 pub use engine::{Assignment, Engine, EngineConfig, MemoryReport};
 pub use error::GeofenceError;
 pub use fix::{DeviceKind, Fix};
-pub use ids::{AreaId, DeviceKey, ShiftId};
+pub use ids::{AreaId, DeviceKey, OrgId, ShiftId};
 pub use intervals::{IntervalSet, MaxMap, StepCounts};
 pub use report::{CoverageReport, JustifiedStretch, ServedStretch, Stretch, StretchPasses};
 pub use rules_config::{RuleConfig, RuleOverride, RuleParams};

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use store::queries::gauges;
 use store::{Pool, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -37,28 +38,14 @@ async fn refresh(
     let client = pool.get().await?;
     let serves = |org: &str| orgs.is_empty() || orgs.iter().any(|o| o == org);
     let org_list: Vec<&str> = orgs.iter().map(String::as_str).collect();
-    let mut open: HashMap<String, i64> = HashMap::new();
-    for r in client
-        .query(
-            "SELECT kind, count(*) FROM alerts
-             WHERE state <> 'resolved' AND (cardinality($1::text[]) = 0 OR org = ANY($1)) GROUP BY kind",
-            &[&org_list],
-        )
+    let open: HashMap<String, i64> = gauges::unresolved_alerts_by_kind(&**client, &org_list)
         .await?
-    {
-        open.insert(r.get(0), r.get(1));
-    }
-    let mut oldest: HashMap<String, f64> = HashMap::new();
-    for r in client
-        .query(
-            "SELECT kind, extract(epoch FROM now() - min(created_at))::float8 FROM alerts
-             WHERE state = 'open' AND (cardinality($1::text[]) = 0 OR org = ANY($1)) GROUP BY kind",
-            &[&org_list],
-        )
+        .into_iter()
+        .collect();
+    let oldest: HashMap<String, f64> = gauges::oldest_open_alert_by_kind(&**client, &org_list)
         .await?
-    {
-        oldest.insert(r.get(0), r.get(1));
-    }
+        .into_iter()
+        .collect();
     for kind in ALERT_KINDS {
         m.alerts_open
             .with_label_values(&[kind])
@@ -95,19 +82,15 @@ async fn refresh(
             if total <= 0.0 {
                 continue;
             }
-            let covered: f64 = client
-                .query_one(
-                    "SELECT coalesce(sum(covered_m), 0)::float8 FROM coverage
-                     WHERE org = $1 AND shift_id = $2 AND shift_date = $3 AND route_id = ANY($4)",
-                    &[
-                        &cfg.org,
-                        &shift.id().as_str(),
-                        &inst.local_date,
-                        &assigned.iter().collect::<Vec<_>>(),
-                    ],
-                )
-                .await?
-                .get(0);
+            let routes: Vec<&str> = assigned.iter().copied().collect();
+            let covered = gauges::covered_m(
+                &**client,
+                &cfg.org,
+                shift.id().as_str(),
+                inst.local_date,
+                &routes,
+            )
+            .await?;
             let span = (inst.end - inst.start).as_seconds_f64().max(1.0);
             let labels = [cfg.org.as_str(), shift.id().as_str()];
             m.shift_coverage

@@ -15,11 +15,12 @@
 //!   (retry, or split the batch around a refused message), then releases the acks.
 //! - [`host`]: the engines of all orgs and their event-time clocks; `restore`
 //!   rebuilds them after a restart (checkpoint + replay of stored fixes).
-//! - [`live`]: latest positions in memory and a broadcast of positions and
-//!   alert transitions as they are committed.
 //! - `watchdog`: says when messages are held and nothing is committed
 //!   although the database answers (`/readyz`, `sweepwatch_ingest_stalled`).
 //! - [`metrics`]: the `sweepwatch_*` ingest metrics.
+//!
+//! The writer hands committed positions and alert transitions to the `live`
+//! crate's view, which the API reads.
 //!
 //! [`run`] wires them: broker → connection → pipeline → writer → database, and
 //! acknowledgements back to the broker only after commit. A crash at any point
@@ -31,7 +32,6 @@ pub mod config;
 pub mod flow;
 pub mod gauges;
 pub mod host;
-pub mod live;
 pub mod metrics;
 pub mod mqtt;
 mod pipeline;

@@ -5,9 +5,9 @@
 //! the engines had when the process stopped.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures_util::{TryStreamExt, pin_mut};
 use store::StoreError;
 use store::effects::Effects;
+use store::recovery;
 use tokio_postgres::Client;
 use tracing::info;
 
@@ -23,55 +23,31 @@ pub async fn rebuild(client: &Client, orgs: &[String]) -> Result<EngineHost, Sto
     for cfg in store::orgconfig::load_all(client).await? {
         host.configure(cfg);
     }
-    for row in client
-        .query("SELECT id, org, name FROM devices", &[])
-        .await?
-    {
-        host.register(row.get(0), row.get(1), row.get(2));
+    for d in recovery::devices(client).await? {
+        host.register(d.id, &d.org, &d.name);
     }
     let mut upto: Option<DateTime<Utc>> = None;
-    for row in client
-        .query(
-            "SELECT org, received_upto, watermark FROM engine_checkpoints",
-            &[],
-        )
-        .await?
-    {
-        let org: String = row.get(0);
-        let at: DateTime<Utc> = row.get(1);
-        host.restore_clock(&org, row.get(2), at);
-        upto = Some(upto.map_or(at, |u| u.min(at)));
+    for c in recovery::checkpoints(client).await? {
+        host.restore_clock(&c.org, c.watermark, c.received_upto);
+        upto = Some(upto.map_or(c.received_upto, |u| u.min(c.received_upto)));
     }
     let mut devices = 0;
-    for row in client
-        .query("SELECT device_id, snapshot FROM device_state", &[])
-        .await?
-    {
-        match decode::<DeviceCheckpoint>(row.get(1)) {
+    for (device_id, snapshot) in recovery::device_snapshots(client).await? {
+        match decode::<DeviceCheckpoint>(&snapshot) {
             Ok(cp) => {
-                host.restore_device(row.get(0), cp);
+                host.restore_device(device_id, cp);
                 devices += 1;
             }
             Err(e) => {
-                tracing::warn!(device_id = row.get::<_, i32>(0), error = %e, "unreadable device checkpoint")
+                tracing::warn!(device_id, error = %e, "unreadable device checkpoint")
             }
         }
     }
     let mut cells = 0;
-    for row in client
-        .query(
-            // Instances that started two days before the org's clock are final
-            // (host::COVERAGE_FINAL_AFTER): not worth reading.
-            "SELECT s.org, s.snapshot FROM coverage_state s
-             LEFT JOIN engine_checkpoints c ON c.org = s.org
-             WHERE c.watermark IS NULL OR s.shift_date >= (c.watermark - interval '2 days')::date",
-            &[],
-        )
-        .await?
-    {
-        match decode::<geofence::CoverageSnapshot>(row.get(1)) {
-            Ok(snap) if host.serves(&row.get::<_, String>(0)) => {
-                host.restore_coverage(&row.get::<_, String>(0), snap);
+    for (org, snapshot) in recovery::coverage_snapshots(client).await? {
+        match decode::<geofence::CoverageSnapshot>(&snapshot) {
+            Ok(snap) if host.serves(&org) => {
+                host.restore_coverage(&org, snap);
                 cells += 1;
             }
             Ok(_) => {}
@@ -91,38 +67,10 @@ async fn replay(
     after: DateTime<Utc>,
     orgs: &[String],
 ) -> Result<u64, StoreError> {
-    let stmt = client
-        .prepare(
-            "SELECT f.device_id, f.ts, f.lat, f.lon, f.speed, f.heading, f.acc, f.work, f.sos, f.batt, f.received_at
-             FROM fixes f JOIN devices d ON d.id = f.device_id
-             WHERE f.received_at > $1 AND (cardinality($2::text[]) = 0 OR d.org = ANY($2))
-             ORDER BY f.received_at, f.device_id, f.ts",
-        )
-        .await?;
-    let orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &orgs];
-    let rows = client.query_raw(&stmt, params).await?;
-    pin_mut!(rows);
     let mut sink = Effects::default();
     let mut n = 0u64;
-    while let Some(row) = rows.try_next().await? {
+    recovery::replay_fixes(client, after, orgs, |stored| {
         // The stored row, through the same conversion live evaluation uses.
-        let stored = store::FixRow {
-            device_id: row.get(0),
-            ts: row.get(1),
-            lat: row.get(2),
-            lon: row.get(3),
-            speed: row.get(4),
-            heading: row.get(5),
-            acc: row.get(6),
-            work: row.get(7),
-            sos: row.get(8),
-            batt: row.get(9),
-            seq: None,
-            dist_m: None,
-            dt_s: None,
-            received_at: row.get(10),
-        };
         host.on_fix(
             stored.device_id,
             &engine_fix(&stored),
@@ -134,6 +82,6 @@ async fn replay(
             sink = Effects::default();
             host.discard_pending();
         }
-    }
-    Ok(n)
+    })
+    .await
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use live::{LiveView, Position};
 use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
 use tracing::{debug, error, info, warn};
@@ -38,7 +39,6 @@ pub use rows::{engine_fix, haversine_m};
 
 use crate::codec::{self, Message};
 use crate::host::EngineHost;
-use crate::live::{LiveView, Position};
 use crate::metrics::Metrics;
 use crate::pipeline::{Item, Pipeline};
 use crate::ratelog::RateLimitedLog;
@@ -234,7 +234,7 @@ impl Writer {
         client: &tokio_postgres::Client,
     ) -> Result<&mut EngineHost, StoreError> {
         if self.host.is_none() {
-            self.config_version = org_config_version(client).await?;
+            self.config_version = store::orgconfig::version(client).await?;
             self.host = Some(crate::restore::rebuild(client, &self.orgs).await?);
             self.last_checkpoint = Instant::now();
         }
@@ -381,20 +381,7 @@ impl Writer {
         }
         self.live.update(latest.into_values().filter_map(|f| {
             let (org, device) = self.registry.name(f.device_id)?;
-            Some(Position {
-                device_id: f.device_id,
-                org: org.to_owned(),
-                device: device.to_owned(),
-                ts: f.ts,
-                lat: f.lat,
-                lon: f.lon,
-                speed: f.speed,
-                heading: f.heading,
-                work: f.work,
-                sos: f.sos,
-                batt: f.batt,
-                received_at: f.received_at,
-            })
+            Some(Position::of_fix(org, device, f))
         }));
     }
 
@@ -438,7 +425,7 @@ impl Writer {
                 }
             }
         }
-        let version = org_config_version(&client).await?;
+        let version = store::orgconfig::version(&client).await?;
         if version != self.config_version {
             info!("org configuration changed; reloading it into the engines");
             let host = self.host.as_mut().expect("built above");
@@ -501,14 +488,4 @@ impl Writer {
             }),
         }
     }
-}
-
-/// Changes whenever an org's configuration is edited (import, API).
-async fn org_config_version(
-    client: &tokio_postgres::Client,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(client
-        .query_one("SELECT max(updated_at) FROM orgs", &[])
-        .await?
-        .get(0))
 }

@@ -9,27 +9,43 @@
 //!   database and reported back, so the caller can count them.
 //! - [`effects`]: what the engine derives (alerts, coverage, daily summaries,
 //!   checkpoints), written in the same transaction as the fixes.
+//! - [`recovery`]: what a restart reads back to rebuild the engines
+//!   (checkpoints, snapshots, the fixes to replay).
 //! - [`lease`]: the ingest lease (one active instance per MQTT client id).
 //! - [`devices`]: the device registry (auto-registration on first fix).
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
+//! - [`edit`]: the admins' edits of an org's configuration ([`ConfigEdit`]):
+//!   one transaction that also bumps the org and writes the audit entry.
+//! - [`operator`]: what operators write: alert acknowledgements and
+//!   resolutions, justified stretches of routes.
+//! - [`constraint`]: writes refused by a constraint ([`WriteError`]), told
+//!   apart by the constraint's name.
 //! - [`db`]: where to connect ([`DbTarget`]: the URL plus TLS with libpq's
 //!   `sslmode` semantics), the connection pool and helpers (create a database,
 //!   readiness ping).
 //!
-//! Data flows in from `ingest` (rows built from decoded MQTT messages) and out to
-//! `api` (queries). This crate knows SQL and nothing about MQTT or HTTP.
+//! Data flows in from `ingest` (rows built from decoded MQTT messages) and
+//! `api` (edits), and out to `api`, `ingest` and `live` (queries). Every SQL
+//! statement of the workspace is here, behind a typed function; this crate
+//! knows nothing about MQTT or HTTP.
 
+pub mod constraint;
 pub mod db;
 pub mod devices;
+pub mod edit;
 pub mod effects;
 pub mod lease;
 pub mod migrate;
+pub mod operator;
 pub mod orgconfig;
 pub mod queries;
+pub mod recovery;
 pub mod writer;
 
+pub use constraint::{Constraint, Violation, WriteError};
 pub use db::{DbTarget, Pool, SslMode, TlsOptions, connect_pool, create_database_if_missing};
 pub use devices::{DeviceKey, DeviceRegistry};
+pub use edit::{AuditEntry, ConfigEdit};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
 pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, insert_batch};
 

@@ -282,3 +282,12 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
     }
     Ok(orgs)
 }
+
+/// Changes whenever an org's configuration is edited (import, API): the
+/// engines reload their configuration when it does.
+pub async fn version(client: &Client) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+    Ok(client
+        .query_one("SELECT max(updated_at) FROM orgs", &[])
+        .await?
+        .get(0))
+}

@@ -1,5 +1,6 @@
-//! Read-only queries for the HTTP API: each function one statement, returning
-//! plain rows (serializable) that the API shapes into its documents.
+//! Read-only queries, for the HTTP API and the service's own views: each
+//! function one statement, returning plain rows (serializable) that the
+//! caller shapes into its documents.
 //!
 //! - [`alerts`]: the alert queue, filtered, newest first, keyset-paginated.
 //! - [`live`]: what the positions view adds to the in-memory latest fixes
@@ -9,6 +10,8 @@
 //! - [`config`]: devices, areas, shifts and assignments as stored.
 //! - [`reports`]: shift KPIs and daily device summaries.
 //! - [`quality`]: the alerts of a time range, for the quality scorer.
+//! - [`gauges`]: alert counts and running coverage for the Prometheus gauges.
+//! - [`totals`]: what the whole database holds (the demo's progress line).
 //! - [`tokens`]: API tokens created through the API (hashes only).
 //! - [`audit`]: the audit log of changes to tokens and org configuration.
 //!
@@ -20,10 +23,12 @@ pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod coverage;
+pub mod gauges;
 pub mod live;
 pub mod quality;
 pub mod reports;
 pub mod tokens;
+pub mod totals;
 pub mod track;
 
 /// The orgs a read may return: `None`, every org; `Some(orgs)`, only those.

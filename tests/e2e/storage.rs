@@ -90,3 +90,28 @@ async fn migrate_creates_a_missing_database() {
     // Clean up through the same helper as every other test database.
     drop(TestDb { url, name });
 }
+
+/// `store::Constraint` tells refused writes apart by the names the schema
+/// gives its constraints: each of those names must exist after migrating,
+/// or a refusal would be answered as the client's fault with the wrong field.
+#[tokio::test]
+async fn every_constraint_store_names_exists_in_the_schema() {
+    let db = TestDb::create().await;
+    migrate(&db.url);
+    let client = db.client().await;
+    for (constraint, name) in store::Constraint::NAMED {
+        let found: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = $1)
+                     OR EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = $1 AND schemaname = 'public')",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            found,
+            "{constraint:?}: no constraint or unique index {name:?}"
+        );
+    }
+}

@@ -7,11 +7,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use geofence::{Area, GeofenceError};
 use serde::Deserialize;
+use store::ConfigEdit;
+use store::edit::areas::AreaValues;
 use store::queries::config::{self as q, AreaRow};
 
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role, no_org};
-use crate::error::{ApiError, map_write_error};
+use crate::error::ApiError;
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
@@ -123,56 +125,25 @@ async fn write(
     let stored = serde_json::to_value(area.to_geojson_feature())
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    super::org_tz(&*tx, org, "org").await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-        &org,
-        &area.id().as_str(),
-        &area.name,
-        &kind,
-        &area.district,
-        &area.grid,
-        &area.chief,
-        &stored,
-    ];
-    let n = if replace.is_some() {
-        tx.execute(
-            "UPDATE areas SET name = $3, kind = $4, district = $5, grid = $6, chief = $7, feature = $8
-             WHERE org = $1 AND id = $2",
-            &params,
-        )
-        .await?
-    } else {
-        tx.execute(
-            "INSERT INTO areas (org, id, name, kind, district, grid, chief, feature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &params,
-        )
-        .await
-        .map_err(|e| map_write_error(e, "id"))?
-    };
-    if n == 0 {
-        return Err(ApiError::not_found(format!("area {org}/{}", area.id())));
-    }
-    super::bump_org(&*tx, org).await?;
-    let row = q::area(&*tx, org, area.id().as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("area"))?;
-    let action = if replace.is_some() {
-        "area.update"
-    } else {
-        "area.create"
-    };
-    super::audit(
-        &*tx,
-        caller,
-        action,
-        &format!("area/{org}/{}", row.id),
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    super::org_tz(edit.client(), org, "org").await?;
+    let values = AreaValues {
         org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+        id: area.id().as_str(),
+        name: &area.name,
+        kind: &kind,
+        district: area.district.as_deref(),
+        grid: area.grid.as_deref(),
+        chief: area.chief.as_deref(),
+        feature: &stored,
+    };
+    let (row, action) = match replace {
+        Some(_) => (edit.update_area(&values).await?, "area.update"),
+        None => (Some(edit.create_area(&values).await?), "area.create"),
+    };
+    let row = row.ok_or_else(|| ApiError::not_found(format!("area {org}/{}", area.id())))?;
+    let object = format!("area/{org}/{}", row.id);
+    super::commit(edit, caller, action, object, org, &row).await?;
     Ok(row)
 }
 
@@ -222,29 +193,17 @@ pub async fn delete(
     caller.require(Role::Admin)?;
     caller.check_org(&org, format!("area {org}/{id}"))?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let before = tx
-        .query_opt(
-            "DELETE FROM areas WHERE org = $1 AND id = $2 RETURNING name, kind, district, feature",
-            &[&org, &id],
-        )
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let before = edit
+        .delete_area(&org, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("area {org}/{id}")))?;
+    // What the audit log has always kept of a deleted area.
     let before = serde_json::json!({
-        "name": before.get::<_, String>(0), "kind": before.get::<_, String>(1),
-        "district": before.get::<_, Option<String>>(2),
-        "feature": before.get::<_, serde_json::Value>(3),
+        "name": before.name, "kind": before.kind, "district": before.district,
+        "feature": before.feature,
     });
-    super::bump_org(&*tx, &org).await?;
-    super::audit(
-        &*tx,
-        &caller,
-        "area.delete",
-        &format!("area/{org}/{id}"),
-        &org,
-        &before,
-    )
-    .await?;
-    tx.commit().await?;
+    let object = format!("area/{org}/{id}");
+    super::commit(edit, &caller, "area.delete", object, &org, &before).await?;
     Ok(StatusCode::NO_CONTENT)
 }

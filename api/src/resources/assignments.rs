@@ -8,6 +8,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use geofence::{AreaId, ShiftId};
 use serde::Deserialize;
+use store::ConfigEdit;
+use store::edit::assignments::AssignmentValues;
 use store::queries::config::{self as q, AssignmentRow};
 
 use crate::AppState;
@@ -92,7 +94,7 @@ pub struct AssignmentBody {
 /// ordered. A device that does not exist, or is of an org the token does not
 /// see, is 404 (the same answer for both).
 async fn validate(
-    client: &impl tokio_postgres::GenericClient,
+    edit: &ConfigEdit<'_>,
     caller: &Caller,
     b: &AssignmentBody,
 ) -> Result<(String, DateTime<Utc>), ApiError> {
@@ -110,31 +112,18 @@ async fn validate(
     if !errs.is_empty() {
         return Err(ApiError::Invalid(errs));
     }
-    let org: String = client
-        .query_opt("SELECT org FROM devices WHERE id = $1", &[&b.device_id])
+    let org: String = edit
+        .device_org(b.device_id)
         .await?
-        .map(|r| r.get::<_, String>(0))
         .filter(|org| caller.sees(org))
         .ok_or_else(|| ApiError::not_found(format!("device {}", b.device_id)))?;
-    let area = client
-        .query_opt(
-            "SELECT 1 FROM areas WHERE org = $1 AND id = $2",
-            &[&org, &b.area],
-        )
-        .await?;
-    if area.is_none() {
+    if !edit.has_area(&org, &b.area).await? {
         errs.push(InvalidParam::new(
             "area",
             format!("no area {:?} in org {org}", b.area),
         ));
     }
-    let shift = client
-        .query_opt(
-            "SELECT 1 FROM shifts WHERE org = $1 AND id = $2",
-            &[&org, &b.shift],
-        )
-        .await?;
-    if shift.is_none() {
+    if !edit.has_shift(&org, &b.shift).await? {
         errs.push(InvalidParam::new(
             "shift",
             format!("no shift {:?} in org {org}", b.shift),
@@ -160,31 +149,11 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<AssignmentRow>), ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let (org, from) = validate(&*tx, &caller, &b).await?;
-    let id: i64 = tx
-        .query_one(
-            "INSERT INTO assignments (org, device_id, area_id, shift_id, valid_from, valid_to)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            &[&org, &b.device_id, &b.area, &b.shift, &from, &b.valid_to],
-        )
-        .await
-        .map_err(|e| crate::error::map_write_error(e, "area"))?
-        .get(0);
-    super::bump_org(&*tx, &org).await?;
-    let row = q::assignment(&*tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("assignment"))?;
-    super::audit(
-        &*tx,
-        &caller,
-        "assignment.create",
-        &format!("assignment/{id}"),
-        &org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let (org, from) = validate(&edit, &caller, &b).await?;
+    let row = edit.create_assignment(&values(&org, from, &b)).await?;
+    let object = format!("assignment/{}", row.id);
+    super::commit(edit, &caller, "assignment.create", object, &org, &row).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -202,41 +171,19 @@ pub async fn update(
 ) -> Result<Json<AssignmentRow>, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let old_org: String = tx
-        .query_opt(
-            "SELECT org FROM assignments WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    // The old org is touched too: an assignment may move with its device.
+    edit.lock_assignment(id)
         .await?
-        .map(|r| r.get::<_, String>(0))
         .filter(|org| caller.sees(org))
         .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?;
-    let (org, from) = validate(&*tx, &caller, &b).await?;
-    tx.execute(
-        "UPDATE assignments SET org = $2, device_id = $3, area_id = $4, shift_id = $5, valid_from = $6,
-             valid_to = $7 WHERE id = $1",
-        &[&id, &org, &b.device_id, &b.area, &b.shift, &from, &b.valid_to],
-    )
-    .await
-    .map_err(|e| crate::error::map_write_error(e, "area"))?;
-    super::bump_org(&*tx, &org).await?;
-    if old_org != org {
-        super::bump_org(&*tx, &old_org).await?;
-    }
-    let row = q::assignment(&*tx, id)
+    let (org, from) = validate(&edit, &caller, &b).await?;
+    let row = edit
+        .update_assignment(id, &values(&org, from, &b))
         .await?
         .ok_or_else(|| ApiError::not_found("assignment"))?;
-    super::audit(
-        &*tx,
-        &caller,
-        "assignment.update",
-        &format!("assignment/{id}"),
-        &org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+    let object = format!("assignment/{id}");
+    super::commit(edit, &caller, "assignment.update", object, &org, &row).await?;
     Ok(Json(row))
 }
 
@@ -250,24 +197,34 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let before = q::assignment(&*tx, id)
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    // Not committed (so not deleted) when the token does not see its org.
+    let before = edit
+        .delete_assignment(id)
         .await?
         .filter(|a| caller.sees(&a.org))
         .ok_or_else(|| ApiError::not_found(format!("assignment {id}")))?;
-    let org = before.org.clone();
-    tx.execute("DELETE FROM assignments WHERE id = $1", &[&id])
-        .await?;
-    super::bump_org(&*tx, &org).await?;
-    super::audit(
-        &*tx,
+    let object = format!("assignment/{id}");
+    super::commit(
+        edit,
         &caller,
         "assignment.delete",
-        &format!("assignment/{id}"),
-        &org,
+        object,
+        &before.org,
         &before,
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The assignment as stored: `b` in the device's `org`, from `from`.
+fn values<'a>(org: &'a str, from: DateTime<Utc>, b: &'a AssignmentBody) -> AssignmentValues<'a> {
+    AssignmentValues {
+        org,
+        device_id: b.device_id,
+        area_id: &b.area,
+        shift_id: &b.shift,
+        valid_from: from,
+        valid_to: b.valid_to,
+    }
 }

@@ -8,11 +8,13 @@ use axum::http::StatusCode;
 use geofence::DeviceKind;
 use geofence::scenario::is_device_id;
 use serde::Deserialize;
+use store::ConfigEdit;
+use store::edit::devices::{DeviceChange, NewDevice as NewRow};
 use store::queries::config::{self as q, DeviceRow};
 
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role, no_org};
-use crate::error::{ApiError, InvalidParam, map_write_error};
+use crate::error::{ApiError, InvalidParam};
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
@@ -141,30 +143,19 @@ pub async fn create(
         return Err(ApiError::Invalid(errs));
     }
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    super::org_tz(&*tx, &b.org, "org").await?;
-    let id: i32 = tx
-        .query_one(
-            "INSERT INTO devices (org, name, kind, label, owntracks_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            &[&b.org, &b.device, &kind_str(b.kind), &b.label, &b.owntracks_id],
-        )
-        .await
-        .map_err(|e| map_write_error(e, "device"))?
-        .get(0);
-    super::bump_org(&*tx, &b.org).await?;
-    let row = q::device(&*tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    super::audit(
-        &*tx,
-        &caller,
-        "device.create",
-        &format!("device/{id}"),
-        &b.org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    super::org_tz(edit.client(), &b.org, "org").await?;
+    let row = edit
+        .create_device(&NewRow {
+            org: &b.org,
+            name: &b.device,
+            kind: &kind_str(b.kind),
+            label: b.label.as_deref(),
+            owntracks_id: b.owntracks_id.as_deref(),
+        })
+        .await?;
+    let object = format!("device/{}", row.id);
+    super::commit(edit, &caller, "device.create", object, &b.org, &row).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -187,28 +178,19 @@ pub async fn update(
         return Err(ApiError::Invalid(errs));
     }
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let org = locked_org(&*tx, &caller, id).await?;
-    tx.execute(
-        "UPDATE devices SET kind = $2, label = $3, owntracks_id = $4 WHERE id = $1",
-        &[&id, &kind_str(b.kind), &b.label, &b.owntracks_id],
-    )
-    .await
-    .map_err(|e| map_write_error(e, "owntracks_id"))?;
-    super::bump_org(&*tx, &org).await?;
-    let row = q::device(&*tx, id)
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let org = locked_org(&mut edit, &caller, id).await?;
+    let change = DeviceChange {
+        kind: &kind_str(b.kind),
+        label: b.label.as_deref(),
+        owntracks_id: b.owntracks_id.as_deref(),
+    };
+    let row = edit
+        .update_device(id, &change)
         .await?
         .ok_or_else(|| ApiError::not_found("device"))?;
-    super::audit(
-        &*tx,
-        &caller,
-        "device.update",
-        &format!("device/{id}"),
-        &org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+    let object = format!("device/{id}");
+    super::commit(edit, &caller, "device.update", object, &org, &row).await?;
     Ok(Json(row))
 }
 
@@ -222,35 +204,23 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let org = locked_org(&*tx, &caller, id).await?;
-    let before = q::device(&*tx, id).await?;
-    tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
-        .await?;
-    super::bump_org(&*tx, &org).await?;
-    super::audit(
-        &*tx,
-        &caller,
-        "device.delete",
-        &format!("device/{id}"),
-        &org,
-        &before,
-    )
-    .await?;
-    tx.commit().await?;
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let org = locked_org(&mut edit, &caller, id).await?;
+    let before = edit.delete_device(id).await?;
+    let object = format!("device/{id}");
+    super::commit(edit, &caller, "device.delete", object, &org, &before).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The device's org, the row locked until the transaction ends; 404 when
 /// there is no such device or it is of an org the token does not see.
 async fn locked_org(
-    tx: &impl tokio_postgres::GenericClient,
+    edit: &mut ConfigEdit<'_>,
     caller: &Caller,
     id: i32,
 ) -> Result<String, ApiError> {
-    tx.query_opt("SELECT org FROM devices WHERE id = $1 FOR UPDATE", &[&id])
+    edit.lock_device(id)
         .await?
-        .map(|r| r.get::<_, String>(0))
         .filter(|org| caller.sees(org))
         .ok_or_else(|| ApiError::not_found(format!("device {id}")))
 }

@@ -3,9 +3,9 @@
 //! belongs to another org is answered 404, as if it did not exist, for reads
 //! and edits alike. Each write validates with the same functions as
 //! `sweepwatch import` (`geofence::scenario`, `Area::from_geojson_feature`),
-//! and in the same transaction bumps `orgs.updated_at` (which makes the
-//! running engine reload the org's configuration) and records the change in
-//! the audit log.
+//! and goes through one `store::ConfigEdit`: a transaction that also bumps
+//! `orgs.updated_at` (which makes the running engine reload the org's
+//! configuration) and records the change in the audit log.
 
 pub mod areas;
 pub mod assignments;
@@ -14,39 +14,31 @@ pub mod shifts;
 
 use chrono_tz::Tz;
 use serde::Serialize;
+use store::{AuditEntry, ConfigEdit};
 use tokio_postgres::GenericClient;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Records a change of `org`'s configuration in the audit log; call it with
-/// the transaction that makes the change.
-async fn audit(
-    client: &impl GenericClient,
+/// Commits `edit`, recording in the audit log that `caller` did `action` to
+/// `object` of `org`, which is now (or was, before a deletion) `detail`.
+async fn commit(
+    edit: ConfigEdit<'_>,
     caller: &Caller,
     action: &str,
-    object: &str,
+    object: String,
     org: &str,
     detail: &impl Serialize,
 ) -> Result<(), ApiError> {
     let detail = serde_json::to_value(detail).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    store::queries::audit::record(
-        client,
-        &caller.name,
+    edit.commit(AuditEntry {
+        actor: &caller.name,
         action,
         object,
-        &[org.to_owned()],
-        Some(&detail),
-    )
+        org,
+        detail,
+    })
     .await?;
-    Ok(())
-}
-
-/// Tells the engine the org's configuration changed.
-async fn bump_org(client: &impl GenericClient, org: &str) -> Result<(), ApiError> {
-    client
-        .execute("UPDATE orgs SET updated_at = now() WHERE id = $1", &[&org])
-        .await?;
     Ok(())
 }
 

@@ -7,11 +7,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use geofence::scenario::{ShiftSpec, shift_from_spec};
 use serde::Deserialize;
+use store::ConfigEdit;
+use store::edit::shifts::ShiftValues;
 use store::queries::config::{self as q, ShiftRow};
 
 use crate::AppState;
 use crate::auth::{Admin, Caller, Role, no_org};
-use crate::error::{ApiError, map_write_error};
+use crate::error::ApiError;
 use crate::extract::{J, P, Q};
 use crate::page::{self, Page};
 
@@ -90,8 +92,8 @@ async fn write(
         ));
     }
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let tz = super::org_tz(&*tx, org, "org").await?;
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let tz = super::org_tz(edit.client(), org, "org").await?;
     shift_from_spec(spec, tz).map_err(|e| {
         let field = match e {
             geofence::GeofenceError::InvalidId { .. } => "id",
@@ -105,42 +107,19 @@ async fn write(
         spec.name.clone()
     };
     let definition = serde_json::to_value(spec).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let n = if replace.is_some() {
-        tx.execute(
-            "UPDATE shifts SET name = $3, definition = $4 WHERE org = $1 AND id = $2",
-            &[&org, &spec.id, &name, &definition],
-        )
-        .await?
-    } else {
-        tx.execute(
-            "INSERT INTO shifts (org, id, name, definition) VALUES ($1, $2, $3, $4)",
-            &[&org, &spec.id, &name, &definition],
-        )
-        .await
-        .map_err(|e| map_write_error(e, "id"))?
-    };
-    if n == 0 {
-        return Err(ApiError::not_found(format!("shift {org}/{}", spec.id)));
-    }
-    super::bump_org(&*tx, org).await?;
-    let row = q::shift(&*tx, org, &spec.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("shift"))?;
-    let action = if replace.is_some() {
-        "shift.update"
-    } else {
-        "shift.create"
-    };
-    super::audit(
-        &*tx,
-        caller,
-        action,
-        &format!("shift/{org}/{}", row.id),
+    let values = ShiftValues {
         org,
-        &row,
-    )
-    .await?;
-    tx.commit().await?;
+        id: &spec.id,
+        name: &name,
+        definition: &definition,
+    };
+    let (row, action) = match replace {
+        Some(_) => (edit.update_shift(&values).await?, "shift.update"),
+        None => (Some(edit.create_shift(&values).await?), "shift.create"),
+    };
+    let row = row.ok_or_else(|| ApiError::not_found(format!("shift {org}/{}", spec.id)))?;
+    let object = format!("shift/{org}/{}", row.id);
+    super::commit(edit, caller, action, object, org, &row).await?;
     Ok(row)
 }
 
@@ -188,25 +167,12 @@ pub async fn delete(
     caller.require(Role::Admin)?;
     caller.check_org(&org, format!("shift {org}/{id}"))?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let before = q::shift(&*tx, &org, &id)
+    let mut edit = ConfigEdit::begin(&mut client).await?;
+    let before = edit
+        .delete_shift(&org, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("shift {org}/{id}")))?;
-    tx.execute(
-        "DELETE FROM shifts WHERE org = $1 AND id = $2",
-        &[&org, &id],
-    )
-    .await?;
-    super::bump_org(&*tx, &org).await?;
-    super::audit(
-        &*tx,
-        &caller,
-        "shift.delete",
-        &format!("shift/{org}/{id}"),
-        &org,
-        &before,
-    )
-    .await?;
-    tx.commit().await?;
+    let object = format!("shift/{org}/{id}");
+    super::commit(edit, &caller, "shift.delete", object, &org, &before).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use geofence::OrgId;
+
 /// What a topic addresses, once parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
@@ -18,10 +20,6 @@ pub enum Topic {
     },
 }
 
-/// An org (town or tenant): `[a-z0-9-]{1,32}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OrgId(String);
-
 /// A device name as it appears in topics: `[A-Za-z0-9_.-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceName(String);
@@ -33,18 +31,6 @@ pub struct DeviceAddr {
     pub device: DeviceName,
 }
 
-impl OrgId {
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        ok.then(|| Self(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl DeviceName {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = (1..=64).contains(&s.len())
@@ -54,12 +40,6 @@ impl DeviceName {
     }
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for OrgId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

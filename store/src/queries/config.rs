@@ -23,7 +23,7 @@ pub struct DeviceRow {
     pub created_at: DateTime<Utc>,
 }
 
-const DEVICE_COLUMNS: &str =
+pub(crate) const DEVICE_COLUMNS: &str =
     "id, org, name, kind, label, owntracks_id, online, status_at, created_at";
 
 impl DeviceRow {
@@ -82,7 +82,7 @@ pub struct AreaRow {
     pub feature: serde_json::Value,
 }
 
-fn area_from_row(r: &Row) -> AreaRow {
+pub(crate) fn area_from_row(r: &Row) -> AreaRow {
     AreaRow {
         org: r.get(0),
         id: r.get(1),
@@ -217,7 +217,7 @@ pub struct AssignmentRow {
 const ASSIGNMENT_SELECT: &str = "SELECT s.id, s.org, s.device_id, d.name, s.area_id, s.shift_id, \
     s.valid_from, s.valid_to FROM assignments s JOIN devices d ON d.id = s.device_id";
 
-fn assignment_from_row(r: &Row) -> AssignmentRow {
+pub(crate) fn assignment_from_row(r: &Row) -> AssignmentRow {
     AssignmentRow {
         id: r.get(0),
         org: r.get(1),

@@ -1,4 +1,5 @@
-//! What the positions view needs from the database besides the latest fixes.
+//! What the live view and the positions view read: each device's newest fix
+//! (to fill the live view at start), and who each device is.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -93,4 +94,49 @@ pub async fn device_districts(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// A device's newest fix, with who the device is: what the live view starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestFix {
+    pub org: String,
+    pub device: String,
+    pub fix: crate::FixRow,
+}
+
+/// Each device's newest fix of the last day (devices silent for longer have none).
+pub async fn latest_fixes(client: &impl GenericClient) -> Result<Vec<LatestFix>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT d.org, d.name, f.device_id, f.ts, f.lat, f.lon, f.speed, f.heading, f.acc, f.work,
+                    f.sos, f.batt, f.seq, f.dist_m, f.dt_s, f.received_at
+             FROM devices d CROSS JOIN LATERAL (
+                 SELECT * FROM fixes WHERE device_id = d.id AND ts > now() - interval '1 day'
+                 ORDER BY ts DESC LIMIT 1) f",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| LatestFix {
+            org: r.get(0),
+            device: r.get(1),
+            fix: crate::FixRow {
+                device_id: r.get(2),
+                ts: r.get(3),
+                lat: r.get(4),
+                lon: r.get(5),
+                speed: r.get(6),
+                heading: r.get(7),
+                acc: r.get(8),
+                work: r.get(9),
+                sos: r.get(10),
+                batt: r.get(11),
+                seq: r.get(12),
+                dist_m: r.get(13),
+                dt_s: r.get(14),
+                received_at: r.get(15),
+            },
+        })
+        .collect())
 }

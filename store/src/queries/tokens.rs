@@ -94,7 +94,8 @@ pub async fn live_for_update(
         .map(token_row))
 }
 
-/// A new token. A live token of the same name is a unique violation (23505).
+/// A new token. A live token of the same name is refused
+/// ([`Constraint::TokenName`](crate::Constraint::TokenName)).
 pub async fn insert(
     client: &impl GenericClient,
     name: &str,
@@ -102,7 +103,7 @@ pub async fn insert(
     orgs: &[String],
     sha256: &str,
     created_by: &str,
-) -> Result<TokenRow, tokio_postgres::Error> {
+) -> Result<TokenRow, crate::WriteError> {
     let sql = format!(
         "INSERT INTO api_tokens (name, role, orgs, sha256, created_by) VALUES ($1, $2, $3, $4, $5)
          RETURNING {ROW_COLUMNS}"
