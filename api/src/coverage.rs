@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::{Caller, Operator, Role};
 use crate::error::ApiError;
 use crate::extract::{J, Q};
-use crate::geo_util::{cut_line, subtract};
+use crate::geo_util::subtract;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -69,9 +69,8 @@ pub async fn get(
         row.shift_date,
     )
     .await?;
-    let line = route_line(q::area_feature(&**client, &row.org, &row.route_id).await?);
+    let route = route_area(q::area_feature(&**client, &row.org, &row.route_id).await?);
     let r = &row.report;
-    let total_m = r["total_m"].as_f64().unwrap_or(0.0);
     let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
     let mut missed = Vec::new();
     for s in r["missed"].as_array().into_iter().flatten() {
@@ -87,7 +86,7 @@ pub async fn get(
                 missed.push(stretch_feature(
                     a,
                     b,
-                    geometry(&line, total_m, a, b),
+                    geometry(route.as_ref(), a, b),
                     json!({}),
                 ));
             }
@@ -99,7 +98,7 @@ pub async fn get(
             stretch_feature(
                 j.from_m,
                 j.to_m,
-                geometry(&line, total_m, j.from_m, j.to_m),
+                geometry(route.as_ref(), j.from_m, j.to_m),
                 json!({"id": j.id, "note": j.note, "actor": j.actor, "at": j.created_at, "source": "operator"}),
             )
         })
@@ -138,22 +137,22 @@ fn stretch_feature(from_m: f64, to_m: f64, geometry: Value, mut props: Value) ->
     json!({"type": "Feature", "geometry": geometry, "properties": props})
 }
 
-/// The route's centre line (lon, lat) from its stored Feature.
-fn route_line(feature: Option<Value>) -> Vec<(f64, f64)> {
-    let Some(f) = feature else { return vec![] };
-    if f["geometry"]["type"] != "LineString" {
-        return vec![];
-    }
-    f["geometry"]["coordinates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| Some((c.get(0)?.as_f64()?, c.get(1)?.as_f64()?)))
-        .collect()
+/// The route, from its stored Feature (`None` when it is gone or no longer
+/// validates: stretches then have no geometry).
+fn route_area(feature: Option<Value>) -> Option<geofence::Area> {
+    let f: geojson::Feature = serde_json::from_value(feature?).ok()?;
+    geofence::Area::from_geojson_feature(&f).ok()
 }
 
-fn geometry(line: &[(f64, f64)], total_m: f64, a: f64, b: f64) -> Value {
-    let coords = cut_line(line, total_m, a, b);
+/// A stretch of the route as a GeoJSON LineString, cut where the engine
+/// measures it.
+fn geometry(route: Option<&geofence::Area>, a: f64, b: f64) -> Value {
+    let coords: Vec<[f64; 2]> = route
+        .map(|r| r.stretch_lonlat(a, b))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(lon, lat)| [lon, lat])
+        .collect();
     if coords.len() < 2 {
         return Value::Null;
     }

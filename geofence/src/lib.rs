@@ -16,7 +16,7 @@
 //!   `set_shifts`, `set_devices`, `set_assignments`, `set_rules`. Feed it
 //!   [`Engine::on_fix`] in per-device arrival order and [`Engine::tick`] with a
 //!   watermark; both return [`AlertTransition`]s. Areas are compiled into an
-//!   R-tree (degrees) plus per-route local metric frames ([`projection`]), so a
+//!   R-tree (degrees) plus per-route local metric frames ([`geodesy`]), so a
 //!   fix is tested only against the areas near it.
 //! * **Rules** — a per-device state machine (idle, off_area, offline,
 //!   late_start, speeding_at_work, off_shift_work, sos) in event time; a late
@@ -33,7 +33,7 @@
 //!
 //! ## Where things are
 //!
-//! `area`, `geojson_io`, `projection`, `route_geom` (exact corridor maths),
+//! `area`, `geojson_io`, `geodesy` (every distance and projection), `route_geom` (exact corridor maths),
 //! `spatial` (R-trees) — geometry; `shift`, `calendar` — shift calendars;
 //! `rules_config`, `rules`, `timers`, `alert`, `device` — the rule state machine;
 //! `intervals`, `coverage`, `report` — coverage; `summary` — daily summaries;
@@ -52,10 +52,10 @@ mod engine_risk;
 mod error;
 mod fix;
 mod fxhash;
+pub mod geodesy;
 mod geojson_io;
 mod ids;
 mod intervals;
-pub mod projection;
 mod reach;
 mod report;
 mod route_geom;

@@ -34,7 +34,7 @@ use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
 use tracing::{debug, error, info, warn};
 
-pub use rows::{engine_fix, haversine_m};
+pub use rows::engine_fix;
 
 use crate::codec::{self, Message};
 use crate::host::EngineHost;
