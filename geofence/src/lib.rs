@@ -66,6 +66,7 @@ mod shift;
 mod spatial;
 mod summary;
 mod timers;
+mod timezone;
 
 pub use alert::{AlertKind, AlertTransition, Case, Cases, Change, RouteAlert};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
@@ -83,6 +84,7 @@ pub use shift::{
     local_to_utc,
 };
 pub use summary::DailySummary;
+pub use timezone::{DEFAULT_TIME_ZONE, org_time_zone};
 
 /// Exact corridor geometry, exposed for property tests and benchmarks.
 pub mod corridor {

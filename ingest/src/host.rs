@@ -64,7 +64,7 @@ impl OrgEngine {
     fn new() -> Self {
         Self {
             engine: Engine::new(EngineConfig::default()),
-            tz: chrono_tz::Asia::Shanghai,
+            tz: geofence::DEFAULT_TIME_ZONE,
             shifts: HashMap::new(),
             areas: HashMap::new(),
             watermark: None,
