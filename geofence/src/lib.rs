@@ -37,7 +37,8 @@
 //! `spatial` (R-trees) — geometry; `shift`, `calendar` — shift calendars;
 //! `rules_config`, `rules`, `timers`, `alert`, `device` — the rule state machine;
 //! `intervals`, `coverage`, `report` — coverage; `summary` — daily summaries;
-//! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together.
+//! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together;
+//! `windows` — when a fix is live and when coverage is final.
 
 mod alert;
 mod area;
@@ -67,6 +68,7 @@ mod spatial;
 mod summary;
 mod timers;
 mod timezone;
+pub mod windows;
 
 pub use alert::{AlertKind, AlertTransition, Case, Cases, Change, RouteAlert};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
