@@ -2,8 +2,10 @@
 //! missed stretches.
 //!
 //! Justifications are stored by the API (`coverage_justifications`) and
-//! applied to the stored report when it is read: justified stretches are
-//! subtracted from `missed` and reported apart. (The engine does not see them.)
+//! applied to the stored report (a typed `geofence::CoverageReport`) when it
+//! is read, by geofence's one `missed_minus_justified`: justified stretches
+//! are subtracted from `missed` and reported apart. (The engine does not see
+//! them.)
 
 use std::sync::Arc;
 
@@ -19,7 +21,6 @@ use crate::AppState;
 use crate::auth::{Caller, Operator, Role};
 use crate::error::ApiError;
 use crate::extract::{J, Q};
-use crate::geo_util::subtract;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -73,14 +74,17 @@ pub async fn get(
     let r = &row.report;
     let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
     let mut missed = Vec::new();
-    for s in r["missed"].as_array().into_iter().flatten() {
-        let (a, b) = (
-            s["from_m"].as_f64().unwrap_or(0.0),
-            s["to_m"].as_f64().unwrap_or(0.0),
-        );
-        let pieces = subtract(a, b, &cuts);
-        if pieces == [(a, b)] {
-            missed.push(stretch_feature(a, b, s["geometry"].clone(), json!({})));
+    let mut missed_m = 0.0;
+    for s in &r.missed {
+        let pieces = geofence::missed_minus_justified(&[(s.from_m, s.to_m)], &cuts);
+        missed_m += pieces.iter().map(|(a, b)| b - a).sum::<f64>();
+        if pieces == [(s.from_m, s.to_m)] {
+            missed.push(stretch_feature(
+                s.from_m,
+                s.to_m,
+                json!(s.geometry),
+                json!({}),
+            ));
         } else {
             for (a, b) in pieces {
                 missed.push(stretch_feature(
@@ -103,30 +107,25 @@ pub async fn get(
             )
         })
         .collect();
-    for js in r["justified"].as_array().into_iter().flatten() {
-        let s = &js["stretch"];
+    for js in &r.justified {
+        let s = &js.stretch;
         justified.push(stretch_feature(
-            s["from_m"].as_f64().unwrap_or(0.0),
-            s["to_m"].as_f64().unwrap_or(0.0),
-            s["geometry"].clone(),
-            json!({"note": js["note"], "source": "engine"}),
+            s.from_m,
+            s.to_m,
+            json!(s.geometry),
+            json!({"note": js.note, "source": "engine"}),
         ));
     }
-    // A fold from +0.0: an empty f64 `sum` is -0.0, shown as "-0 m".
-    let missed_m: f64 = missed
-        .iter()
-        .map(|f| f["properties"]["length_m"].as_f64().unwrap_or(0.0))
-        .fold(0.0, |a, b| a + b);
     Ok(Json(json!({
         "org": row.org, "route": row.route_id, "shift": row.shift_id, "date": row.shift_date,
         "updated_at": row.updated_at,
-        "total_m": r["total_m"], "covered_m": r["covered_m"], "covered_fraction": r["covered_fraction"],
-        "complete_m": r["complete_m"], "passes_required": r["passes_required"],
+        "total_m": r.total_m, "covered_m": r.covered_m, "covered_fraction": r.covered_fraction,
+        "complete_m": r.complete_m, "passes_required": r.passes_required,
         "missed_m": missed_m,
-        "passes": r["passes"],
+        "passes": r.passes,
         "missed": {"type": "FeatureCollection", "features": missed},
         "justified": {"type": "FeatureCollection", "features": justified},
-        "last_served": r["last_served"],
+        "last_served": r.last_served,
     })))
 }
 
@@ -219,7 +218,7 @@ pub async fn justify(
                 b.route, b.shift, b.date
             ))
         })?;
-    let total_m = row.report["total_m"].as_f64().unwrap_or(0.0);
+    let total_m = row.report.total_m;
     if b.to_m > total_m + 0.5 {
         return Err(ApiError::invalid(
             "to_m",

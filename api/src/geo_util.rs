@@ -56,45 +56,9 @@ pub fn simplify_indices(lonlat: &[(f64, f64)], tolerance_m: f64) -> Vec<usize> {
     line.simplify_idx(tolerance_m)
 }
 
-/// Subtracts the intervals `cuts` from `[from, to)`; pieces shorter than
-/// half a metre (below GPS precision) are dropped.
-pub fn subtract(from: f64, to: f64, cuts: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut pieces = vec![(from, to)];
-    for &(c0, c1) in cuts {
-        pieces = pieces
-            .into_iter()
-            .flat_map(|(a, b)| {
-                let mut out = Vec::new();
-                if c1 <= a || c0 >= b {
-                    out.push((a, b));
-                } else {
-                    if c0 > a {
-                        out.push((a, c0));
-                    }
-                    if c1 < b {
-                        out.push((c1, b));
-                    }
-                }
-                out
-            })
-            .collect();
-    }
-    pieces.retain(|(a, b)| b - a >= 0.5);
-    pieces
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subtract_cuts_holes() {
-        assert_eq!(
-            subtract(0.0, 100.0, &[(10.0, 20.0), (90.0, 200.0)]),
-            vec![(0.0, 10.0), (20.0, 90.0)]
-        );
-        assert!(subtract(10.0, 20.0, &[(0.0, 30.0)]).is_empty());
-    }
 
     #[test]
     fn simplify_drops_collinear_points() {

@@ -79,7 +79,10 @@ pub use error::GeofenceError;
 pub use fix::{DeviceKind, Fix};
 pub use ids::{AreaId, DeviceKey, ShiftId};
 pub use intervals::{IntervalSet, MaxMap, StepCounts};
-pub use report::{CoverageReport, JustifiedStretch, ServedStretch, Stretch, StretchPasses};
+pub use report::{
+    CoverageReport, JustifiedStretch, MIN_MISSED_M, ServedStretch, Stretch, StretchPasses,
+    missed_m, missed_minus_justified,
+};
 pub use rules_config::{RuleConfig, RuleOverride, RuleParams};
 pub use shift::{
     DatedWindow, MonthDay, MonthlyExtra, Shift, ShiftInstance, ShiftInstanceKey, WeeklyWindow,

@@ -316,7 +316,7 @@ impl EngineHost {
                         covered_m: r.covered_m,
                         complete_m: r.complete_m,
                         fraction: r.covered_fraction,
-                        report: serde_json::to_value(&r).unwrap_or_default(),
+                        report: r,
                     });
                 }
                 self.dirty_coverage
