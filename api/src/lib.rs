@@ -10,7 +10,8 @@
 //!   ([`resources`]), API tokens ([`tokens`]) and the audit log ([`audit`]).
 //!   A token limited to some orgs sees only theirs: anything else is 404.
 //!   Reads go through `store::queries`; the live view of `ingest` gives
-//!   positions and the event stream.
+//!   positions and the event stream, each device with its display state
+//!   ([`display`], judged by `geofence::display_state`).
 //! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
 //! - The OpenAPI 3.1 document ([`openapi`]), generated from the handlers'
 //!   annotations, at `GET /api/v1/openapi.json` (no token needed).
@@ -26,6 +27,7 @@ mod audit;
 pub mod auth;
 pub mod config;
 mod coverage;
+mod display;
 pub mod error;
 mod extract;
 mod geo_util;

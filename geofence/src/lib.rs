@@ -26,6 +26,9 @@
 //!   within the corridor half-width of the segment; cells keep the union,
 //!   pass counts as a step function, justified stretches, and per route the
 //!   last-served time of each stretch. See [`CoverageReport`].
+//! * **Display state** — what the live map shows of a device (sos, offline,
+//!   off_area, idle, working, moving, stopped) from its latest fix, its
+//!   unresolved alerts and its own rule parameters ([`display_state`]).
 //! * **Daily summary** — distance, working/transit/idle time and deadhead ratio
 //!   per device and local date ([`DailySummary`]).
 //! * **Persistence hooks** — dirty sets to drain ([`Engine::drain_dirty_coverage`],
@@ -36,6 +39,7 @@
 //! `area`, `geojson_io`, `geodesy` (every distance and projection), `route_geom` (exact corridor maths),
 //! `spatial` (R-trees) — geometry; `shift`, `calendar` — shift calendars;
 //! `rules_config`, `rules`, `timers`, `alert`, `device` — the rule state machine;
+//! `display` — a device's display state;
 //! `intervals`, `coverage`, `report` — coverage; `summary` — daily summaries;
 //! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together;
 //! `windows` — when a fix is live and when coverage is final.
@@ -45,6 +49,7 @@ mod area;
 mod calendar;
 mod coverage;
 mod device;
+mod display;
 mod engine;
 mod engine_cov;
 mod engine_fix;
@@ -74,6 +79,7 @@ pub use alert::{AlertKind, AlertTransition, Case, Cases, Change, RouteAlert};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
 pub use coverage::{CoverageSnapshot, Justification};
 pub use device::{DeviceSnapshot, REORDER_WINDOW};
+pub use display::{DisplayState, LatestFix, display_state, org_clock};
 pub use engine::{Assignment, Engine, EngineConfig, MemoryReport};
 pub use error::GeofenceError;
 pub use fix::{DeviceKind, Fix};
