@@ -526,7 +526,7 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
             let (lat, lon) = ((lat * 1e7).round() / 1e7, (lon * 1e7).round() / 1e7);
             let (dist_m, dt_s) = match prev[i] {
                 Some((pt, plat, plon)) => (
-                    Some(ingest::haversine_m(plat, plon, lat, lon) as f32),
+                    Some(geofence::geodesy::haversine_m(plat, plon, lat, lon) as f32),
                     Some((t - pt).num_milliseconds() as f32 / 1000.0),
                 ),
                 None => (None, None),

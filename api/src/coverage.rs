@@ -2,8 +2,10 @@
 //! missed stretches.
 //!
 //! Justifications are stored by the API (`coverage_justifications`) and
-//! applied to the stored report when it is read: justified stretches are
-//! subtracted from `missed` and reported apart. (The engine does not see them.)
+//! applied to the stored report (a typed `geofence::CoverageReport`) when it
+//! is read, by geofence's one `missed_minus_justified`: justified stretches
+//! are subtracted from `missed` and reported apart. (The engine does not see
+//! them.)
 
 use std::sync::Arc;
 
@@ -19,7 +21,6 @@ use crate::AppState;
 use crate::auth::{Caller, Operator, Role};
 use crate::error::ApiError;
 use crate::extract::{J, Q};
-use crate::geo_util::{cut_line, subtract};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -69,25 +70,27 @@ pub async fn get(
         row.shift_date,
     )
     .await?;
-    let line = route_line(q::area_feature(&**client, &row.org, &row.route_id).await?);
+    let route = route_area(q::area_feature(&**client, &row.org, &row.route_id).await?);
     let r = &row.report;
-    let total_m = r["total_m"].as_f64().unwrap_or(0.0);
     let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
     let mut missed = Vec::new();
-    for s in r["missed"].as_array().into_iter().flatten() {
-        let (a, b) = (
-            s["from_m"].as_f64().unwrap_or(0.0),
-            s["to_m"].as_f64().unwrap_or(0.0),
-        );
-        let pieces = subtract(a, b, &cuts);
-        if pieces == [(a, b)] {
-            missed.push(stretch_feature(a, b, s["geometry"].clone(), json!({})));
+    let mut missed_m = 0.0;
+    for s in &r.missed {
+        let pieces = geofence::missed_minus_justified(&[(s.from_m, s.to_m)], &cuts);
+        missed_m += pieces.iter().map(|(a, b)| b - a).sum::<f64>();
+        if pieces == [(s.from_m, s.to_m)] {
+            missed.push(stretch_feature(
+                s.from_m,
+                s.to_m,
+                json!(s.geometry),
+                json!({}),
+            ));
         } else {
             for (a, b) in pieces {
                 missed.push(stretch_feature(
                     a,
                     b,
-                    geometry(&line, total_m, a, b),
+                    geometry(route.as_ref(), a, b),
                     json!({}),
                 ));
             }
@@ -99,35 +102,30 @@ pub async fn get(
             stretch_feature(
                 j.from_m,
                 j.to_m,
-                geometry(&line, total_m, j.from_m, j.to_m),
+                geometry(route.as_ref(), j.from_m, j.to_m),
                 json!({"id": j.id, "note": j.note, "actor": j.actor, "at": j.created_at, "source": "operator"}),
             )
         })
         .collect();
-    for js in r["justified"].as_array().into_iter().flatten() {
-        let s = &js["stretch"];
+    for js in &r.justified {
+        let s = &js.stretch;
         justified.push(stretch_feature(
-            s["from_m"].as_f64().unwrap_or(0.0),
-            s["to_m"].as_f64().unwrap_or(0.0),
-            s["geometry"].clone(),
-            json!({"note": js["note"], "source": "engine"}),
+            s.from_m,
+            s.to_m,
+            json!(s.geometry),
+            json!({"note": js.note, "source": "engine"}),
         ));
     }
-    // A fold from +0.0: an empty f64 `sum` is -0.0, shown as "-0 m".
-    let missed_m: f64 = missed
-        .iter()
-        .map(|f| f["properties"]["length_m"].as_f64().unwrap_or(0.0))
-        .fold(0.0, |a, b| a + b);
     Ok(Json(json!({
         "org": row.org, "route": row.route_id, "shift": row.shift_id, "date": row.shift_date,
         "updated_at": row.updated_at,
-        "total_m": r["total_m"], "covered_m": r["covered_m"], "covered_fraction": r["covered_fraction"],
-        "complete_m": r["complete_m"], "passes_required": r["passes_required"],
+        "total_m": r.total_m, "covered_m": r.covered_m, "covered_fraction": r.covered_fraction,
+        "complete_m": r.complete_m, "passes_required": r.passes_required,
         "missed_m": missed_m,
-        "passes": r["passes"],
+        "passes": r.passes,
         "missed": {"type": "FeatureCollection", "features": missed},
         "justified": {"type": "FeatureCollection", "features": justified},
-        "last_served": r["last_served"],
+        "last_served": r.last_served,
     })))
 }
 
@@ -138,22 +136,22 @@ fn stretch_feature(from_m: f64, to_m: f64, geometry: Value, mut props: Value) ->
     json!({"type": "Feature", "geometry": geometry, "properties": props})
 }
 
-/// The route's centre line (lon, lat) from its stored Feature.
-fn route_line(feature: Option<Value>) -> Vec<(f64, f64)> {
-    let Some(f) = feature else { return vec![] };
-    if f["geometry"]["type"] != "LineString" {
-        return vec![];
-    }
-    f["geometry"]["coordinates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| Some((c.get(0)?.as_f64()?, c.get(1)?.as_f64()?)))
-        .collect()
+/// The route, from its stored Feature (`None` when it is gone or no longer
+/// validates: stretches then have no geometry).
+fn route_area(feature: Option<Value>) -> Option<geofence::Area> {
+    let f: geojson::Feature = serde_json::from_value(feature?).ok()?;
+    geofence::Area::from_geojson_feature(&f).ok()
 }
 
-fn geometry(line: &[(f64, f64)], total_m: f64, a: f64, b: f64) -> Value {
-    let coords = cut_line(line, total_m, a, b);
+/// A stretch of the route as a GeoJSON LineString, cut where the engine
+/// measures it.
+fn geometry(route: Option<&geofence::Area>, a: f64, b: f64) -> Value {
+    let coords: Vec<[f64; 2]> = route
+        .map(|r| r.stretch_lonlat(a, b))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(lon, lat)| [lon, lat])
+        .collect();
     if coords.len() < 2 {
         return Value::Null;
     }
@@ -220,7 +218,7 @@ pub async fn justify(
                 b.route, b.shift, b.date
             ))
         })?;
-    let total_m = row.report["total_m"].as_f64().unwrap_or(0.0);
+    let total_m = row.report.total_m;
     if b.to_m > total_m + 0.5 {
         return Err(ApiError::invalid(
             "to_m",

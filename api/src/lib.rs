@@ -10,7 +10,10 @@
 //!   ([`resources`]), API tokens ([`tokens`]) and the audit log ([`audit`]).
 //!   A token limited to some orgs sees only theirs: anything else is 404.
 //!   Reads go through `store::queries`; the live view (crate `live`) gives
-//!   positions and the event stream.
+//!   positions and the event stream, each device with its display state
+//!   ([`display`], judged by `geofence::display_state`).
+//! - Each request runs in an `http_request` span (route template, status,
+//!   latency: [`http_trace`]).
 //! - Every error is an [`error::ApiError`], answered as `application/problem+json`.
 //! - The OpenAPI 3.1 document ([`openapi`]), generated from the handlers'
 //!   annotations, at `GET /api/v1/openapi.json` (no token needed).
@@ -26,11 +29,13 @@ mod audit;
 pub mod auth;
 pub mod config;
 mod coverage;
+mod display;
 pub mod error;
 mod extract;
 mod geo_util;
 mod health;
 mod http_metrics;
+mod http_trace;
 pub mod openapi;
 mod page;
 mod positions;
@@ -125,7 +130,9 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     if let Some(cors) = cors_layer(&cfg.cors_origins) {
         router = router.layer(cors);
     }
-    let router = router.layer(middleware::from_fn(security_headers));
+    let router = router
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(http_trace::span));
     match metrics {
         Ok(m) => router.layer(middleware::from_fn_with_state(m, http_metrics::track)),
         Err(e) => {

@@ -3,7 +3,6 @@
 //! Positions come from the in-memory live view; kinds, districts and open
 //! alerts from one query.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -15,12 +14,10 @@ use serde::{Deserialize, Serialize};
 use store::queries::live;
 
 use crate::auth::{Caller, Role};
+use crate::display::{self, Directory};
 use crate::error::ApiError;
 use crate::extract::Q;
 use crate::{AppState, geo_util};
-
-/// A device is offline when its latest fix is older than this.
-const OFFLINE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -31,25 +28,6 @@ pub struct PositionsQuery {
     pub kind: Option<String>,
     /// `min_lon,min_lat,max_lon,max_lat`
     pub bbox: Option<String>,
-}
-
-/// A device's state, from its latest fix and open alerts.
-pub fn state_of(now: DateTime<Utc>, p: &::live::Position, open: &[String]) -> &'static str {
-    let has = |k: &str| open.iter().any(|o| o == k);
-    let speed = f64::from(p.speed.unwrap_or(0.0));
-    if now - p.ts > OFFLINE_AFTER {
-        "offline"
-    } else if has("off_area") {
-        "off_area"
-    } else if has("idle") {
-        "idle"
-    } else if p.work == Some(true) {
-        "working"
-    } else if speed >= 2.0 {
-        "moving"
-    } else {
-        "stopped"
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/positions", tag = "live", operation_id = "positions",
@@ -75,36 +53,18 @@ pub async fn positions(
         live::unresolved_alert_kinds(&**client)
     )?;
     let directory = dir.get(&client, version).await?;
-    let mut open: HashMap<i32, Vec<String>> = HashMap::new();
-    for (device_id, kind) in alert_rows {
-        open.entry(device_id).or_default().push(kind);
-    }
-    let none: Vec<String> = Vec::new();
+    let open = display::open_alerts(alert_rows);
     let mut positions = state.live.positions();
     positions.retain(|p| orgs.as_ref().is_none_or(|o| o.contains(&p.org)));
     positions.sort_by_key(|p| p.device_id);
-    // "Now" is each org's clock, like the engine's: the wall clock while its fixes
-    // arrive live, else (a replayed shift) the time of its newest fix.
+    // "Now" is each org's clock, like the engine's.
     let wall = Utc::now();
-    let mut newest: HashMap<&str, &::live::Position> = HashMap::new();
-    for p in &positions {
-        let e = newest.entry(p.org.as_str()).or_insert(p);
-        if p.ts > e.ts {
-            *e = p;
-        }
-    }
-    let org_now: HashMap<&str, DateTime<Utc>> = newest
-        .into_iter()
-        .map(|(org, p)| {
-            let live = p.received_at - p.ts < chrono::Duration::minutes(2);
-            (org, if live { wall } else { p.ts.min(wall) })
-        })
-        .collect();
+    let org_now = display::org_clocks(&positions, wall);
     let features: Vec<Feature> = positions
         .iter()
         .filter_map(|p| {
-            let s = directory.get(&p.device_id)?;
-            let open_alerts = open.get(&p.device_id).unwrap_or(&none);
+            let s = &directory.get(&p.device_id)?.info;
+            let open_alerts = open.get(&p.device_id).map_or(&[][..], Vec::as_slice);
             let keep = q.kind.as_ref().is_none_or(|k| *k == s.kind)
                 && q.district.as_ref().is_none_or(|d| s.districts.contains(d))
                 && bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
@@ -128,8 +88,8 @@ pub async fn positions(
                     heading: p.heading,
                     work: p.work,
                     batt: p.batt,
-                    state: state_of(now, p, open_alerts),
-                    sos: open_alerts.iter().any(|k| k == "sos"),
+                    state: display::state_of(&directory, &open, p, now).as_str(),
+                    sos: open_alerts.contains(&geofence::AlertKind::Sos),
                     open_alerts: open_alerts.len(),
                 },
             })
@@ -146,19 +106,17 @@ pub async fn positions(
 }
 
 /// The device directory ([`live::device_directory`]: who each device is and
-/// its districts), kept between requests and read again only when
-/// [`live::directory_version`] changes: it is the expensive part of the
-/// positions view (tens of ms for 10,000 devices) and changes only with the
-/// configuration.
+/// its districts; with [`live::org_rules`], its display thresholds), kept
+/// between requests and read again only when [`live::directory_version`]
+/// changes: it is the expensive part of the positions view (tens of ms for
+/// 10,000 devices) and changes only with the configuration.
 #[derive(Default)]
 pub struct DirectoryCache {
     cached: tokio::sync::RwLock<Option<(live::DirectoryVersion, Arc<Directory>)>>,
 }
 
-type Directory = HashMap<i32, live::DeviceInfo>;
-
 impl DirectoryCache {
-    async fn get(
+    pub async fn get(
         &self,
         client: &tokio_postgres::Client,
         version: live::DirectoryVersion,
@@ -174,13 +132,9 @@ impl DirectoryCache {
         {
             return Ok(d.clone());
         }
-        let d: Arc<Directory> = Arc::new(
-            live::device_directory(client)
-                .await?
-                .into_iter()
-                .map(|i| (i.device_id, i))
-                .collect(),
-        );
+        let (devices, rules) =
+            tokio::try_join!(live::device_directory(client), live::org_rules(client))?;
+        let d: Arc<Directory> = Arc::new(display::directory(devices, &rules));
         *cached = Some((version, d.clone()));
         Ok(d)
     }
@@ -225,47 +179,4 @@ struct Properties<'a> {
     state: &'static str,
     sos: bool,
     open_alerts: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pos(age_s: i64, speed: f32, work: Option<bool>) -> (DateTime<Utc>, ::live::Position) {
-        let now = Utc::now();
-        (
-            now,
-            ::live::Position {
-                device_id: 1,
-                org: "o".into(),
-                device: "d".into(),
-                ts: now - chrono::Duration::seconds(age_s),
-                lat: 0.0,
-                lon: 0.0,
-                speed: Some(speed),
-                heading: None,
-                work,
-                sos: false,
-                batt: None,
-                received_at: now,
-            },
-        )
-    }
-
-    #[test]
-    fn states_in_order_of_precedence() {
-        let (now, p) = pos(700, 10.0, Some(true));
-        assert_eq!(state_of(now, &p, &["off_area".into()]), "offline");
-        let (now, p) = pos(5, 10.0, Some(true));
-        assert_eq!(
-            state_of(now, &p, &["idle".into(), "off_area".into()]),
-            "off_area"
-        );
-        assert_eq!(state_of(now, &p, &["idle".into()]), "idle");
-        assert_eq!(state_of(now, &p, &[]), "working");
-        let (now, p) = pos(5, 10.0, Some(false));
-        assert_eq!(state_of(now, &p, &[]), "moving");
-        let (now, p) = pos(5, 0.5, None);
-        assert_eq!(state_of(now, &p, &[]), "stopped");
-    }
 }

@@ -3,6 +3,11 @@
 //! transitions (the engine opening and clearing alerts, operators
 //! acknowledging and resolving them), filterable by org and district.
 //!
+//! Each `position` carries the device's display state (`crate::display`),
+//! and a `state` event says when it changes without a fix: an alert opened or
+//! resolved, or the org's clock passing the device's `offline_after_s`
+//! (looked at every [`RECHECK`]).
+//!
 //! Each client reads its own receiver of the live view's broadcast, which
 //! never waits for anyone: a client that falls more than the broadcast's
 //! buffer behind is told so and dropped, and ingest never slows down.
@@ -31,11 +36,18 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::auth::tokens::Source;
 use crate::auth::{Auth, Caller, Role};
+use crate::display::{self, StateTracker};
 use crate::error::ApiError;
 use crate::extract::Q;
+use crate::positions::DirectoryCache;
 
 /// Positions of one device are sent at most this often.
 const COALESCE: Duration = Duration::from_secs(1);
+
+/// Display states that change with the clock alone (offline) are looked at
+/// this often: one pass over the live view per stream, a millisecond or two
+/// for 10,000 devices.
+const RECHECK: Duration = Duration::from_secs(5);
 
 /// Cancelled when the server shuts down: open streams end so it can.
 #[derive(Clone)]
@@ -112,6 +124,11 @@ struct Client {
     pending: HashMap<i32, Position>,
     outbox: VecDeque<Event>,
     tick: tokio::time::Interval,
+    /// Display states as this client knows them.
+    states: StateTracker,
+    /// When states were last looked at; `None`: an alert changed, look now.
+    rechecked: Option<Instant>,
+    live: Arc<::live::LiveView>,
     shutdown: CancellationToken,
     /// The tokens, and which one opened this stream: checked every tick, so
     /// a revocation ends the stream as it ends the token's requests.
@@ -119,8 +136,9 @@ struct Client {
     done: bool,
 }
 
-/// Server-Sent Events: `position` (a device's latest fix, at most one per
-/// device per second), `alert` (an alert opened or cleared by the engine, or
+/// Server-Sent Events: `position` (a device's latest fix with its display
+/// `state`, at most one per device per second), `state` (`device_id`, `org`,
+/// `state`: a device's display state changed without a fix), `alert` (an alert opened or cleared by the engine, or
 /// acknowledged or resolved by an operator: `alert_id`, `org`, `device_id`,
 /// `kind`, `state`, `at`, `district`, `actor`, …), `dropped` (the client
 /// fell too far behind and is disconnected) and `revoked` (the token was
@@ -132,9 +150,13 @@ struct Client {
         (status = 422, description = "A filter that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The token holds as many streams as it may (or another limit is spent); retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
+// One axum extractor per concern (slots, directory, tokens, shutdown) is
+// what makes the arguments many; bundling them would only hide that.
+#[allow(clippy::too_many_arguments)]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     Extension(slots): Extension<Arc<StreamSlots>>,
+    Extension(dir): Extension<Arc<DirectoryCache>>,
     auth: Option<Extension<Arc<Auth>>>,
     source: Option<Extension<Source>>,
     caller: Caller,
@@ -148,9 +170,9 @@ pub async fn stream(
         why: "this token holds as many live streams as it may (api.stream_max_per_token); \
                   close one, or retry after Retry-After seconds",
     })?;
+    let client = state.pool.get().await?;
     let in_district = match &q.district {
         Some(d) => {
-            let client = state.pool.get().await?;
             let pairs = store::queries::live::device_districts(&**client).await?;
             Some(
                 pairs
@@ -162,6 +184,18 @@ pub async fn stream(
         }
         None => None,
     };
+    let (version, alert_rows) = tokio::try_join!(
+        store::queries::live::directory_version(&**client),
+        store::queries::live::unresolved_alert_kinds(&**client)
+    )?;
+    let directory = dir.get(&client, version).await?;
+    drop(client);
+    let states = StateTracker::new(
+        directory,
+        display::open_alerts(alert_rows),
+        &state.live.positions(),
+        chrono::Utc::now(),
+    );
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let client = Client {
@@ -174,6 +208,9 @@ pub async fn stream(
         pending: HashMap::new(),
         outbox: VecDeque::new(),
         tick,
+        states,
+        rechecked: Some(Instant::now()),
+        live: state.live.clone(),
         shutdown: shutdown.map(|s| s.0.0).unwrap_or_default(),
         token: auth.zip(source).map(|(a, s)| (a.0, s.0)),
         done: false,
@@ -213,6 +250,7 @@ impl Client {
                 },
                 _ = self.tick.tick() => {
                     self.flush_due();
+                    self.recheck_states();
                     self.check_token().await;
                 }
             }
@@ -282,13 +320,38 @@ impl Client {
 
     fn send_position(&mut self, p: &Position) {
         self.last_sent.insert(p.device_id, Instant::now());
-        let data = serde_json::to_string(p).unwrap_or_default();
+        let state = self.states.position(p, chrono::Utc::now());
+        let mut data = serde_json::to_value(p).unwrap_or_default();
+        data["state"] = json!(state.as_str());
+        let data = data.to_string();
         self.outbox
             .push_back(Event::default().event("position").data(data));
     }
 
+    /// Sends a `state` event for each wanted device whose display state
+    /// changed without a fix: right after an alert changed, else every
+    /// [`RECHECK`].
+    fn recheck_states(&mut self) {
+        if self.rechecked.is_some_and(|t| t.elapsed() < RECHECK) {
+            return;
+        }
+        self.rechecked = Some(Instant::now());
+        let positions = self.live.positions();
+        for (p, s) in self.states.changed(&positions, chrono::Utc::now()) {
+            if self.wanted(&p.org, Some(p.device_id), None) {
+                let data = json!({"device_id": p.device_id, "org": p.org, "state": s.as_str()});
+                self.outbox
+                    .push_back(Event::default().event("state").data(data.to_string()));
+            }
+        }
+    }
+
     fn alert(&mut self, t: &StoredTransition) {
         let c = &t.change;
+        if let Some(id) = c.device_id {
+            self.states.alert(id, c.kind, c.open);
+            self.rechecked = None;
+        }
         if !self.wanted(&c.org, c.device_id, c.district.as_deref()) {
             return;
         }
@@ -309,6 +372,12 @@ impl Client {
     /// An operator's ack or resolve: an `alert` event like the engine's, with
     /// the new state, who did it and their note.
     fn alert_update(&mut self, u: &AlertUpdate) {
+        if let Some(id) = u.device_id
+            && u.state == "resolved"
+        {
+            self.states.alert(id, &u.kind, false);
+            self.rechecked = None;
+        }
         if !self.wanted(&u.org, u.device_id, u.district.as_deref()) {
             return;
         }

@@ -11,21 +11,29 @@
 #     output. Each end-to-end test starts its own Mosquitto on a free port and
 #     creates its own database.
 # Extra arguments go to the Rust test runner. SWEEPWATCH_TEST_RUST_ONLY=1 skips
-# steps 2 and 3.
+# steps 2 and 3. Each step prints a line with the time so far, and builds show
+# cargo's own progress (the first build takes several minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+started=$SECONDS
+step() { printf 'test: [%ss] %s\n' "$((SECONDS - started))" "$*" >&2; }
 command -v cargo >/dev/null || { echo "test: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+step "1. PostgreSQL and Mosquitto (deploy/local/services.sh)"
 deploy/local/services.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "test: installing cargo-nextest from crates.io" >&2
-  cargo install --locked cargo-nextest >/dev/null 2>&1 || true
+  step "installing cargo-nextest from crates.io (a few minutes, once)"
+  cargo install --locked cargo-nextest || step "cargo-nextest did not install; falling back to cargo test"
 fi
 if [ -z "${SWEEPWATCH_TEST_RUST_ONLY:-}" ]; then
-  cargo build --quiet
+  step "building the sweepwatch binary (cargo build)"
+  cargo build
+  step "2. the OpenAPI document fuzzed with Schemathesis (tests/schemathesis.sh)"
   bash tests/schemathesis.sh
+  step "3. the dashboard in headless Chromium (tests/web/run.sh)"
   bash tests/web/run.sh
 fi
-cargo test --workspace --doc --quiet
+step "4. building the Rust tests, then running them (doc tests first)"
+cargo test --workspace --doc
 if cargo nextest --version >/dev/null 2>&1; then
   exec cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use criterion::{Criterion, criterion_group, criterion_main};
 use geo::{LineString, MultiPolygon, Polygon};
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use geofence::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

@@ -300,10 +300,21 @@ impl Area {
             AreaGeometry::Line(line) => Some(
                 line.0
                     .windows(2)
-                    .map(|w| crate::projection::local_distance_m(w[0].x, w[0].y, w[1].x, w[1].y))
+                    .map(|w| crate::geodesy::local_distance_m(w[0].x, w[0].y, w[1].x, w[1].y))
                     .sum(),
             ),
             AreaGeometry::Polygons(_) => None,
+        }
+    }
+    /// The part of a route from `from_m` to `to_m` metres along it, as
+    /// (lon, lat) points, measured as the coverage measures it (so a report's
+    /// stretches cut here meet the engine's own); empty for zones.
+    pub fn stretch_lonlat(&self, from_m: f64, to_m: f64) -> Vec<(f64, f64)> {
+        match &self.geometry {
+            AreaGeometry::Line(line) => {
+                crate::route_geom::RouteGeom::new(line, 0.0).stretch_lonlat(from_m, to_m)
+            }
+            AreaGeometry::Polygons(_) => vec![],
         }
     }
     /// Whether this is a rest zone.
@@ -314,5 +325,26 @@ impl Area {
                 purpose: ZonePurpose::RestZone
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stretch_is_cut_on_the_coverage_metres() {
+        let r = Area::route(
+            AreaId::new("r").unwrap(),
+            &[(113.0, 22.0), (113.01, 22.0)],
+            8.0,
+            1,
+        )
+        .unwrap();
+        let total = r.length_m().unwrap();
+        let cut = r.stretch_lonlat(total * 0.25, total * 0.75);
+        assert_eq!(cut.len(), 2);
+        assert!((cut[0].0 - 113.0025).abs() < 1e-6, "{cut:?}");
+        assert!((cut[1].0 - 113.0075).abs() < 1e-6, "{cut:?}");
     }
 }

@@ -33,7 +33,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            tz: chrono_tz::Asia::Shanghai,
+            tz: crate::DEFAULT_TIME_ZONE,
             rules: RuleConfig::default(),
         }
     }

@@ -78,6 +78,14 @@ pub enum GeofenceError {
     /// A coverage snapshot does not fit the loaded routes.
     #[error("restore coverage: {0}")]
     InvalidSnapshot(String),
+    /// An org's time zone is not an IANA name.
+    #[error("org {org}: time zone {name:?} is not an IANA time zone")]
+    UnknownTimeZone {
+        /// the org's id
+        org: String,
+        /// the refused name
+        name: String,
+    },
     /// A justification referred to an unknown coverage cell or bad range.
     #[error("justify: {0}")]
     InvalidJustification(String),

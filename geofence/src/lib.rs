@@ -16,7 +16,7 @@
 //!   `set_shifts`, `set_devices`, `set_assignments`, `set_rules`. Feed it
 //!   [`Engine::on_fix`] in per-device arrival order and [`Engine::tick`] with a
 //!   watermark; both return [`AlertTransition`]s. Areas are compiled into an
-//!   R-tree (degrees) plus per-route local metric frames ([`projection`]), so a
+//!   R-tree (degrees) plus per-route local metric frames ([`geodesy`]), so a
 //!   fix is tested only against the areas near it.
 //! * **Rules** — a per-device state machine (idle, off_area, offline,
 //!   late_start, speeding_at_work, off_shift_work, sos) in event time; a late
@@ -26,6 +26,9 @@
 //!   within the corridor half-width of the segment; cells keep the union,
 //!   pass counts as a step function, justified stretches, and per route the
 //!   last-served time of each stretch. See [`CoverageReport`].
+//! * **Display state** — what the live map shows of a device (sos, offline,
+//!   off_area, idle, working, moving, stopped) from its latest fix, its
+//!   unresolved alerts and its own rule parameters ([`display_state`]).
 //! * **Daily summary** — distance, working/transit/idle time and deadhead ratio
 //!   per device and local date ([`DailySummary`]).
 //! * **Persistence hooks** — dirty sets to drain ([`Engine::drain_dirty_coverage`],
@@ -33,17 +36,20 @@
 //!
 //! ## Where things are
 //!
-//! `area`, `geojson_io`, `projection`, `route_geom` (exact corridor maths),
+//! `area`, `geojson_io`, `geodesy` (every distance and projection), `route_geom` (exact corridor maths),
 //! `spatial` (R-trees) — geometry; `shift`, `calendar` — shift calendars;
 //! `rules_config`, `rules`, `timers`, `alert`, `device` — the rule state machine;
+//! `display` — a device's display state;
 //! `intervals`, `coverage`, `report` — coverage; `summary` — daily summaries;
-//! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together.
+//! `engine`, `engine_fix`, `engine_cov` — the engine that ties them together;
+//! `windows` — when a fix is live and when coverage is final.
 
 mod alert;
 mod area;
 mod calendar;
 mod coverage;
 mod device;
+mod display;
 mod engine;
 mod engine_cov;
 mod engine_fix;
@@ -52,10 +58,10 @@ mod engine_risk;
 mod error;
 mod fix;
 mod fxhash;
+pub mod geodesy;
 mod geojson_io;
 mod ids;
 mod intervals;
-pub mod projection;
 mod reach;
 mod report;
 mod route_geom;
@@ -66,23 +72,30 @@ mod shift;
 mod spatial;
 mod summary;
 mod timers;
+mod timezone;
+pub mod windows;
 
 pub use alert::{AlertKind, AlertTransition, Case, Cases, Change, RouteAlert};
 pub use area::{Area, AreaGeometry, AreaKind, ZonePurpose};
 pub use coverage::{CoverageSnapshot, Justification};
 pub use device::{DeviceSnapshot, REORDER_WINDOW};
+pub use display::{DisplayState, LatestFix, display_state, org_clock};
 pub use engine::{Assignment, Engine, EngineConfig, MemoryReport};
 pub use error::GeofenceError;
 pub use fix::{DeviceKind, Fix};
 pub use ids::{AreaId, DeviceKey, OrgId, ShiftId};
 pub use intervals::{IntervalSet, MaxMap, StepCounts};
-pub use report::{CoverageReport, JustifiedStretch, ServedStretch, Stretch, StretchPasses};
+pub use report::{
+    CoverageReport, JustifiedStretch, MIN_MISSED_M, ServedStretch, Stretch, StretchPasses,
+    missed_m, missed_minus_justified,
+};
 pub use rules_config::{RuleConfig, RuleOverride, RuleParams};
 pub use shift::{
     DatedWindow, MonthDay, MonthlyExtra, Shift, ShiftInstance, ShiftInstanceKey, WeeklyWindow,
     local_to_utc,
 };
 pub use summary::DailySummary;
+pub use timezone::{DEFAULT_TIME_ZONE, org_time_zone};
 
 /// Exact corridor geometry, exposed for property tests and benchmarks.
 pub mod corridor {

@@ -1,12 +1,12 @@
 //! How far a point is from an area, and how far two areas are apart: what the
 //! working-area rules need to tell "on the way between two assigned areas" from
-//! "gone". Metres, in local frames (see [`crate::projection`]).
+//! "gone". Metres, in local frames (see [`crate::geodesy`]).
 //!
 //! A point p is *on the way* between areas A and B when
 //! `d(p, A) + d(p, B) <= detour * d(A, B) + slack`: an ellipse-like region
 //! around the gap between them, wide enough for streets that are not straight.
 
-use crate::projection::LocalFrame;
+use crate::geodesy::LocalFrame;
 use crate::spatial::{CompiledArea, Shape};
 use geo::{CoordsIter, Intersects, Point};
 

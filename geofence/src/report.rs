@@ -51,7 +51,49 @@ pub struct JustifiedStretch {
     pub note: String,
 }
 
-/// Coverage of one route in one shift instance.
+/// Pieces of a missed stretch shorter than this, left where a justification
+/// ends, are not reported: they are below GPS precision.
+pub const MIN_MISSED_M: f64 = 0.5;
+
+/// The one "missed minus justified" of sweepwatch: the parts of the `missed`
+/// stretches (from, to metres along a route) that no `justified` stretch
+/// covers, merged and in order, without pieces shorter than [`MIN_MISSED_M`].
+/// The engine applies it to its own justifications when it builds a
+/// [`CoverageReport`]; the API and the shift reports apply it to the
+/// operators' (DESIGN.md: a shift report's missed length is net of them).
+pub fn missed_minus_justified(missed: &[(f64, f64)], justified: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let missed = IntervalSet::from(missed.to_vec());
+    let justified = IntervalSet::from(justified.to_vec());
+    let mut out = Vec::new();
+    for (a, b) in missed.iter() {
+        let mut cursor = a;
+        for (ja, jb) in justified.iter() {
+            if jb <= cursor || ja >= b {
+                continue;
+            }
+            if ja > cursor {
+                out.push((cursor, ja));
+            }
+            cursor = cursor.max(jb);
+        }
+        if cursor < b {
+            out.push((cursor, b));
+        }
+    }
+    out.retain(|(a, b)| b - a >= MIN_MISSED_M);
+    out
+}
+
+/// The length of [`missed_minus_justified`], metres (`+0.0` when nothing is
+/// missed, never `-0.0`).
+pub fn missed_m(missed: &[(f64, f64)], justified: &[(f64, f64)]) -> f64 {
+    missed_minus_justified(missed, justified)
+        .iter()
+        .fold(0.0, |acc, (a, b)| acc + (b - a))
+}
+
+/// Coverage of one route in one shift instance, as the engine reports it and
+/// the store keeps it (JSON in `coverage.report`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoverageReport {
     /// The route.
@@ -69,12 +111,16 @@ pub struct CoverageReport {
     /// Length with at least `passes_required` passes, metres.
     pub complete_m: f64,
     /// Pass counts along the whole route (maximal runs of equal count, zeros included).
+    #[serde(default)]
     pub passes: Vec<StretchPasses>,
     /// Stretches with fewer than the required passes, not justified.
+    #[serde(default)]
     pub missed: Vec<Stretch>,
     /// Justified stretches, reported apart.
+    #[serde(default)]
     pub justified: Vec<JustifiedStretch>,
     /// When each stretch was last served, across instances.
+    #[serde(default)]
     pub last_served: Vec<ServedStretch>,
 }
 
@@ -132,37 +178,13 @@ pub(crate) fn build(
     let covered = cell.covered();
     let covered_m = covered.measure().min(cell.total_m);
     let runs = pass_runs(cell, &covered);
-    let mut justified_set = IntervalSet::default();
-    for j in &cell.justified {
-        justified_set.insert(j.from_m, j.to_m);
-    }
-    let mut missed = Vec::new();
-    for &(a, b, n) in &runs {
-        if n >= passes_required {
-            continue;
-        }
-        // cut the justified parts out of [a, b)
-        let mut cursor = a;
-        for (ja, jb) in justified_set.iter() {
-            if jb <= cursor || ja >= b {
-                continue;
-            }
-            if ja > cursor {
-                missed.push((cursor, ja));
-            }
-            cursor = cursor.max(jb);
-        }
-        if cursor < b {
-            missed.push((cursor, b));
-        }
-    }
-    let mut merged: Vec<(f64, f64)> = Vec::new();
-    for (a, b) in missed {
-        match merged.last_mut() {
-            Some(l) if l.1 >= a => l.1 = b,
-            _ => merged.push((a, b)),
-        }
-    }
+    let below: Vec<(f64, f64)> = runs
+        .iter()
+        .filter(|r| r.2 < passes_required)
+        .map(|r| (r.0, r.1))
+        .collect();
+    let justified: Vec<(f64, f64)> = cell.justified.iter().map(|j| (j.from_m, j.to_m)).collect();
+    let merged = missed_minus_justified(&below, &justified);
     CoverageReport {
         route: cell.route.clone(),
         instance: cell.key.clone(),
@@ -210,5 +232,29 @@ pub(crate) fn build(
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_minus_justified_cuts_holes_and_drops_slivers() {
+        let missed = [(0.0, 10.0), (20.0, 30.0), (25.0, 40.0)];
+        assert_eq!(
+            missed_minus_justified(&missed, &[]),
+            vec![(0.0, 10.0), (20.0, 40.0)]
+        );
+        assert_eq!(
+            missed_minus_justified(&missed, &[(5.0, 22.0), (21.0, 23.0)]),
+            vec![(0.0, 5.0), (23.0, 40.0)]
+        );
+        // A justification ending 0.3 m short leaves no sliver (the API's rule,
+        // now also the engine's and the shift report's).
+        assert!(missed_minus_justified(&[(10.0, 20.0)], &[(10.3, 20.0)]).is_empty());
+        assert_eq!(missed_m(&missed, &[(5.0, 22.0), (21.0, 23.0)]), 22.0);
+        assert_eq!(missed_m(&missed, &[(-5.0, 50.0)]), 0.0);
+        assert!(missed_m(&[], &[(1.0, 2.0)]).is_sign_positive());
     }
 }

@@ -2,7 +2,7 @@
 //! lengths, a segment index, and the exact "which part of the route lies within
 //! the corridor half-width of this pass segment" computation coverage is built on.
 
-use crate::projection::LocalFrame;
+use crate::geodesy::LocalFrame;
 use geo::LineString;
 use rstar::primitives::{GeomWithData, Line};
 use rstar::{AABB, RTree};

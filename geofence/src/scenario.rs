@@ -77,7 +77,7 @@ pub struct OrgSpec {
 }
 
 fn default_tz() -> String {
-    "Asia/Shanghai".into()
+    crate::DEFAULT_TIME_ZONE.name().into()
 }
 
 /// A shift as written: windows in the org's time zone.
@@ -202,12 +202,11 @@ impl ScenarioFile {
                 self.org.id
             ));
         }
-        let tz: Tz = self.org.timezone.parse().unwrap_or_else(|_| {
-            errs.push(format!(
-                "org.timezone {:?}: not an IANA time zone",
-                self.org.timezone
-            ));
-            chrono_tz::Asia::Shanghai
+        // On an unknown zone the rest is still checked (in the default zone),
+        // so that one answer lists every error.
+        let tz: Tz = crate::org_time_zone(&self.org.id, &self.org.timezone).unwrap_or_else(|e| {
+            errs.push(format!("org.timezone: {e}"));
+            crate::DEFAULT_TIME_ZONE
         });
         let areas = self.areas(&mut errs);
         let shifts = self.shifts(tz, &mut errs);

@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use geofence::windows::{COVERAGE_FINAL_AFTER, LIVE_WITHIN};
 use geofence::{
     AlertTransition, AreaId, Change, DeviceKey, Engine, EngineConfig, RouteAlert, Shift, ShiftId,
     ShiftInstanceKey,
@@ -33,13 +34,6 @@ use tracing::warn;
 pub const LATENESS: TimeDelta = TimeDelta::seconds(10);
 /// Timers run at most once per this much event time.
 const TICK_EVERY: TimeDelta = TimeDelta::seconds(1);
-/// Fixes received within this of their timestamp are "live".
-const LIVE_WINDOW: TimeDelta = TimeDelta::minutes(2);
-/// Coverage of a shift instance is final this long (of the org's clock) after
-/// the instance ended: its cell leaves memory, and fixes of that instance
-/// arriving later (a device's backlog after a day offline) are stored but no
-/// longer change its coverage.
-pub const COVERAGE_FINAL_AFTER: TimeDelta = TimeDelta::hours(24);
 /// How often (org clock) finished coverage is looked for.
 const FINALIZE_EVERY: TimeDelta = TimeDelta::minutes(1);
 
@@ -64,7 +58,7 @@ impl OrgEngine {
     fn new() -> Self {
         Self {
             engine: Engine::new(EngineConfig::default()),
-            tz: chrono_tz::Asia::Shanghai,
+            tz: geofence::DEFAULT_TIME_ZONE,
             shifts: HashMap::new(),
             areas: HashMap::new(),
             watermark: None,
@@ -209,7 +203,7 @@ impl EngineHost {
         let candidate = fix.ts.min(received_at);
         if org.watermark.is_none_or(|w| candidate > w) {
             org.watermark = Some(candidate);
-            org.live = received_at - fix.ts < LIVE_WINDOW;
+            org.live = received_at - fix.ts < LIVE_WITHIN;
         }
         if let Some(wm) = org.watermark {
             let target = wm - LATENESS;
@@ -322,7 +316,7 @@ impl EngineHost {
                         covered_m: r.covered_m,
                         complete_m: r.complete_m,
                         fraction: r.covered_fraction,
-                        report: serde_json::to_value(&r).unwrap_or_default(),
+                        report: r,
                     });
                 }
                 self.dirty_coverage

@@ -50,7 +50,7 @@ pub use config::{MqttConfig, PipelineConfig};
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
 pub use watchdog::IngestStatus;
-pub use writer::{engine_fix, haversine_m};
+pub use writer::engine_fix;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

@@ -4,6 +4,8 @@
 //! through the engines (in arrival order), write what they derived (alert
 //! transitions, coverage, daily summaries) and, every few seconds, an engine
 //! checkpoint; commit; then tell the pipeline, which releases the acks.
+//! Each transaction runs in a `batch_commit` span (`messages`, `rows`,
+//! `duration_ms`, `committed`).
 //!
 //! **Error classes** (`store::ErrorClass`):
 //! - *transient* (connection lost, timeouts, shutdown, too many connections,
@@ -33,9 +35,9 @@ use chrono::{DateTime, Utc};
 use live::{LiveView, Position};
 use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument as _, debug, error, info, warn};
 
-pub use rows::{engine_fix, haversine_m};
+pub use rows::engine_fix;
 
 use crate::codec::{self, Message};
 use crate::host::EngineHost;
@@ -171,10 +173,24 @@ impl Writer {
         todo.push_back(0..items.len());
         let mut backoff = Duration::from_millis(100);
         while let Some(range) = todo.pop_front() {
-            let failed = match self
+            // One span per transaction (a batch, or a part of one split around
+            // a refused message): its `rows` and `duration_ms`, and everything
+            // the engines and the store do inside it.
+            let span = tracing::info_span!(
+                "batch_commit",
+                messages = range.len(),
+                rows = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+                committed = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let result = self
                 .try_commit(items, range.clone(), &keys, &fallback)
-                .await
-            {
+                .instrument(span.clone())
+                .await;
+            span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+            span.record("committed", result.is_ok());
+            let failed = match result {
                 Ok(()) => continue,
                 Err(f) => f,
             };
@@ -272,6 +288,8 @@ impl Writer {
             fallback,
             &self.last,
         );
+        let rows = batch.fixes.len() + batch.rejects.len() + batch.statuses.len();
+        tracing::Span::current().record("rows", rows);
         let host = self.host.as_mut().expect("built above");
         for f in &batch.fixes {
             if let Some((org, name)) = self.registry.name(f.device_id) {
@@ -319,9 +337,7 @@ impl Writer {
         self.metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
-        self.metrics
-            .batch_rows
-            .observe((batch.fixes.len() + batch.rejects.len() + batch.statuses.len()) as f64);
+        self.metrics.batch_rows.observe(rows as f64);
         self.publish_alerts(stored);
         let inserted = std::mem::take(&mut outcome.inserted);
         self.publish_positions(&batch, &inserted);

@@ -153,7 +153,7 @@ impl Rows {
 fn fix_row(device_id: i32, fix: &Fix, prev: Option<&Fix>, received_at: DateTime<Utc>) -> FixRow {
     let (dist_m, dt_s) = match prev {
         Some(p) if fix.ts > p.ts => (
-            Some(ingest::haversine_m(p.lat, p.lon, fix.lat, fix.lon) as f32),
+            Some(geofence::geodesy::haversine_m(p.lat, p.lon, fix.lat, fix.lon) as f32),
             Some((fix.ts - p.ts).as_seconds_f64() as f32),
         ),
         _ => (None, None),

@@ -11,7 +11,7 @@
 //! rest zones. Shifts: day sweep 06:00–18:00, night wash 22:00–05:00, and the clean-city
 //! day on the last Saturday of each month, 08:00–12:00.
 
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use serde_json::{Value, json};
 
 use crate::scenario::rng::Rng;

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::Json;
 
 use crate::StoreError;
 
@@ -43,7 +44,7 @@ pub struct CoverageRow {
     pub covered_m: f64,
     pub complete_m: f64,
     pub fraction: f64,
-    pub report: serde_json::Value,
+    pub report: geofence::CoverageReport,
 }
 
 /// A device's summary for one local date.
@@ -220,7 +221,7 @@ pub async fn write_effects(
                     &c.covered_m,
                     &c.complete_m,
                     &c.fraction,
-                    &c.report,
+                    &Json(&c.report),
                 ],
             )
             .await?;

@@ -210,16 +210,18 @@ pub async fn delete_expired_fixes(
 }
 
 /// Deletes engine coverage checkpoints that a restart would not read: shift
-/// instances that started two days or more before their org's clock (the
-/// engine watermark), whose coverage is final (`ingest::host::COVERAGE_FINAL_AFTER`).
+/// instances older than their org's clock (the engine watermark) allows,
+/// whose coverage is final (`geofence::windows::oldest_open_shift_date`).
 /// Event time, not the wall clock: a replay of last month keeps its state.
 /// The `coverage` rows themselves are kept.
 pub async fn delete_final_coverage_state(client: &Client) -> Result<u64, StoreError> {
+    let window = geofence::windows::COVERAGE_STATE_WINDOW.as_seconds_f64();
     let n = client
         .execute(
             "DELETE FROM coverage_state s USING engine_checkpoints c
-             WHERE c.org = s.org AND s.shift_date < (c.watermark - interval '2 days')::date",
-            &[],
+             WHERE c.org = s.org
+               AND s.shift_date < ((c.watermark - make_interval(secs => $1)) AT TIME ZONE 'UTC')::date",
+            &[&window],
         )
         .await?;
     Ok(n)

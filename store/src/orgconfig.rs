@@ -173,7 +173,9 @@ pub async fn import(
 pub const IMPORT_ACTOR: &str = "sweepwatch import";
 
 /// Loads every org's configuration. Rows that no longer validate (edited by
-/// hand) are skipped with a warning rather than stopping the service.
+/// hand) are skipped with a warning rather than stopping the service; an org
+/// whose time zone is unknown is skipped with an error naming it (its shifts
+/// cannot be placed in time, and guessing a zone would misplace them).
 pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
     let mut orgs: Vec<OrgConfig> = Vec::new();
     for row in client
@@ -182,10 +184,13 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
     {
         let org: String = row.get(0);
         let tz_name: String = row.get(1);
-        let tz = tz_name.parse().unwrap_or_else(|_| {
-            tracing::warn!(org, tz_name, "unknown time zone; using Asia/Shanghai");
-            chrono_tz::Asia::Shanghai
-        });
+        let tz = match geofence::org_time_zone(&org, &tz_name) {
+            Ok(tz) => tz,
+            Err(e) => {
+                tracing::error!(error = %e, "skipping the org's configuration; import it again with a valid time zone");
+                continue;
+            }
+        };
         let rules = serde_json::from_value(row.get(2)).unwrap_or_else(|e| {
             tracing::warn!(org, error = %e, "unreadable rules; using the defaults");
             RuleConfig::default()

@@ -73,12 +73,13 @@ pub async fn device_snapshots(client: &Client) -> Result<Vec<(i32, Vec<u8>)>, St
 pub async fn coverage_snapshots(client: &Client) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let rows = client
         .query(
-            // Instances that started two days before the org's clock are final
-            // (host::COVERAGE_FINAL_AFTER): not worth reading.
+            // Instances older than the window are final
+            // (geofence::windows::oldest_open_shift_date): not worth reading.
             "SELECT s.org, s.snapshot FROM coverage_state s
              LEFT JOIN engine_checkpoints c ON c.org = s.org
-             WHERE c.watermark IS NULL OR s.shift_date >= (c.watermark - interval '2 days')::date",
-            &[],
+             WHERE c.watermark IS NULL
+                OR s.shift_date >= ((c.watermark - make_interval(secs => $1)) AT TIME ZONE 'UTC')::date",
+            &[&geofence::windows::COVERAGE_STATE_WINDOW.as_seconds_f64()],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

@@ -42,7 +42,7 @@ npm_ci tests/web
 log "building the page"
 (cd web && npm run --silent build -- --logLevel warn)
 log "building sweepwatch"
-cargo build --quiet
+cargo build
 mkdir -p target/web-e2e/screenshots
 rm -f target/web-e2e/screenshots/*.png
 cd tests/web

@@ -8,7 +8,7 @@
 import './style.css';
 import { api, apiAll, getToken, setToken, setHandlers } from './api.js';
 import { LiveStream } from './sse.js';
-import { app, emit, on, refreshStates, deviceFromFeature, applyPosition, isRouteAlert } from './state.js';
+import { app, emit, on, deviceFromFeature, applyPosition, applyState, isRouteAlert } from './state.js';
 import { t, applyStatic, setLang, currentLang, locale } from './i18n.js';
 import { h, toast } from './ui.js';
 import { createMap, drawAreas, fitAll, scheduleRender, getMap, flyTo, showRoute, showRiskLayer } from './map.js';
@@ -136,9 +136,6 @@ function start() {
   applyStatic();
 
   on('filters-changed', () => scheduleRender(true));
-  on('alerts-changed', () => {
-    if (refreshStates().length) scheduleRender(true);
-  });
   on('show-alert', (a) => {
     if (isRouteAlert(a)) {
       // No device to open: the route itself, highlighted (its geometry is in the areas).
@@ -148,9 +145,9 @@ function start() {
     else if (a.lat != null) flyTo(a.lat, a.lon);
   });
   setInterval(() => {
-    // Devices go offline by the clock, not by an event.
-    if (refreshStates().length) scheduleRender();
-    for (const id of app.devices.keys()) if (id === currentDevice()) emit('device-updated', id);
+    // The open device's "seen … ago" moves on with the clock (its state comes from the server).
+    const id = currentDevice();
+    if (id != null && app.devices.has(id)) emit('device-updated', id);
   }, 15000);
   setInterval(tickClock, 1000);
   tickClock();
@@ -262,7 +259,6 @@ async function resync() {
     held = [];
     resyncing = null;
     for (const [name, v] of replay) onStreamEvent(name, v);
-    refreshStates();
     afterLoad();
     emit('alerts-changed');
   })();
@@ -296,6 +292,12 @@ function onStreamEvent(name, v) {
     }
     if (d.id === currentDevice()) emit('device-updated', d.id);
     scheduleRender();
+  } else if (name === 'state') {
+    const d = applyState(v);
+    if (d) {
+      if (d.id === currentDevice()) emit('device-updated', d.id);
+      scheduleRender(true);
+    }
   } else if (name === 'alert') {
     applyAlertEvent(v);
   } else if (name === 'dropped') {

@@ -25,11 +25,6 @@ export const ALERT_KINDS = Object.keys(SEVERITY).sort((a, b) => SEVERITY[a] - SE
 /** A route alert (`coverage_at_risk`): no device; `area_id` is the route, `shift_id`/`shift_date` the instance. */
 export const isRouteAlert = (a) => a.device_id == null;
 
-/** A device is offline when its latest fix is older than this (as the API). */
-const OFFLINE_AFTER_MS = 10 * 60 * 1000;
-/** An org's newest fix younger than this on arrival: its fixes are live. */
-const LIVE_WITHIN_MS = 2 * 60 * 1000;
-
 export const app = {
   me: null, // {name, role}
   config: { tile_url: '', tile_attribution: '' },
@@ -60,62 +55,10 @@ export function emit(name, detail) {
 
 export const canOperate = () => app.me && (app.me.role === 'operator' || app.me.role === 'admin');
 
-// Each org's newest fix (for its clock) and each device's unresolved alert
-// kinds, kept up to date incrementally: a position event costs O(1), not a
-// pass over every device (thousands of events a second at 5,000 devices).
-const orgNewest = new Map(); // org -> {ts, receivedAt}
-let kindsIndex = new Map(); // device id -> Set of alert kinds
-const NO_KINDS = new Set();
-
-function noteOrgFix(d) {
-  const n = orgNewest.get(d.org);
-  if (!n || d.ts > n.ts) orgNewest.set(d.org, { ts: d.ts, receivedAt: d.receivedAt });
-}
-
-/** "Now" of an org: the wall clock while its fixes arrive live, else its newest fix's time. */
-export function orgNow(org) {
-  const n = orgNewest.get(org);
-  const wall = Date.now();
-  if (!n) return wall;
-  return n.receivedAt - n.ts < LIVE_WITHIN_MS ? wall : Math.min(n.ts, wall);
-}
-
-export function alertKindsOf(deviceId) {
-  return kindsIndex.get(deviceId) || NO_KINDS;
-}
-
-/** A device's display state, by the API's precedence, SOS above all. */
-export function computeState(d, now = orgNow(d.org), kinds = alertKindsOf(d.id)) {
-  if (kinds.has('sos')) return 'sos';
-  if (d.ts == null) return 'offline';
-  if (now - d.ts > OFFLINE_AFTER_MS) return 'offline';
-  if (kinds.has('off_area')) return 'off_area';
-  if (kinds.has('idle')) return 'idle';
-  if (d.work === true) return 'working';
-  if ((d.speed ?? 0) >= 2) return 'moving';
-  return 'stopped';
-}
-
-/** Recomputes every device's state (alerts changed, or the clock moved on); returns the ids that changed. */
-export function refreshStates() {
-  kindsIndex = new Map();
-  for (const a of app.alerts.values()) {
-    if (isRouteAlert(a)) continue;
-    if (!kindsIndex.has(a.device_id)) kindsIndex.set(a.device_id, new Set());
-    kindsIndex.get(a.device_id).add(a.kind);
-  }
-  orgNewest.clear();
-  for (const d of app.devices.values()) if (d.ts != null) noteOrgFix(d);
-  const changed = [];
-  for (const d of app.devices.values()) {
-    const s = computeState(d);
-    if (s !== d.state) {
-      d.state = s;
-      changed.push(d.id);
-    }
-  }
-  return changed;
-}
+// A device's display state (STATES) is the server's: /positions and the live
+// stream's `position` and `state` events send it, judged by the device's own
+// thresholds at its org's clock (geofence's display_state). The page derives
+// none of it.
 
 /** From a /positions Feature. */
 export function deviceFromFeature(f) {
@@ -131,15 +74,11 @@ export function deviceFromFeature(f) {
     lat,
     lon,
     ts: Date.parse(p.ts),
-    // /positions does not say when it arrived: an old fix counts as replayed (its org's clock
-    // is then its newest fix), a recent one as live, as the API decides.
-    receivedAt: Date.now(),
     speed: p.speed,
     heading: p.heading,
     work: p.work,
     batt: p.batt,
-    serverState: p.state,
-    state: p.sos ? 'sos' : p.state,
+    state: p.state,
   };
 }
 
@@ -156,14 +95,20 @@ export function applyPosition(p) {
     lat: p.lat,
     lon: p.lon,
     ts,
-    receivedAt: Date.parse(p.received_at) || Date.now(),
     speed: p.speed,
     heading: p.heading,
     work: p.work,
     batt: p.batt,
   });
-  noteOrgFix(d);
-  d.state = computeState(d);
+  if (p.state) d.state = p.state;
+  return d;
+}
+
+/** Applies a `state` event of the live stream; returns the device when its state changed. */
+export function applyState(v) {
+  const d = app.devices.get(v.device_id);
+  if (!d || d.state === v.state) return null;
+  d.state = v.state;
   return d;
 }
 

@@ -122,8 +122,10 @@ pub struct DevicesReport {
 
 /// A GeoJSON FeatureCollection of Point Features, one per device with a fix in
 /// the last day; `properties`: `device_id`, `org`, `device`, `kind`, `label`,
-/// `districts`, `ts`, `speed`, `heading`, `work`, `batt`, `state` (`offline`,
-/// `off_area`, `idle`, `working`, `moving`, `stopped`), `sos`, `open_alerts`.
+/// `districts`, `ts`, `speed`, `heading`, `work`, `batt`, `state` (the display
+/// state, first that holds: `sos`, `offline`, `off_area`, `idle`, `working`,
+/// `moving`, `stopped`; judged by the device's own `offline_after_s` and
+/// `moving_min_kmh` at its org's clock), `sos`, `open_alerts`.
 #[derive(Serialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct Positions(Value);

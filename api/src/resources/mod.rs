@@ -42,10 +42,11 @@ async fn commit(
     Ok(())
 }
 
-/// The org's time zone; 422 naming `field` when the org does not exist.
+/// The org's time zone; 422 naming `field` when the org does not exist, 409
+/// naming the org when its stored zone is unknown.
 async fn org_tz(client: &impl GenericClient, org: &str, field: &str) -> Result<Tz, ApiError> {
     let tz = store::queries::config::org_timezone(client, org)
         .await?
         .ok_or_else(|| ApiError::invalid(field, format!("no org {org:?}")))?;
-    Ok(tz.parse().unwrap_or(chrono_tz::Asia::Shanghai))
+    geofence::org_time_zone(org, &tz).map_err(|e| ApiError::Conflict(e.to_string()))
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc, Weekday};
 use geo::{LineString, MultiPolygon, Polygon};
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use geofence::*;
 
 pub const LON0: f64 = 113.6721;

@@ -124,7 +124,7 @@ fn fix_row(
         .copied();
     let (dist_m, dt_s) = match prev {
         Some(p) if fix.ts > p.ts => (
-            Some(haversine_m(p.lat, p.lon, fix.lat, fix.lon) as f32),
+            Some(geofence::geodesy::haversine_m(p.lat, p.lon, fix.lat, fix.lon) as f32),
             Some((fix.ts - p.ts).as_seconds_f64() as f32),
         ),
         _ => (None, None),
@@ -184,16 +184,6 @@ pub(crate) fn reject_row(
         detail: detail.replace('\0', "\u{FFFD}"),
         received_at: item.received_at,
     }
-}
-
-/// Great-circle distance in metres (the `dist_m` stored with each fix).
-pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * R * a.sqrt().asin()
 }
 
 /// A stored fix as the engine sees it. Live evaluation and replay both go

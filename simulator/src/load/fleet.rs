@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use geofence::geodesy::{LocalFrame, local_distance_m};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -14,8 +15,6 @@ pub const CENTRE_LON: f64 = 113.67;
 const START_RADIUS_M: f64 = 3_000.0;
 /// …and turn back towards it once further than this.
 const ROAM_RADIUS_M: f64 = 5_000.0;
-/// Metres per degree of latitude (and of longitude at the equator).
-const M_PER_DEG: f64 = 111_320.0;
 /// Working speeds of sweepers and cleaners, km/h.
 const MIN_SPEED_KMH: f64 = 2.0;
 const MAX_SPEED_KMH: f64 = 18.0;
@@ -193,19 +192,17 @@ pub fn write_rfc3339_millis(out: &mut String, ms: i64) {
     );
 }
 
-/// The point `metres` from (`lat`, `lon`) towards `bearing` degrees (flat-earth; fine at
-/// city scale).
+/// The point `metres` from (`lat`, `lon`) towards `bearing` degrees (in a local frame
+/// about the start: fine at city scale).
 fn offset(lat: f64, lon: f64, bearing: f64, metres: f64) -> (f64, f64) {
     let b = bearing.to_radians();
-    let dlat = metres * b.cos() / M_PER_DEG;
-    let dlon = metres * b.sin() / (M_PER_DEG * lat.to_radians().cos());
-    (lat + dlat, lon + dlon)
+    let frame = LocalFrame::new(lon, lat);
+    let (lon, lat) = frame.unproject([metres * b.sin(), metres * b.cos()]);
+    (lat, lon)
 }
 
 fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let dy = (lat2 - lat1) * M_PER_DEG;
-    let dx = (lon2 - lon1) * M_PER_DEG * lat1.to_radians().cos();
-    dx.hypot(dy)
+    local_distance_m(lon1, lat1, lon2, lat2)
 }
 
 fn bearing_deg(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {

@@ -3,7 +3,7 @@
 //! does and publishes. What it does is kept as ground truth (see `witness`).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use geofence::{DeviceKind, RuleParams, Shift, ShiftInstance, ZonePurpose};
 
 use super::behaviours::Behaviours;

@@ -1,6 +1,6 @@
 //! Plane geometry in a town-wide local metric frame (x east, y north, metres).
 
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use geofence::{Area, AreaGeometry};
 
 pub type P = [f64; 2];

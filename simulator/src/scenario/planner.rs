@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use geofence::projection::LocalFrame;
+use geofence::geodesy::LocalFrame;
 use geofence::scenario::ScenarioFile;
 use geofence::{AreaKind, DeviceKey, DeviceKind, ZonePurpose};
 

@@ -90,7 +90,7 @@ fn route_lengths_are_realistic() {
         if let geofence::AreaGeometry::Line(l) = a.geometry() {
             let len: f64 =
                 l.0.windows(2)
-                    .map(|w| geofence::projection::local_distance_m(w[0].x, w[0].y, w[1].x, w[1].y))
+                    .map(|w| geofence::geodesy::local_distance_m(w[0].x, w[0].y, w[1].x, w[1].y))
                     .sum();
             assert!((450.0..=3000.0).contains(&len), "{} is {len:.0} m", a.id());
         }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Json;
 
 use crate::StoreError;
 use crate::queries::Orgs;
@@ -14,8 +15,7 @@ pub struct CoverageRow {
     pub route_id: String,
     pub shift_id: String,
     pub shift_date: NaiveDate,
-    /// `geofence::CoverageReport`, serialized.
-    pub report: serde_json::Value,
+    pub report: geofence::CoverageReport,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -36,14 +36,20 @@ pub async fn get(
             &[&route, &shift, &date, &orgs],
         )
         .await?;
-    Ok(row.map(|r| CoverageRow {
-        org: r.get(0),
-        route_id: r.get(1),
-        shift_id: r.get(2),
-        shift_date: r.get(3),
-        report: r.get(4),
-        updated_at: r.get(5),
-    }))
+    row.map(|r| {
+        // A report that no longer reads as a `CoverageReport` is an error
+        // (naming the column), not a report of zeros.
+        let Json(report) = r.try_get(4)?;
+        Ok(CoverageRow {
+            org: r.get(0),
+            route_id: r.get(1),
+            shift_id: r.get(2),
+            shift_date: r.get(3),
+            report,
+            updated_at: r.get(5),
+        })
+    })
+    .transpose()
 }
 
 /// A stretch an operator marked as justifiably missed.

@@ -140,3 +140,23 @@ pub async fn latest_fixes(client: &impl GenericClient) -> Result<Vec<LatestFix>,
         })
         .collect())
 }
+
+/// Every org's rule configuration (the thresholds a device's display state
+/// is judged by). Rules that no longer read are the defaults, with a
+/// warning, as the engine loads them.
+pub async fn org_rules(
+    client: &impl GenericClient,
+) -> Result<Vec<(String, geofence::RuleConfig)>, StoreError> {
+    let rows = client.query("SELECT id, rules FROM orgs", &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let org: String = r.get(0);
+            let rules = serde_json::from_value(r.get(1)).unwrap_or_else(|e| {
+                tracing::warn!(org, error = %e, "unreadable rules; using the defaults");
+                geofence::RuleConfig::default()
+            });
+            (org, rules)
+        })
+        .collect())
+}

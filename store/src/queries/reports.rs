@@ -67,8 +67,8 @@ pub async fn route_coverage(
                 covered_m: r.get(5),
                 complete_m,
                 covered_fraction: r.get(7),
-                missed_m: measure_minus(&missed, &justified),
-                justified_m: measure_minus(&justified, &[]),
+                missed_m: geofence::missed_m(&missed, &justified),
+                justified_m: geofence::IntervalSet::from(justified).measure(),
             }
         })
         .collect())
@@ -81,32 +81,6 @@ fn pairs(from: Vec<f64>, to: Vec<f64>, total: f64) -> Vec<(f64, f64)> {
         .map(|(f, t)| (f.clamp(0.0, total), t.clamp(0.0, total)))
         .filter(|(f, t)| t > f)
         .collect()
-}
-
-/// Length of the union of `a` minus the union of `b`.
-fn measure_minus(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
-    fn union(v: &[(f64, f64)]) -> Vec<(f64, f64)> {
-        let mut v = v.to_vec();
-        v.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let mut out: Vec<(f64, f64)> = Vec::with_capacity(v.len());
-        for (f, t) in v {
-            match out.last_mut() {
-                Some(last) if f <= last.1 => last.1 = last.1.max(t),
-                _ => out.push((f, t)),
-            }
-        }
-        out
-    }
-    let (a, b) = (union(a), union(b));
-    let mut len = 0.0;
-    for &(f, t) in &a {
-        let mut cut = 0.0;
-        for &(g, u) in &b {
-            cut += (t.min(u) - f.max(g)).max(0.0);
-        }
-        len += t - f - cut;
-    }
-    len.max(0.0)
 }
 
 /// Alert KPIs of one kind (`kind` null: all kinds together).
@@ -213,13 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missed_less_justified() {
-        let missed = [(0.0, 10.0), (20.0, 30.0), (25.0, 40.0)];
-        assert_eq!(measure_minus(&missed, &[]), 30.0);
-        assert_eq!(measure_minus(&missed, &[(5.0, 22.0), (21.0, 23.0)]), 22.0);
-        assert_eq!(measure_minus(&missed, &[(-5.0, 50.0)]), 0.0);
-        assert_eq!(measure_minus(&[], &[(1.0, 2.0)]), 0.0);
-        assert!(measure_minus(&[], &[]).is_sign_positive());
+    fn stretches_are_clipped_to_the_route() {
         assert_eq!(
             pairs(vec![-1.0, 8.0, 3.0], vec![5.0, 120.0, 2.0], 100.0),
             vec![(0.0, 5.0), (8.0, 100.0)]

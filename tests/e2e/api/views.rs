@@ -32,10 +32,10 @@ async fn positions_show_each_device_state_with_filters() {
     assert_eq!(wa["properties"]["org"], "humen");
     assert_eq!(wa["geometry"]["type"], "Point");
     let wk = by_name("wk-1");
-    assert_eq!(
-        wk["properties"]["state"], "offline",
-        "its last fix is days old"
-    );
+    // Its last fix is days old, but its SOS is not resolved: SOS above all
+    // (geofence::display_state; until issue 15 the API said offline here
+    // while the page said sos).
+    assert_eq!(wk["properties"]["state"], "sos");
     assert_eq!(wk["properties"]["sos"], true);
     assert!(wk["properties"]["open_alerts"].as_u64().unwrap() >= 1);
 

@@ -1,4 +1,11 @@
-//! Local metric projection.
+//! Geodesy: every distance and projection of sweepwatch, in one place.
+//!
+//! * [`LocalFrame`] and [`local_distance_m`]: city-scale metres, which is what
+//!   the engine measures routes, passes, dwells and daily distances in.
+//! * [`haversine_m`]: great-circle metres on the mean-radius sphere, the
+//!   `dist_m` stored with each fix (summed by the hourly aggregate).
+//! * Cutting a route between two distances along it is
+//!   [`crate::Area::stretch_lonlat`], on the engine's own metres.
 //!
 //! Each area gets its own [`LocalFrame`]: an equirectangular projection about the
 //! area's centre using the WGS84 meridional (M) and prime-vertical (N) radii of
@@ -76,6 +83,19 @@ pub fn local_distance_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     (dx * dx + dy * dy).sqrt()
 }
 
+/// The mean Earth radius (IUGG), metres.
+const MEAN_EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Great-circle distance in metres between (lat1, lon1) and (lat2, lon2),
+/// degrees (the `dist_m` stored with each fix).
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * MEAN_EARTH_RADIUS_M * a.sqrt().asin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +115,15 @@ mod tests {
                 assert!((local - geod).abs() / geod < 0.005, "{local} vs {geod}");
             }
         }
+    }
+
+    #[test]
+    fn haversine_agrees_with_the_local_frame_in_a_city() {
+        let (lon, lat) = (113.67, 22.81);
+        let h = haversine_m(lat, lon, lat + 0.01, lon + 0.02);
+        let l = local_distance_m(lon, lat, lon + 0.02, lat + 0.01);
+        assert!((h - l).abs() / l < 0.005, "{h} vs {l}");
+        assert_eq!(haversine_m(lat, lon, lat, lon), 0.0);
     }
 
     #[test]
