@@ -20,6 +20,28 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Bound before anything else so that a port in use fails the start at once.
+    let jt808 = if cfg.jt808.enabled() {
+        ingest::jt808::check_config(&cfg.jt808)
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let listener = TcpListener::bind(cfg.jt808.listen.trim())
+            .await
+            .with_context(|| {
+                format!(
+                    "while binding the JT/T 808 listener to {}",
+                    cfg.jt808.listen
+                )
+            })?;
+        if !cfg.mqtt.orgs.is_empty() && !cfg.mqtt.orgs.contains(&cfg.jt808.org) {
+            warn!(org = %cfg.jt808.org, "jt808.org is not among the orgs this instance serves: its terminals' fixes are stored but no engine evaluates them");
+        }
+        Some(ingest::Jt808Listener {
+            listener,
+            config: cfg.jt808.clone(),
+        })
+    } else {
+        None
+    };
     let pool = store::connect_pool(&cfg.database.url, cfg.database.pool_size.max(2))?;
     let Some(report) = migrate_when_reachable(&cfg, &pool, &shutdown).await? else {
         return Ok(()); // shut down while waiting for the database
@@ -88,6 +110,7 @@ pub async fn serve(
                 conn,
                 ingest_status,
                 live.clone(),
+                jt808,
                 shutdown,
             )
             .await

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ingest::{MqttConfig, PipelineConfig};
+use ingest::{Jt808Config, MqttConfig, PipelineConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -13,6 +13,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub mqtt: MqttConfig,
     pub pipeline: PipelineConfig,
+    /// The JT/T 808 listener for vehicle terminals (off unless `listen` is set).
+    pub jt808: Jt808Config,
     pub http: HttpConfig,
     /// The dispatch API: bearer tokens (SHA-256 hashes only), CORS, limits.
     pub api: api::ApiConfig,
@@ -109,6 +111,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SWEEPWATCH_ORGS",
         "mqtt.orgs (comma-separated; empty = all)",
     ),
+    (
+        "SWEEPWATCH_JT808_LISTEN",
+        "jt808.listen (empty: no listener)",
+    ),
+    ("SWEEPWATCH_JT808_ORG", "jt808.org"),
+    ("SWEEPWATCH_JT808_KIND", "jt808.kind"),
     ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
     (
         "SWEEPWATCH_API_TOKENS",
@@ -201,6 +209,15 @@ impl Config {
                     "SWEEPWATCH_ORGS: {org:?} is not an org ([a-z0-9-]{{1,32}})"
                 );
             }
+        }
+        if let Some(v) = get("SWEEPWATCH_JT808_LISTEN") {
+            self.jt808.listen = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_JT808_ORG") {
+            self.jt808.org = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_JT808_KIND") {
+            self.jt808.kind = v;
         }
         if let Some(v) = get("SWEEPWATCH_HTTP_ADDR") {
             self.http.addr = v;

@@ -10,6 +10,8 @@
 //! - [`effects`]: what the engine derives (alerts, coverage, daily summaries,
 //!   checkpoints), written in the same transaction as the fixes.
 //! - [`devices`]: the device registry (auto-registration on first fix).
+//! - [`jt808`]: JT/T 808 terminals by phone number, registration and
+//!   authentication codes.
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`db`]: connection pool and helpers (create a database, readiness ping).
 //!
@@ -19,6 +21,7 @@
 pub mod db;
 pub mod devices;
 pub mod effects;
+pub mod jt808;
 pub mod migrate;
 pub mod orgconfig;
 pub mod queries;

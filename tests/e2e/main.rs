@@ -13,3 +13,4 @@ mod instances;
 mod quality;
 mod simulated;
 mod storage;
+mod terminals;
