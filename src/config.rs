@@ -302,4 +302,36 @@ mod tests {
         assert!(!cfg.to_toml().contains("s3cret"));
         assert!(!format!("{cfg:?}").contains("s3cret"));
     }
+
+    #[test]
+    fn the_jt808_listener_is_off_by_default_and_configured_by_file_and_env() {
+        assert!(!Config::default().jt808.enabled());
+        let mut cfg: Config = toml::from_str(
+            "[jt808]\norg = \"humen\"\n[jt808.work]\nsweeper = { source = \"extra\", id = 0x25, bit = 3 }\n",
+        )
+        .unwrap();
+        cfg.apply_env(|k| match k {
+            "SWEEPWATCH_JT808_LISTEN" => Some("0.0.0.0:7611".into()),
+            "SWEEPWATCH_JT808_KIND" => Some("sweeper".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(cfg.jt808.enabled());
+        assert_eq!(cfg.jt808.org, "humen");
+        assert_eq!(
+            cfg.jt808.work["sweeper"],
+            jt808_work(0x25, 3),
+            "a bit of additional item 0x25"
+        );
+        assert_eq!(ingest::jt808::check_config(&cfg.jt808), Ok(()));
+        cfg.jt808.kind = "truck".into();
+        assert!(ingest::jt808::check_config(&cfg.jt808).is_err());
+        let bad: Result<Config, _> =
+            toml::from_str("[jt808.work]\nsweeper = { source = \"status\", bit = 32 }\n");
+        assert!(bad.is_err(), "a bit beyond 31 is refused when read");
+    }
+
+    fn jt808_work(id: u8, bit: u8) -> ingest::jt808::WorkBit {
+        ingest::jt808::WorkBit::Extra { id, bit }
+    }
 }

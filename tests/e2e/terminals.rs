@@ -221,6 +221,8 @@ async fn jt808_no_answer_while_the_database_is_down_and_answers_in_order_after()
         "a report was answered while the database was down"
     );
     assert!(stored(&s.db, phone).await.is_empty());
+    // The connection stopped reading at its bound: two held, three unread.
+    assert_eq!(s.svc.metric("sweepwatch_pipeline_queue_depth").await, 2.0);
     proxy.restore();
     for serial in serials {
         let a = t.answer(serial, Duration::from_secs(60)).await;
@@ -329,12 +331,8 @@ async fn jt808_garbage_and_bad_frames_cost_only_themselves() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jt808_connections_past_the_limit_and_idle_ones_are_closed() {
-    let s = start(
-        "[jt808]\nmax_connections = 3\nidle_timeout_secs = 2\n",
-        None,
-    )
-    .await;
+async fn jt808_a_connection_past_the_limit_is_closed_and_the_others_go_on() {
+    let s = start("[jt808]\nmax_connections = 3\n", None).await;
     let mut held = Vec::new();
     for i in 0..3 {
         let mut t = Terminal::connect(&s.addr, &format!("1500000000{i}")).await;
@@ -353,26 +351,51 @@ async fn jt808_connections_past_the_limit_and_idle_ones_are_closed() {
             .await,
         1.0
     );
-    // The three held ones still work (heartbeats keep them from idling out).
     for t in &mut held {
         let hb = t.send(&Message::Heartbeat).await;
-        assert!(t.answer(hb, LONG).await.is_some());
+        assert!(
+            t.answer(hb, LONG).await.is_some(),
+            "a held connection broke"
+        );
     }
-    // Silent terminals are closed after the idle timeout, which frees room.
-    for t in &mut held {
-        assert!(t.closed_within(LONG).await, "an idle connection was kept");
+    // One leaves: there is room again.
+    drop(held.pop());
+    eventually(LONG, "a connection accepted again", || {
+        let addr = s.addr.clone();
+        async move {
+            let mut t = Terminal::connect(&addr, "15000000008").await;
+            let hb = t.send(&Message::Heartbeat).await;
+            t.answer(hb, Duration::from_secs(2)).await.map(|_| ())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_silent_connection_is_closed_after_the_idle_timeout() {
+    let s = start("[jt808]\nidle_timeout_secs = 1\n", None).await;
+    let mut silent = Terminal::connect(&s.addr, "16000000001").await;
+    let mut talking = Terminal::connect(&s.addr, "16000000002").await;
+    let started = std::time::Instant::now();
+    // The talking one sends a heartbeat every 300 ms for 2.5 s and stays.
+    for _ in 0..8 {
+        let hb = talking.send(&Message::Heartbeat).await;
+        assert!(
+            talking.answer(hb, LONG).await.is_some(),
+            "a talking terminal was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert!(
+        silent.closed_within(LONG).await,
+        "an idle connection was kept"
+    );
     assert_eq!(
         s.svc
             .metric("sweepwatch_jt808_disconnects_total{reason=\"idle\"}")
             .await,
-        3.0
-    );
-    let mut t = Terminal::connect(&s.addr, "15000000008").await;
-    let hb = t.send(&Message::Heartbeat).await;
-    assert!(
-        t.answer(hb, LONG).await.is_some(),
-        "room again after the idle ones"
+        1.0
     );
 }
 

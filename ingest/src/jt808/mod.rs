@@ -48,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use crate::config::Jt808Config;
+pub use jt808::WorkBit;
 pub use metrics::Jt808Metrics;
 
 use crate::codec;

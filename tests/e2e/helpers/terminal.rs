@@ -16,8 +16,6 @@ pub struct Terminal {
     pub phone: Phone,
     splitter: Splitter,
     serial: u16,
-    /// Answers read but not yet asked for.
-    inbox: Vec<(Header, Message)>,
 }
 
 /// A positioned report at `at` near Humen, `i` moving it a little.
@@ -44,7 +42,6 @@ impl Terminal {
             phone: Phone::new(phone).unwrap(),
             splitter: Splitter::new(),
             serial: 0,
-            inbox: Vec::new(),
         }
     }
 
@@ -73,9 +70,6 @@ impl Terminal {
     /// The next message from the platform within `wait`; `None` on timeout
     /// or when the platform closed the connection.
     pub async fn recv(&mut self, wait: Duration) -> Option<(Header, Message)> {
-        if !self.inbox.is_empty() {
-            return Some(self.inbox.remove(0));
-        }
         let deadline = tokio::time::Instant::now() + wait;
         let mut buf = [0u8; 4096];
         loop {
@@ -95,8 +89,8 @@ impl Terminal {
         }
     }
 
-    /// Whether the platform closed the connection within `wait` (answers read
-    /// meanwhile are kept).
+    /// Whether the platform closed the connection within `wait` (what it
+    /// sends meanwhile is read and ignored).
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         let mut buf = [0u8; 4096];
