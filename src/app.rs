@@ -20,6 +20,26 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Bound before anything else so that a port in use fails the start at once.
+    let jt808 = if cfg.jt808.enabled() {
+        ingest::jt808::check_config(&cfg.jt808)
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let listener = TcpListener::bind(cfg.jt808.listen.trim())
+            .await
+            .with_context(|| {
+                format!(
+                    "while binding the JT/T 808 listener to {}",
+                    cfg.jt808.listen
+                )
+            })?;
+        if !cfg.mqtt.orgs.is_empty() && !cfg.mqtt.orgs.contains(&cfg.jt808.org) {
+            warn!(org = %cfg.jt808.org, "jt808.org is not among the orgs this instance serves: its terminals' fixes are stored but no engine evaluates them");
+        }
+        Some(listener)
+    } else {
+        None
+    };
+    let jt808 = std::sync::Mutex::new(jt808);
     let target = cfg.database.target()?;
     let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
     let Some(report) = migrate_when_reachable(&cfg, &target, &pool, &shutdown).await? else {
@@ -102,10 +122,33 @@ pub async fn serve(
                     let (status, live, shutdown) =
                         (ingest_status.clone(), live.clone(), shutdown.clone());
                     let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
+                    let jt808_cfg = cfg.jt808.clone();
+                    // The terminals' port is open only while this instance is
+                    // active: the listener bound at the start the first time,
+                    // bound again after a step-down and a new lease.
+                    let bound = jt808.lock().expect("jt808 listener").take();
                     async move {
+                        let terminals = match bound {
+                            Some(listener) => Some(listener),
+                            None if jt808_cfg.enabled() => Some(
+                                TcpListener::bind(jt808_cfg.listen.trim())
+                                    .await
+                                    .with_context(|| {
+                                        format!(
+                                            "while binding the JT/T 808 listener to {}",
+                                            jt808_cfg.listen
+                                        )
+                                    })?,
+                            ),
+                            None => None,
+                        }
+                        .map(|listener| ingest::Jt808Listener {
+                            listener,
+                            config: jt808_cfg,
+                        });
                         ingest::run(
-                            &mqtt, &pipeline, pool, metrics, conn, status, live, shutdown,
-                            step_down,
+                            &mqtt, &pipeline, pool, metrics, conn, status, live, terminals,
+                            shutdown, step_down,
                         )
                         .await
                         .context("ingest")

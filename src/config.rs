@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ingest::{MqttConfig, PipelineConfig};
+use ingest::{Jt808Config, MqttConfig, PipelineConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -15,6 +15,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Active/standby: the ingest lease (several instances, one client id).
     pub ha: crate::ha::HaConfig,
+    /// The JT/T 808 listener for vehicle terminals (off unless `listen` is set).
+    pub jt808: Jt808Config,
     pub http: HttpConfig,
     /// The dispatch API: bearer tokens (SHA-256 hashes only), CORS, limits.
     pub api: api::ApiConfig,
@@ -134,6 +136,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "SWEEPWATCH_ORGS",
         "mqtt.orgs (comma-separated; empty = all)",
     ),
+    (
+        "SWEEPWATCH_JT808_LISTEN",
+        "jt808.listen (empty: no listener)",
+    ),
+    ("SWEEPWATCH_JT808_ORG", "jt808.org"),
+    ("SWEEPWATCH_JT808_KIND", "jt808.kind"),
     ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
     (
         "SWEEPWATCH_API_TOKENS",
@@ -243,6 +251,15 @@ impl Config {
                 );
             }
         }
+        if let Some(v) = get("SWEEPWATCH_JT808_LISTEN") {
+            self.jt808.listen = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_JT808_ORG") {
+            self.jt808.org = v;
+        }
+        if let Some(v) = get("SWEEPWATCH_JT808_KIND") {
+            self.jt808.kind = v;
+        }
         if let Some(v) = get("SWEEPWATCH_HTTP_ADDR") {
             self.http.addr = v;
         }
@@ -346,5 +363,37 @@ mod tests {
         cfg.mqtt.password = Some("s3cret".into());
         assert!(!cfg.to_toml().contains("s3cret"));
         assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_jt808_listener_is_off_by_default_and_configured_by_file_and_env() {
+        assert!(!Config::default().jt808.enabled());
+        let mut cfg: Config = toml::from_str(
+            "[jt808]\norg = \"humen\"\n[jt808.work]\nsweeper = { source = \"extra\", id = 0x25, bit = 3 }\n",
+        )
+        .unwrap();
+        cfg.apply_env(|k| match k {
+            "SWEEPWATCH_JT808_LISTEN" => Some("0.0.0.0:7611".into()),
+            "SWEEPWATCH_JT808_KIND" => Some("sweeper".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(cfg.jt808.enabled());
+        assert_eq!(cfg.jt808.org, "humen");
+        assert_eq!(
+            cfg.jt808.work["sweeper"],
+            jt808_work(0x25, 3),
+            "a bit of additional item 0x25"
+        );
+        assert_eq!(ingest::jt808::check_config(&cfg.jt808), Ok(()));
+        cfg.jt808.kind = "truck".into();
+        assert!(ingest::jt808::check_config(&cfg.jt808).is_err());
+        let bad: Result<Config, _> =
+            toml::from_str("[jt808.work]\nsweeper = { source = \"status\", bit = 32 }\n");
+        assert!(bad.is_err(), "a bit beyond 31 is refused when read");
+    }
+
+    fn jt808_work(id: u8, bit: u8) -> ingest::jt808::WorkBit {
+        ingest::jt808::WorkBit::Extra { id, bit }
     }
 }

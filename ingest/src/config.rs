@@ -105,3 +105,68 @@ impl Default for PipelineConfig {
         }
     }
 }
+
+/// The JT/T 808 listener (vehicle terminals over TCP). Off while `listen` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Jt808Config {
+    /// Address to listen on, e.g. `0.0.0.0:7611`; empty: no listener.
+    pub listen: String,
+    /// Org that terminals with no device mapped to their phone number are
+    /// registered in (as `jt808-{phone}`).
+    pub org: String,
+    /// Kind given to those devices: `sweeper`, `washer`, `collector`,
+    /// `worker` or `unknown`.
+    pub kind: String,
+    /// Connections held at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed (terminals
+    /// send a heartbeat every 60 s unless configured otherwise).
+    pub idle_timeout_secs: u64,
+    /// Reports of one connection handed to the pipeline and not yet answered;
+    /// at this many the connection stops reading until the oldest commits.
+    pub max_in_flight: usize,
+    /// Bad frames in a row after which a connection is closed.
+    pub max_bad_frames: usize,
+    /// Largest split message reassembled (bytes of body).
+    pub max_message_bytes: usize,
+    /// The work bit of each device kind (`work` of a fix): where the vendor
+    /// wired the broom or pump, e.g. `sweeper = { source = "status", bit = 0 }`
+    /// (ACC) or `{ source = "extra", id = 0x25, bit = 3 }`. A kind not listed
+    /// sends no `work`.
+    pub work: std::collections::BTreeMap<String, jt808::WorkBit>,
+    /// The same per terminal (by phone number, without leading zeros),
+    /// overriding its kind's.
+    pub work_by_phone: std::collections::BTreeMap<String, jt808::WorkBit>,
+}
+
+impl Default for Jt808Config {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            org: "jt808".into(),
+            kind: "unknown".into(),
+            // A connection holds at most a 4 KiB read, one frame run (2 KiB),
+            // two split messages and its in-flight reports: some 150 KiB at
+            // worst, so 10,000 terminals stay under 1.5 GiB even if hostile.
+            max_connections: 10_000,
+            // Three missed heartbeats at the standard's 60 s.
+            idle_timeout_secs: 180,
+            // Terminals wait for each answer (or time out) before the next
+            // report; 8 covers a few pipelined ones and a resent batch.
+            max_in_flight: 8,
+            max_bad_frames: 16,
+            // A blind-area batch of the contract's 1,000 positions is ~45 KB.
+            max_message_bytes: 64 * 1024,
+            work: Default::default(),
+            work_by_phone: Default::default(),
+        }
+    }
+}
+
+impl Jt808Config {
+    /// Whether the listener is on.
+    pub fn enabled(&self) -> bool {
+        !self.listen.trim().is_empty()
+    }
+}

@@ -5,6 +5,8 @@
 //!   to a typed [`codec::Message`] or a typed [`codec::Reject`].
 //! - [`flow`]: flow control as a pure state machine: the queue, batches,
 //!   acknowledgements in order, connection epochs, when to pause reading.
+//! - [`jt808`]: the JT/T 808 listener: vehicle terminals over TCP, feeding
+//!   the same pipeline and answering a report only after its commit.
 //! - [`mqtt`]: the connection (MQTT 3.1.1, QoS 1, persistent session): a
 //!   reader half that reads only while the flow allows it and a writer half
 //!   that sends acks and pings whatever the reader does.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod flow;
 pub mod gauges;
 pub mod host;
+pub mod jt808;
 pub mod metrics;
 pub mod mqtt;
 mod pipeline;
@@ -46,7 +49,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use config::{MqttConfig, PipelineConfig};
+pub use config::{Jt808Config, MqttConfig, PipelineConfig};
+pub use jt808::Jt808Listener;
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
 pub use watchdog::IngestStatus;
@@ -72,6 +76,7 @@ pub async fn run(
     state: Arc<ConnectionState>,
     status: Arc<IngestStatus>,
     live: Arc<live::LiveView>,
+    jt808: Option<Jt808Listener>,
     shutdown: CancellationToken,
     step_down: CancellationToken,
 ) -> Result<(), IngestError> {
@@ -82,6 +87,7 @@ pub async fn run(
     let params = mqtt::ConnectParams::from_config(mqtt_cfg, filters)?;
     info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, filters = ?params.filters, "starting ingest");
 
+    let codec_limits = codec::limits_for_retention(pipeline_cfg.retention_days);
     let pipeline = Arc::new(pipeline::Pipeline::new(
         flow::FlowLimits {
             batch_rows: pipeline_cfg.batch_max_rows.max(1),
@@ -92,7 +98,7 @@ pub async fn run(
             resume_bytes: pipeline_cfg.max_held_bytes.max(2) / 2,
             batches_in_flight: 1,
         },
-        codec::limits_for_retention(pipeline_cfg.retention_days),
+        codec_limits.clone(),
         metrics.clone(),
     ));
     let stop_connection = CancellationToken::new();
@@ -134,6 +140,21 @@ pub async fn run(
         live,
     );
     let mut writer = tokio::spawn(writer.run(pipeline.clone()));
+    // Terminals stop being accepted at shutdown; their connections end only
+    // after the writer has drained, so they write the answers of the last commits.
+    let stop_terminals = CancellationToken::new();
+    let stop_accepting = shutdown.child_token();
+    let terminals = jt808.map(|l| {
+        tokio::spawn(jt808::run(
+            l,
+            pipeline.clone(),
+            pool.clone(),
+            metrics.clone(),
+            codec_limits.clone(),
+            stop_accepting.clone(),
+            stop_terminals.clone(),
+        ))
+    });
     let watchdog = tokio::spawn(watchdog::run(
         pipeline.clone(),
         pool,
@@ -153,9 +174,14 @@ pub async fn run(
             // and not committed was never acknowledged: the broker redelivers it
             // to the next holder of the session (duplicates are stored once).
             stop_connection.cancel();
+            stop_accepting.cancel();
+            stop_terminals.cancel();
             writer.abort();
             watchdog.abort();
             pipeline.close();
+            if let Some(t) = terminals {
+                let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+            }
             if tokio::time::timeout(Duration::from_secs(5), &mut connection)
                 .await
                 .is_err()
@@ -186,8 +212,17 @@ pub async fn run(
         }
     }
     watchdog.abort();
-    // The connection writes the acks still due, then DISCONNECT.
+    // The connections write the acks still due, then DISCONNECT.
     stop_connection.cancel();
+    stop_accepting.cancel();
+    stop_terminals.cancel();
+    if let Some(t) = terminals
+        && tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .is_err()
+    {
+        warn!("the JT/T 808 connections did not close within 5 s");
+    }
     if tokio::time::timeout(Duration::from_secs(5), &mut connection)
         .await
         .is_err()

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub devices_online: IntGauge,
     pub shift_coverage: GaugeVec,
     pub shift_elapsed: GaugeVec,
+    /// The JT/T 808 listener's.
+    pub jt808: crate::jt808::Jt808Metrics,
 }
 
 impl Metrics {
@@ -169,6 +171,7 @@ impl Metrics {
                 ),
                 &["org", "shift"],
             )?,
+            jt808: crate::jt808::Jt808Metrics::register(registry)?,
         };
         registry.register(Box::new(m.alerts_open.clone()))?;
         registry.register(Box::new(m.alerts_unack_oldest.clone()))?;

@@ -30,6 +30,11 @@ pub(crate) struct Item {
     pub payload: bytes::Bytes,
     pub received_at: DateTime<Utc>,
     pub decoded: Result<Message, Reject>,
+    /// Told once the item is committed (stored, or kept as a reject): how a
+    /// source without MQTT packet ids (a JT/T 808 terminal) learns when to
+    /// answer. Dropped uncommitted (shutdown, a connection purged) it says
+    /// nothing, so nothing is answered.
+    pub committed: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Item {
@@ -73,7 +78,7 @@ impl Pipeline {
     pub fn received(&self, topic: String, payload: bytes::Bytes, pkid: Option<u16>) {
         let received_at = Utc::now();
         let decoded = codec::decode(&topic, &payload, &self.limits, received_at);
-        self.queue(topic, payload, pkid, received_at, decoded);
+        self.queue(topic, payload, pkid, received_at, decoded, None);
     }
 
     /// A PUBLISH over the connection's packet limit: only its head was kept.
@@ -93,7 +98,20 @@ impl Pipeline {
                 head.len()
             ),
         );
-        self.queue(topic, head, pkid, Utc::now(), Err(reject));
+        self.queue(topic, head, pkid, Utc::now(), Err(reject), None);
+    }
+
+    /// An item from a source other than the MQTT connection (the JT/T 808
+    /// listener), decoded already; `committed` fires once it is committed.
+    /// The caller reads only while [`Pipeline::reading`] says so.
+    pub fn submit(
+        &self,
+        topic: String,
+        payload: bytes::Bytes,
+        decoded: Result<Message, Reject>,
+        committed: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        self.queue(topic, payload, None, Utc::now(), decoded, committed);
     }
 
     fn queue(
@@ -103,6 +121,7 @@ impl Pipeline {
         pkid: Option<u16>,
         received_at: DateTime<Utc>,
         decoded: Result<Message, Reject>,
+        committed: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
         if let Err(r) = &decoded {
             self.note_reject(&topic, r);
@@ -113,6 +132,7 @@ impl Pipeline {
             payload,
             received_at,
             decoded,
+            committed,
         };
         let rows = item.rows();
         let (changes, held) = {
@@ -134,13 +154,8 @@ impl Pipeline {
             .with_label_values(&[r.reason.as_str()])
             .inc();
         let mut log = self.rejects_log.lock().unwrap_or_else(|e| e.into_inner());
-        if log.allow(|n| {
-            warn!(
-                suppressed = n,
-                "rejected MQTT messages (log lines suppressed)"
-            )
-        }) {
-            warn!(topic = %topic.escape_debug(), reason = r.reason.as_str(), detail = %r.detail, "rejected MQTT message");
+        if log.allow(|n| warn!(suppressed = n, "rejected messages (log lines suppressed)")) {
+            warn!(topic = %topic.escape_debug(), reason = r.reason.as_str(), detail = %r.detail, "rejected message");
         }
     }
 

@@ -135,6 +135,13 @@ impl Writer {
                     Some(b) => {
                         self.commit(&b.items).await;
                         pipeline.committed(b.id);
+                        // Sources that answer per item (JT/T 808) learn it now,
+                        // in the order received.
+                        for item in b.items {
+                            if let Some(tx) = item.committed {
+                                let _ = tx.send(());
+                            }
+                        }
                     }
                     None => break,
                 },

@@ -13,6 +13,8 @@
 //!   (checkpoints, snapshots, the fixes to replay).
 //! - [`lease`]: the ingest lease (one active instance per MQTT client id).
 //! - [`devices`]: the device registry (auto-registration on first fix).
+//! - [`jt808`]: JT/T 808 terminals by phone number, registration and
+//!   authentication codes.
 //! - [`orgconfig`]: org configuration (imported scenarios) in and out.
 //! - [`edit`]: the admins' edits of an org's configuration ([`ConfigEdit`]):
 //!   one transaction that also bumps the org and writes the audit entry.
@@ -34,6 +36,7 @@ pub mod db;
 pub mod devices;
 pub mod edit;
 pub mod effects;
+pub mod jt808;
 pub mod lease;
 pub mod migrate;
 pub mod operator;

@@ -53,6 +53,13 @@ const MIGRATIONS: &[Migration] = &[
         timescale: "",
         plain: "",
     },
+    Migration {
+        version: 6,
+        name: "jt808",
+        common: include_str!("../migrations/0006_jt808.sql"),
+        timescale: "",
+        plain: "",
+    },
 ];
 
 /// Whether to use TimescaleDB.

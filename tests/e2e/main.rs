@@ -13,4 +13,5 @@ mod instances;
 mod quality;
 mod simulated;
 mod storage;
+mod terminals;
 mod tls;

@@ -23,7 +23,7 @@ fn migrate(url: &str) -> String {
 async fn migrations_apply_once_and_match_the_server() {
     let db = TestDb::create().await;
     let first = migrate(&db.url);
-    assert!(first.contains("5 applied now"), "{first}");
+    assert!(first.contains("6 applied now"), "{first}");
     let second = migrate(&db.url);
     assert!(second.contains("0 applied now"), "{second}");
 
@@ -86,7 +86,7 @@ async fn migrate_creates_a_missing_database() {
     let name = crate::helpers::unique("swtest_new_");
     let url = format!("{}/{name}", crate::helpers::db::SERVER);
     let out = migrate(&url);
-    assert!(out.contains("5 applied now"), "{out}");
+    assert!(out.contains("6 applied now"), "{out}");
     // Clean up through the same helper as every other test database.
     drop(TestDb { url, name });
 }

@@ -143,7 +143,9 @@ pub(super) fn parse_owntracks(
     validate(fix, limits, now)
 }
 
-fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Reject> {
+/// Checks a fix against the contract (ranges, 0,0, the time window, what the
+/// store can hold); fixes from any source go through this.
+pub fn validate(mut fix: Fix, limits: &Limits, now: DateTime<Utc>) -> Result<Fix, Reject> {
     // The database keeps microseconds; so do we, so a fix reads back equal.
     fix.ts = fix.ts.trunc_subsecs(6);
     check("lat", Some(fix.lat), -90.0, 90.0)?;

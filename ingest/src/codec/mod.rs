@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub use fix::{Fix, limits_for_retention};
+pub use fix::{Fix, limits_for_retention, validate as validate_fix};
 pub use topic::{DeviceAddr, DeviceName, OrgId, Topic, subscription_filters};
 
 /// One decoded message, ready for the pipeline.
@@ -77,10 +77,18 @@ pub enum RejectReason {
     /// the status JSON, a timestamp before 4714 BC). The writer files messages
     /// PostgreSQL refuses under this reason too.
     Unstorable,
+    /// JT/T 808: bytes between two flags that are not a frame (check code,
+    /// escape, length, header), or bytes before the first flag.
+    Jt808BadFrame,
+    /// JT/T 808: a frame whose body is not the message its id names, or a
+    /// split message that cannot be reassembled.
+    Jt808BadMessage,
+    /// JT/T 808: a message id the listener does not handle.
+    Jt808Unsupported,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 13] = [
         Self::InvalidTopic,
         Self::InvalidJson,
         Self::InvalidValue,
@@ -91,6 +99,9 @@ impl RejectReason {
         Self::BacklogTooLarge,
         Self::UnsupportedType,
         Self::Unstorable,
+        Self::Jt808BadFrame,
+        Self::Jt808BadMessage,
+        Self::Jt808Unsupported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +116,9 @@ impl RejectReason {
             Self::BacklogTooLarge => "backlog_too_large",
             Self::UnsupportedType => "unsupported_type",
             Self::Unstorable => "unstorable",
+            Self::Jt808BadFrame => "jt808_bad_frame",
+            Self::Jt808BadMessage => "jt808_bad_message",
+            Self::Jt808Unsupported => "jt808_unsupported",
         }
     }
 }

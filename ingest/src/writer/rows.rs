@@ -227,6 +227,7 @@ mod tests {
             payload: bytes::Bytes::from_static(b"{}"),
             received_at: Utc::now(),
             decoded: Err(Reject::new(RejectReason::InvalidTopic, "x")),
+            committed: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Shared test helpers: a real Mosquitto per test (the project's configuration,
+//! Shared test helpers (a JT/T 808 terminal among them): a real Mosquitto per test (the project's configuration,
 //! a free port), a fresh PostgreSQL database per test, the `sweepwatch` binary
 //! as a child process, an MQTT publisher, a burst publisher (`mosquitto_pub`),
 //! a TCP proxy to cut the database, a PostgreSQL cluster of the test's own
@@ -14,6 +14,7 @@ pub mod pgcluster;
 pub mod proxy;
 pub mod publisher;
 pub mod service;
+pub mod terminal;
 pub mod town;
 
 use std::future::Future;

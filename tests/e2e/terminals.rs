@@ -1,0 +1,439 @@
+//! JT/T 808 terminals end to end: a real `sweepwatch serve` with its listener
+//! on, a real PostgreSQL, terminals built on the codec's encoders. The promise
+//! under test: a position is answered (0x8001) only once it is committed, and
+//! every position is stored exactly once whatever the terminal resends.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jt808::{Message, ResponseResult};
+
+use crate::helpers::broker::Broker;
+use crate::helpers::db::{SERVER, TestDb};
+use crate::helpers::proxy::Proxy;
+use crate::helpers::service::Service;
+use crate::helpers::terminal::{Terminal, report};
+use crate::helpers::{eventually, free_port, unique};
+
+struct Setup {
+    _broker: Broker,
+    db: TestDb,
+    svc: Service,
+    addr: String,
+    _proxy: Option<Proxy>,
+    _dir: Option<std::path::PathBuf>,
+}
+
+/// A service with the listener on, `toml` as its configuration file, and the
+/// database reached through `proxy` when given.
+async fn start(toml: &str, proxy: Option<Proxy>) -> Setup {
+    let broker = Broker::start();
+    let db = TestDb::create().await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = std::env::temp_dir().join(unique("jt808cfg-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sweepwatch.toml");
+    std::fs::write(&file, toml).unwrap();
+    let db_url = match &proxy {
+        Some(p) => db
+            .url
+            .replace(SERVER, &format!("postgres://postgres@127.0.0.1:{}", p.port)),
+        None => db.url.clone(),
+    };
+    let svc = Service::start(
+        &db_url,
+        &broker.url(),
+        &unique("jt808-"),
+        &[
+            ("SWEEPWATCH_JT808_LISTEN", &addr),
+            ("SWEEPWATCH_CONFIG", file.to_str().unwrap()),
+        ],
+    )
+    .await;
+    Setup {
+        _broker: broker,
+        db,
+        svc,
+        addr,
+        _proxy: proxy,
+        _dir: Some(dir),
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(d) = self._dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Whole seconds (JT/T 808 times have no fraction), some minutes ago.
+fn base() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap()
+}
+
+async fn stored(db: &TestDb, phone: &str) -> Vec<DateTime<Utc>> {
+    db.client()
+        .await
+        .query(
+            "SELECT f.ts FROM fixes f JOIN devices d ON d.id = f.device_id
+             WHERE d.jt808_phone = $1 ORDER BY f.ts",
+            &[&phone],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn rejects(db: &TestDb, reason: &str) -> Vec<(String, Vec<u8>, String)> {
+    db.client()
+        .await
+        .query(
+            "SELECT topic, payload, detail FROM rejected_messages WHERE reason = $1 ORDER BY id",
+            &[&reason],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_terminal_killed_mid_batch_resends_and_every_position_is_stored_once() {
+    let s = start("[jt808]\norg = \"humen\"\nkind = \"sweeper\"\n[jt808.work]\nsweeper = { source = \"status\", bit = 0 }\n", None).await;
+    let phone = "13800138000";
+    let t0 = base();
+    let mut t = Terminal::connect(&s.addr, phone).await;
+
+    // Before authenticating, a report is refused (the terminal keeps it).
+    assert_eq!(t.report(report(t0, 0)).await, ResponseResult::Failure);
+    assert!(stored(&s.db, phone).await.is_empty());
+
+    let code = t.register().await;
+    assert!(code.len() >= 16, "a code hard to guess: {code:?}");
+    assert_eq!(t.authenticate("wrong").await, ResponseResult::Failure);
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+    let (org, name, kind): (String, String, String) = {
+        let r =
+            s.db.client()
+                .await
+                .query_one(
+                    "SELECT org, name, kind FROM devices WHERE jt808_phone = $1",
+                    &[&phone],
+                )
+                .await
+                .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(
+        (org.as_str(), name.as_str(), kind.as_str()),
+        ("humen", "jt808-13800138000", "sweeper")
+    );
+
+    // Live reports: each answer comes only once the fix is in the database.
+    for i in 0..10u32 {
+        let mut r = report(t0 + TimeDelta::seconds(i64::from(i)), i);
+        r.status |= jt808::STATUS_ACC;
+        assert_eq!(t.report(r).await, ResponseResult::Ok);
+        assert_eq!(
+            stored(&s.db, phone).await.len(),
+            i as usize + 1,
+            "answered before its commit"
+        );
+    }
+    let work: bool =
+        s.db.client()
+            .await
+            .query_one("SELECT bool_and(work) FROM fixes", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert!(work, "ACC is the configured work bit of sweepers");
+
+    // A blind-area batch (split into packages), the socket dropped at once.
+    let blind: Vec<_> = (0..300u32)
+        .map(|i| report(t0 + TimeDelta::seconds(100 + i64::from(i)), i))
+        .collect();
+    t.send(&Terminal::batch(blind.clone())).await;
+    drop(t);
+
+    // Reconnect; a terminal may skip registration and authenticate with its code.
+    let mut t = Terminal::connect(&s.addr, phone).await;
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+    let serial = t.send(&Terminal::batch(blind)).await;
+    let a = t.answer(serial, LONG).await.expect("batch answered");
+    assert_eq!((a.msg_id, a.result), (0x0704, ResponseResult::Ok));
+    assert_eq!(stored(&s.db, phone).await.len(), 310);
+    // A live report resent (its answer was lost) is stored once.
+    assert_eq!(t.report(report(t0, 0)).await, ResponseResult::Ok);
+    // Registering again gives the same code.
+    assert_eq!(t.register().await, code);
+
+    let want: BTreeSet<DateTime<Utc>> = (0..10)
+        .chain(100..400)
+        .map(|i| t0 + TimeDelta::seconds(i))
+        .collect();
+    let got = stored(&s.db, phone).await;
+    assert_eq!(got.len(), want.len(), "each position exactly once");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    assert_eq!(
+        s.svc
+            .metric("sweepwatch_jt808_answers_total{result=\"failure\"}")
+            .await,
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_no_answer_while_the_database_is_down_and_answers_in_order_after() {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    // Two reports in flight per connection: the third waits unread.
+    let s = start("[jt808]\nmax_in_flight = 2\n", Some(proxy)).await;
+    let proxy = s._proxy.as_ref().unwrap();
+    let phone = "13900000001";
+    let t0 = base();
+    let mut t = Terminal::connect(&s.addr, phone).await;
+    let code = t.register().await;
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+
+    proxy.cut();
+    let mut serials = Vec::new();
+    for i in 0..5u32 {
+        serials.push(
+            t.send(&Message::Location(report(
+                t0 + TimeDelta::seconds(i64::from(i)),
+                i,
+            )))
+            .await,
+        );
+    }
+    // Nothing is answered while nothing can be committed.
+    assert!(
+        t.recv(Duration::from_secs(3)).await.is_none(),
+        "a report was answered while the database was down"
+    );
+    assert!(stored(&s.db, phone).await.is_empty());
+    // The connection stopped reading at its bound: two held, three unread.
+    assert_eq!(s.svc.metric("sweepwatch_pipeline_queue_depth").await, 2.0);
+    proxy.restore();
+    for serial in serials {
+        let a = t.answer(serial, Duration::from_secs(60)).await;
+        assert_eq!(
+            a.map(|a| a.result),
+            Some(ResponseResult::Ok),
+            "report {serial} answered, in order, after the restore"
+        );
+    }
+    assert_eq!(stored(&s.db, phone).await.len(), 5);
+    // The heartbeat is answered too (the connection survived).
+    let hb = t.send(&Message::Heartbeat).await;
+    assert!(t.answer(hb, LONG).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_garbage_and_bad_frames_cost_only_themselves() {
+    let s = start(
+        "[jt808]\nmax_bad_frames = 6\nmax_message_bytes = 2048\n",
+        None,
+    )
+    .await;
+    let phone = "13900000002";
+    let t0 = base();
+    let mut t = Terminal::connect(&s.addr, phone).await;
+    let code = t.register().await;
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+
+    // A valid frame with its check code broken, a bad escape, an impossible length.
+    let mut wire = jt808::encode(
+        &jt808::Header::new(0x0002, jt808::Version::V2013, t.phone.clone(), 900),
+        &Message::Heartbeat,
+    )
+    .unwrap();
+    let n = wire.len();
+    wire[n - 2] ^= 0x55;
+    t.send_raw(&wire).await;
+    t.send_raw(&[0x7E, 0x00, 0x02, 0x7D, 0x03, 0x7E]).await;
+    t.send_raw(&[0x7E, 0x02, 0x00, 0x03, 0xFF, 0x01, 0x7E])
+        .await;
+    // A run longer than any frame (the frame size bound), then a valid report.
+    let mut long = vec![0x7E];
+    long.extend(std::iter::repeat_n(0x11, jt808::MAX_FRAME_LEN + 10));
+    t.send_raw(&long).await;
+    assert_eq!(t.report(report(t0, 0)).await, ResponseResult::Ok);
+    // An unknown message is answered "not supported" and kept.
+    let unknown = t
+        .send(&Message::Unknown {
+            msg_id: 0x0900,
+            body: vec![1, 2, 3],
+        })
+        .await;
+    assert_eq!(
+        t.answer(unknown, LONG).await.map(|a| a.result),
+        Some(ResponseResult::NotSupported)
+    );
+    // A split message over max_message_bytes is refused as a whole.
+    let big: Vec<_> = (0..100u32)
+        .map(|i| report(t0 + TimeDelta::seconds(10 + i64::from(i)), i))
+        .collect();
+    t.send(&Terminal::batch(big)).await;
+    eventually(LONG, "the bad frames kept", || async {
+        (rejects(&s.db, "jt808_bad_frame").await.len() >= 4).then_some(())
+    })
+    .await;
+    let bad = rejects(&s.db, "jt808_bad_frame").await;
+    assert_eq!(bad[0].1, wire, "the raw bytes are kept, flags included");
+    assert!(bad[0].2.contains("check code"), "{}", bad[0].2);
+    assert!(bad[1].2.contains("escape"), "{}", bad[1].2);
+    assert!(bad.iter().any(|b| b.2.contains("too long")), "{bad:?}");
+    eventually(
+        LONG,
+        "the unsupported message and the oversized batch kept",
+        || async {
+            let u = rejects(&s.db, "jt808_unsupported").await;
+            let m = rejects(&s.db, "jt808_bad_message").await;
+            (u.len() == 1 && !m.is_empty()).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        s.svc
+            .metric("sweepwatch_jt808_bad_frames_total{reason=\"bad_check_code\"}")
+            .await
+            >= 1.0
+    );
+
+    // A connection that sends only garbage is closed past the limit...
+    let mut g = Terminal::connect(&s.addr, "1").await;
+    for _ in 0..10 {
+        g.send_raw(&[0x7E, 0xDE, 0xAD, 0xBE, 0xEF, 0x7E]).await;
+    }
+    assert!(g.closed_within(LONG).await, "garbage connection kept open");
+    // ... and the listener, and the good terminal, go on.
+    assert_eq!(
+        t.report(report(t0 + TimeDelta::seconds(1), 1)).await,
+        ResponseResult::Ok
+    );
+    assert_eq!(stored(&s.db, phone).await.len(), 2);
+    assert_eq!(
+        s.svc
+            .metric("sweepwatch_jt808_disconnects_total{reason=\"garbage\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_connection_past_the_limit_is_closed_and_the_others_go_on() {
+    let s = start("[jt808]\nmax_connections = 3\n", None).await;
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut t = Terminal::connect(&s.addr, &format!("1500000000{i}")).await;
+        let hb = t.send(&Message::Heartbeat).await;
+        assert!(t.answer(hb, LONG).await.is_some());
+        held.push(t);
+    }
+    let mut fourth = Terminal::connect(&s.addr, "15000000009").await;
+    assert!(
+        fourth.closed_within(LONG).await,
+        "a fourth connection was kept"
+    );
+    assert_eq!(
+        s.svc
+            .metric("sweepwatch_jt808_connections_refused_total")
+            .await,
+        1.0
+    );
+    for t in &mut held {
+        let hb = t.send(&Message::Heartbeat).await;
+        assert!(
+            t.answer(hb, LONG).await.is_some(),
+            "a held connection broke"
+        );
+    }
+    // One leaves: there is room again.
+    drop(held.pop());
+    eventually(LONG, "a connection accepted again", || {
+        let addr = s.addr.clone();
+        async move {
+            let mut t = Terminal::connect(&addr, "15000000008").await;
+            let hb = t.send(&Message::Heartbeat).await;
+            t.answer(hb, Duration::from_secs(2)).await.map(|_| ())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_silent_connection_is_closed_after_the_idle_timeout() {
+    let s = start("[jt808]\nidle_timeout_secs = 1\n", None).await;
+    let mut silent = Terminal::connect(&s.addr, "16000000001").await;
+    let mut talking = Terminal::connect(&s.addr, "16000000002").await;
+    let started = std::time::Instant::now();
+    // The talking one sends a heartbeat every 300 ms for 2.5 s and stays.
+    for _ in 0..8 {
+        let hb = talking.send(&Message::Heartbeat).await;
+        assert!(
+            talking.answer(hb, LONG).await.is_some(),
+            "a talking terminal was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert!(
+        silent.closed_within(LONG).await,
+        "an idle connection was kept"
+    );
+    assert_eq!(
+        s.svc
+            .metric("sweepwatch_jt808_disconnects_total{reason=\"idle\"}")
+            .await,
+        1.0
+    );
+}
+
+/// 1,000 terminals at once (the 5,000 of issue 16 are `examples/jt808_bench.rs`),
+/// through a pipeline that holds at most 64 messages: reading pauses and
+/// resumes, and every position is stored once and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_thousand_terminals_at_once() {
+    let s = start("[pipeline]\nmax_held_messages = 64\n", None).await;
+    let terminals = 1000u32;
+    let reports = 5u32;
+    let t0 = base();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..terminals {
+        let addr = s.addr.clone();
+        tasks.spawn(async move {
+            let mut t = Terminal::connect(&addr, &format!("1880000{n:04}")).await;
+            let code = t.register().await;
+            assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+            for i in 0..reports {
+                let r = report(t0 + TimeDelta::seconds(i64::from(i)), n);
+                assert_eq!(t.report(r).await, ResponseResult::Ok);
+            }
+            t
+        });
+    }
+    let mut open = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        open.push(t.unwrap());
+    }
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM fixes").await,
+        i64::from(terminals * reports)
+    );
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM devices WHERE jt808_phone IS NOT NULL")
+            .await,
+        i64::from(terminals)
+    );
+    assert!(s.svc.metric("sweepwatch_mqtt_read_pauses_total").await >= 1.0);
+}
