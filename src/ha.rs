@@ -47,23 +47,25 @@ impl Default for HaConfig {
     }
 }
 
-/// This instance's role, for `/readyz` and the metrics.
+/// This instance's role, for `/readyz` and the metrics: `starting` until its
+/// first try of the lease is answered, then `active` or `standby`.
 #[derive(Debug, Default)]
 pub struct Role(AtomicU8);
 
 impl Role {
-    const STANDBY: u8 = 0;
-    const ACTIVE: u8 = 1;
+    // 0, the default, is `starting`.
+    const STANDBY: u8 = 1;
+    const ACTIVE: u8 = 2;
 
     pub fn is_active(&self) -> bool {
         self.0.load(Ordering::Relaxed) == Self::ACTIVE
     }
 
     pub fn name(&self) -> &'static str {
-        if self.is_active() {
-            "active"
-        } else {
-            "standby"
+        match self.0.load(Ordering::Relaxed) {
+            Self::ACTIVE => "active",
+            Self::STANDBY => "standby",
+            _ => "starting",
         }
     }
 
@@ -132,9 +134,8 @@ where
     let interval = Duration::from_millis(cfg.check_interval_ms.max(50));
     let timeout = Duration::from_millis(cfg.check_timeout_ms.max(50));
     loop {
-        role.set(false);
         metrics.active.set(0);
-        let Some(lease) = acquire(target, client_id, retry, &shutdown).await else {
+        let Some(lease) = acquire(target, client_id, retry, &role, &shutdown).await else {
             return Ok(());
         };
         role.set(true);
@@ -161,6 +162,8 @@ where
                     if let Err(e) = lease.check(timeout).await {
                         warn!(client_id, error = %e, "lost the ingest lease: stepping down");
                         metrics.lost.inc();
+                        role.set(false);
+                        metrics.active.set(0);
                         step_down.cancel();
                         let r = run.await;
                         drop(lease);
@@ -181,6 +184,7 @@ async fn acquire(
     target: &store::DbTarget,
     client_id: &str,
     retry: Duration,
+    role: &Role,
     shutdown: &CancellationToken,
 ) -> Option<store::lease::Lease> {
     let mut logged_standby = false;
@@ -192,6 +196,7 @@ async fn acquire(
         match attempt {
             Ok(Some(lease)) => return Some(lease),
             Ok(None) if !logged_standby => {
+                role.set(false);
                 info!(
                     client_id,
                     "another instance holds the ingest lease: standing by"

@@ -32,15 +32,17 @@ pub(crate) struct ReadyReport {
     ready: bool,
     /// `ok`, or `unreachable: …`
     database: String,
-    /// `connected`, `disconnected`, or `standby` (not connected by design)
+    /// `connected`, `disconnected`, `standby` (not connected by design) or
+    /// `starting`
     #[schema(value_type = String)]
     broker: &'static str,
     /// `ok`, `standby` (another instance holds the ingest lease), or
     /// `stalled: …` (messages held and nothing committed for
     /// `pipeline.stall_after_secs` although the database answers)
     ingest: String,
-    /// `active` (this instance ingests) or `standby` (it serves the API and
-    /// waits for the ingest lease)
+    /// `active` (this instance ingests), `standby` (it serves the API and
+    /// waits for the ingest lease), or `starting` (its first try of the lease
+    /// is not answered yet: not ready)
     #[schema(value_type = String)]
     role: &'static str,
 }
@@ -74,8 +76,12 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let role = (state.readiness.role)();
     let standby = role == "standby";
     // A standby does not connect to the broker; it is ready to serve reads.
+    // Until the first try of the lease is answered (`starting`) it is not ready:
+    // it may be about to ingest.
     let broker = if standby {
         "standby"
+    } else if role == "starting" {
+        "starting"
     } else if (state.readiness.broker_connected)() {
         "connected"
     } else {
@@ -83,6 +89,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     };
     let ingest = match (state.readiness.ingest_stalled)() {
         _ if standby => "standby".to_owned(),
+        _ if role == "starting" => "starting".to_owned(),
         None => "ok".to_owned(),
         Some(why) => format!("stalled: {why}"),
     };
