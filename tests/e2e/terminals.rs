@@ -195,8 +195,14 @@ async fn jt808_a_terminal_killed_mid_batch_resends_and_every_position_is_stored_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jt808_no_answer_while_the_database_is_down_and_answers_in_order_after() {
     let proxy = Proxy::start("127.0.0.1:5432").await;
-    // Two reports in flight per connection: the third waits unread.
-    let s = start("[jt808]\nmax_in_flight = 2\n", Some(proxy)).await;
+    // Two reports in flight per connection: the third waits unread. Without the
+    // ingest lease (a single instance that never steps down) the connection
+    // lives through the outage; with it, see the next test.
+    let s = start(
+        "[ha]\nenabled = false\n[jt808]\nmax_in_flight = 2\n",
+        Some(proxy),
+    )
+    .await;
     let proxy = s._proxy.as_ref().unwrap();
     let phone = "13900000001";
     let t0 = base();
@@ -436,4 +442,55 @@ async fn jt808_a_thousand_terminals_at_once() {
         i64::from(terminals)
     );
     assert!(s.svc.metric("sweepwatch_mqtt_read_pauses_total").await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_a_step_down_closes_the_terminals_and_their_resent_reports_are_stored_once() {
+    // With the ingest lease (the default), losing the database is losing the
+    // lease: the instance steps down and closes the terminals' port, since a
+    // standby may take over. Unanswered reports are resent after reconnecting.
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let s = start("[jt808]\nmax_in_flight = 2\n", Some(proxy)).await;
+    let proxy = s._proxy.as_ref().unwrap();
+    let phone = "13900000002";
+    let t0 = base();
+    let mut t = Terminal::connect(&s.addr, phone).await;
+    let code = t.register().await;
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+    assert_eq!(t.report(report(t0, 0)).await, ResponseResult::Ok);
+
+    proxy.cut();
+    let reports: Vec<_> = (1..4u32)
+        .map(|i| report(t0 + TimeDelta::seconds(i64::from(i)), i))
+        .collect();
+    for r in &reports {
+        t.send(&Message::Location(r.clone())).await;
+    }
+    assert!(
+        t.closed_within(Duration::from_secs(15)).await,
+        "the connection was not closed when the instance stepped down"
+    );
+    proxy.restore();
+    // Active again (the lease taken back), the terminal reconnects and resends.
+    eventually(Duration::from_secs(30), "the port open again", || async {
+        tokio::net::TcpStream::connect(&s.addr)
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let mut t = Terminal::connect(&s.addr, phone).await;
+    assert_eq!(t.authenticate(&code).await, ResponseResult::Ok);
+    assert_eq!(t.report(report(t0, 0)).await, ResponseResult::Ok);
+    for r in reports {
+        assert_eq!(t.report(r).await, ResponseResult::Ok);
+    }
+    let want: BTreeSet<DateTime<Utc>> = (0..4).map(|i| t0 + TimeDelta::seconds(i)).collect();
+    let got = stored(&s.db, phone).await;
+    assert_eq!(got.len(), want.len(), "each position exactly once");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    assert_eq!(
+        s.svc.metric("sweepwatch_ingest_lease_lost_total").await,
+        1.0
+    );
 }
