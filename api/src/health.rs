@@ -16,8 +16,9 @@ use crate::AppState;
 #[derive(Clone)]
 pub struct Readiness {
     pub pool: store::Pool,
-    /// Whether the MQTT connection is up (from the ingest event loop).
-    pub broker_connected: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The MQTT connection: `connected`, `disconnected`, or `subscription
+    /// refused` (connected, but the broker refused a topic filter).
+    pub broker: Arc<dyn Fn() -> &'static str + Send + Sync>,
     /// Why ingest is stalled (messages held, nothing committed although the
     /// database answers), while it is.
     pub ingest_stalled: Arc<dyn Fn() -> Option<String> + Send + Sync>,
@@ -29,7 +30,8 @@ pub(crate) struct ReadyReport {
     ready: bool,
     /// `ok`, or `unreachable: …`
     database: String,
-    /// `connected` or `disconnected`
+    /// `connected`, `disconnected`, or `subscription refused` (connected,
+    /// but the broker refused a topic filter: nothing on it is ingested)
     #[schema(value_type = String)]
     broker: &'static str,
     /// `ok`, or `stalled: …` (messages held and nothing committed for
@@ -62,11 +64,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Ok(Err(e)) => format!("unreachable: {e}"),
         Err(_) => "unreachable: no answer within 2s".to_owned(),
     };
-    let broker = if (state.readiness.broker_connected)() {
-        "connected"
-    } else {
-        "disconnected"
-    };
+    let broker = (state.readiness.broker)();
     let ingest = match (state.readiness.ingest_stalled)() {
         None => "ok".to_owned(),
         Some(why) => format!("stalled: {why}"),

@@ -26,6 +26,7 @@
 mod broker_kill;
 mod burst;
 mod ingest;
+mod refused;
 mod service_kill;
 
 use std::process::{Output, Stdio};
