@@ -20,6 +20,11 @@
 //! SIGKILL), the test asserts what it does, so a change shows up: see
 //! docs/OPERATIONS.md, "The broker".
 //!
+//! NATS redelivers what a dead connection left unacknowledged only when its
+//! `ack_wait` (30 s) runs out, so its two kill tests take about 30 s; a
+//! RabbitMQ node takes 5-15 s to boot. The whole set (13 tests) took 105 s
+//! with nextest's 2 threads on the 2-core CI machine.
+//!
 //! `cargo nextest run --test e2e brokers::rabbitmq` runs one broker's set;
 //! figures are printed with `--nocapture`.
 
