@@ -21,9 +21,10 @@
 //! docs/OPERATIONS.md, "The broker".
 //!
 //! NATS redelivers what a dead connection left unacknowledged only when its
-//! `ack_wait` (30 s) runs out, so its two kill tests take about 30 s; a
-//! RabbitMQ node takes 5-15 s to boot. The whole set (13 tests) took 105 s
-//! with nextest's 2 threads on the 2-core CI machine.
+//! `ack_wait` (30 s) runs out, so its two kill tests take about 30 s, and
+//! `outage` (NATS only: a 40 s database outage, redelivery to the live
+//! service) about 45 s; a RabbitMQ node takes 5-15 s to boot. `refused`
+//! (NATS only): a fourth filter refused makes the service not ready.
 //!
 //! `cargo nextest run --test e2e brokers::rabbitmq` runs one broker's set;
 //! figures are printed with `--nocapture`.
@@ -31,6 +32,7 @@
 mod broker_kill;
 mod burst;
 mod ingest;
+mod outage;
 mod refused;
 mod service_kill;
 
