@@ -99,11 +99,11 @@ pub async fn run(kind: Kind) {
     match kind {
         Kind::Mosquitto | Kind::Nats => assert_eq!(kept.as_deref(), Some(status_payload)),
         // RabbitMQ 3.10 keeps retained messages in a DETS file per node,
-        // written every 2 s: one published a second before a SIGKILL was
-        // lost by hand, this one (published seconds before) is usually kept.
-        // Not asserted: it would be a coin toss. It does not matter to the
-        // service there: RabbitMQ hands retained messages only to exact-topic
-        // subscriptions, never to the service's wildcards (see `ingest`).
+        // synced every 2 s: this one (published seconds before the kill) was
+        // kept in two runs and lost in one. Not asserted: a coin toss. It does
+        // not matter to the service there: RabbitMQ hands retained messages
+        // only to exact-topic subscriptions, never to the service's wildcards
+        // (see `ingest`).
         Kind::RabbitMq => {}
     }
 }
