@@ -65,9 +65,15 @@ pub async fn serve(
 
     let readiness = api::Readiness {
         pool: pool.clone(),
-        broker_connected: {
+        broker: {
             let conn = conn.clone();
-            Arc::new(move || conn.is_connected())
+            Arc::new(
+                move || match (conn.is_connected(), conn.subscription_refused()) {
+                    (false, _) => "disconnected",
+                    (true, true) => "subscription refused",
+                    (true, false) => "connected",
+                },
+            )
         },
         ingest_stalled: {
             let status = ingest_status.clone();

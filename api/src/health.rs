@@ -16,8 +16,9 @@ use crate::AppState;
 #[derive(Clone)]
 pub struct Readiness {
     pub pool: store::Pool,
-    /// Whether the MQTT connection is up (from the ingest event loop).
-    pub broker_connected: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The MQTT connection: `connected`, `disconnected`, or `subscription
+    /// refused` (connected, but the broker refused a topic filter).
+    pub broker: Arc<dyn Fn() -> &'static str + Send + Sync>,
     /// Why ingest is stalled (messages held, nothing committed although the
     /// database answers), while it is.
     pub ingest_stalled: Arc<dyn Fn() -> Option<String> + Send + Sync>,
@@ -32,8 +33,9 @@ pub(crate) struct ReadyReport {
     ready: bool,
     /// `ok`, or `unreachable: …`
     database: String,
-    /// `connected`, `disconnected`, `standby` (not connected by design) or
-    /// `starting`
+    /// `connected`, `disconnected`, `subscription refused` (connected, but
+    /// the broker refused a topic filter: nothing on it is ingested),
+    /// `standby` (not connected by design) or `starting`
     #[schema(value_type = String)]
     broker: &'static str,
     /// `ok`, `standby` (another instance holds the ingest lease), or
@@ -82,10 +84,8 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "standby"
     } else if role == "starting" {
         "starting"
-    } else if (state.readiness.broker_connected)() {
-        "connected"
     } else {
-        "disconnected"
+        (state.readiness.broker)()
     };
     let ingest = match (state.readiness.ingest_stalled)() {
         _ if standby => "standby".to_owned(),

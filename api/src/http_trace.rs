@@ -51,9 +51,12 @@ mod tests {
     use tracing::{Subscriber, field};
     use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 
+    /// A span's name and its fields.
+    type Recorded = (String, HashMap<String, String>);
+
     /// Every span's name and fields, as recorded.
     #[derive(Clone, Default)]
-    struct Spans(Arc<Mutex<HashMap<u64, (String, HashMap<String, String>)>>>);
+    struct Spans(Arc<Mutex<HashMap<u64, Recorded>>>);
 
     struct Fields<'a>(&'a mut HashMap<String, String>);
     impl field::Visit for Fields<'_> {

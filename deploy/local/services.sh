@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL (127.0.0.1:5432) and Mosquitto are installed and
-# PostgreSQL is running. Idempotent: installs only what is missing (Debian or
+# Makes sure PostgreSQL (127.0.0.1:5432), Mosquitto, RabbitMQ (with its MQTT
+# plugin) and NATS are installed and PostgreSQL is running. Idempotent: installs only what is missing (Debian or
 # Ubuntu packages), starts only what is not running, leaves the rest alone.
 #
 # sweepwatch's tests and demo start their own Mosquitto (the installed binary,
 # with deploy/mosquitto/sweepwatch.conf) on a free port, so the system broker
 # only needs to be installed; it is started when it is not running, for
-# people who point tools at 1883.
+# people who point tools at 1883. The same holds for RabbitMQ and NATS: the
+# broker tests (tests/e2e/brokers) start a RabbitMQ node and a NATS server of
+# their own (deploy/rabbitmq, deploy/nats, their own ports and data); the
+# system ones (RabbitMQ on 5672 without MQTT, NATS on 4222) are started when
+# they are not running.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -22,6 +26,10 @@ command -v psql >/dev/null || missing+=(postgresql-client)
 [ -n "$(mosquitto_bin)" ] || missing+=(mosquitto)
 # mosquitto_pub: the chaos tests publish with a client that is not ours.
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+# The broker tests run these two as well (rabbitmq_mqtt ships with the server).
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+nats_bin() { command -v nats-server || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true; }
+[ -n "$(nats_bin)" ] || missing+=(nats-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || { log "missing ${missing[*]} and no apt-get: install them with your package manager"; exit 1; }
   log "installing ${missing[*]}"
@@ -63,4 +71,17 @@ if ! port_open 1883; then
     as_root "$(mosquitto_bin)" -d -c "$conf" || log "the system Mosquitto did not start (not needed by sweepwatch's tests)"
   fi
 fi
-log "PostgreSQL $(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW server_version') on 127.0.0.1:5432; Mosquitto at $(mosquitto_bin)"
+# The system RabbitMQ and NATS, when they are not running (not needed by
+# sweepwatch's tests either; started in the background, not waited for).
+if ! port_open 5672 && [ -x /usr/sbin/rabbitmq-server ]; then
+  log "starting the system RabbitMQ on 5672"
+  as_root /usr/sbin/rabbitmq-server -detached >/dev/null 2>&1 || log "the system RabbitMQ did not start (not needed by sweepwatch's tests)"
+fi
+if ! port_open 4222 && [ -n "$(nats_bin)" ]; then
+  log "starting the system NATS on 4222"
+  as_root mkdir -p /var/lib/nats-server /var/log
+  as_root start-stop-daemon --start --oknodo --background --exec "$(nats_bin)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log \
+    || log "the system NATS did not start (not needed by sweepwatch's tests)"
+fi
+log "PostgreSQL $(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW server_version') on 127.0.0.1:5432; Mosquitto at $(mosquitto_bin); RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'); NATS at $(nats_bin)"

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services:
-#  1. makes sure PostgreSQL and Mosquitto are installed and PostgreSQL runs
-#     (deploy/local/services.sh);
+#  1. makes sure PostgreSQL, Mosquitto, RabbitMQ and NATS are installed and
+#     PostgreSQL runs (deploy/local/services.sh);
 #  2. the API's OpenAPI document fuzzed against a running service
 #     (tests/schemathesis.sh: no 5xx, every answer matches its schema);
 #  3. the dispatch dashboard in headless Chromium (tests/web/run.sh: installs
 #     Chromium and builds the page when needed; screenshots in
 #     target/web-e2e/screenshots/);
 #  4. every Rust test of the workspace, last, so that its summary closes the
-#     output. Each end-to-end test starts its own Mosquitto on a free port and
-#     creates its own database.
+#     output. Each end-to-end test starts its own Mosquitto on a free port (the
+#     broker tests also their own RabbitMQ node and NATS server) and creates
+#     its own database.
 # Extra arguments go to the Rust test runner. SWEEPWATCH_TEST_RUST_ONLY=1 skips
 # steps 2 and 3. Each step prints a line with the time so far, and builds show
 # cargo's own progress (the first build takes several minutes).

@@ -34,6 +34,7 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     pub mqtt_connected: IntGauge,
     pub mqtt_reconnects: IntCounter,
+    pub mqtt_subscriptions_refused: IntGauge,
     pub devices_registered: IntGauge,
     pub queue_pauses: IntCounter,
     /// 1 while messages are held and nothing was committed for the watchdog's time.
@@ -116,6 +117,10 @@ impl Metrics {
                 "sweepwatch_mqtt_connections_total",
                 "MQTT connections established",
             )?,
+            mqtt_subscriptions_refused: IntGauge::new(
+                "sweepwatch_mqtt_subscriptions_refused",
+                "Topic filters the broker refused in its last SUBACK (nothing on them is ingested)",
+            )?,
             devices_registered: IntGauge::new(
                 "sweepwatch_devices_known",
                 "Devices this process has resolved",
@@ -189,6 +194,7 @@ impl Metrics {
         registry.register(Box::new(m.queue_depth.clone()))?;
         registry.register(Box::new(m.mqtt_connected.clone()))?;
         registry.register(Box::new(m.mqtt_reconnects.clone()))?;
+        registry.register(Box::new(m.mqtt_subscriptions_refused.clone()))?;
         registry.register(Box::new(m.devices_registered.clone()))?;
         registry.register(Box::new(m.alerts_opened.clone()))?;
         registry.register(Box::new(m.ingest_stalled.clone()))?;

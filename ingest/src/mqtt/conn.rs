@@ -319,15 +319,24 @@ impl Session<'_> {
                 }
                 Frame::Control(Packet::PingResp) => keepalive.borrow_mut().on_pingresp(),
                 Frame::Control(Packet::SubAck(ack)) => {
-                    if ack
-                        .return_codes
+                    let refused: Vec<&String> = self
+                        .params
+                        .filters
                         .iter()
-                        .any(|c| matches!(c, SubscribeReasonCode::Failure))
-                    {
-                        error!(filters = ?self.params.filters, codes = ?ack.return_codes,
-                            "the broker refused a subscription: nothing on those topics will be ingested");
-                    } else {
+                        .zip(&ack.return_codes)
+                        .filter(|(_, c)| matches!(c, SubscribeReasonCode::Failure))
+                        .map(|(f, _)| f)
+                        .collect();
+                    self.state.set_refused(refused.len(), self.metrics);
+                    if refused.is_empty() {
                         self.subscribed.set(true);
+                    } else {
+                        // Not ready until a later SUBACK grants them (the
+                        // next connection subscribes again).
+                        error!(?refused, codes = ?ack.return_codes,
+                            "the broker refused a subscription: nothing on those topics will be \
+                             ingested (with NATS: mqtt.max_ack_pending times the filters must \
+                             not exceed 65,535; see docs/OPERATIONS.md)");
                     }
                 }
                 Frame::Control(Packet::Disconnect) => return Err(ConnError::Closed),

@@ -110,12 +110,26 @@ pub fn install_crypto_provider() {
 #[derive(Debug, Default)]
 pub struct ConnectionState {
     connected: AtomicBool,
+    /// The broker refused a topic filter in its last SUBACK.
+    refused: AtomicBool,
 }
 
 impl ConnectionState {
     /// Whether the broker connection is up right now.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+
+    /// Whether the broker refused one of our topic filters (NATS does when
+    /// the session's `max_ack_pending` would exceed 65,535): connected, but
+    /// not ingesting everything. Cleared by a SUBACK that grants them all.
+    pub fn subscription_refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
+    }
+
+    fn set_refused(&self, refused: usize, metrics: &Metrics) {
+        self.refused.store(refused > 0, Ordering::Release);
+        metrics.mqtt_subscriptions_refused.set(refused as i64);
     }
 
     fn set_connected(&self, up: bool, metrics: &Metrics) {

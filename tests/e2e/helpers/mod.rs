@@ -1,5 +1,6 @@
 //! Shared test helpers (a JT/T 808 terminal among them): a real Mosquitto per test (the project's configuration,
-//! a free port), a fresh PostgreSQL database per test, the `sweepwatch` binary
+//! a free port), or a RabbitMQ node or NATS server of the test's own
+//! (`brokers`), a fresh PostgreSQL database per test, the `sweepwatch` binary
 //! as a child process, an MQTT publisher, a burst publisher (`mosquitto_pub`),
 //! a TCP proxy to cut the database, a PostgreSQL cluster of the test's own
 //! (with TLS if asked), and certificates for TLS tests.
@@ -7,12 +8,15 @@
 
 pub mod api;
 pub mod broker;
+pub mod brokers;
 pub mod burst;
 pub mod certs;
 pub mod db;
+pub mod nats;
 pub mod pgcluster;
 pub mod proxy;
 pub mod publisher;
+pub mod rabbitmq;
 pub mod service;
 pub mod terminal;
 pub mod town;
