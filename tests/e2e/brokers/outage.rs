@@ -29,7 +29,18 @@ async fn nats_redelivers_during_a_database_outage_longer_than_ack_wait_and_each_
         SERVER,
         &format!("postgres://postgres@127.0.0.1:{}", proxy.port),
     );
-    let svc = Service::start(&via_proxy, &broker.url(), &unique("outage-"), &[]).await;
+    // A single instance that keeps its broker connection through the outage (no
+    // ingest lease: with it, losing the database is stepping down and
+    // disconnecting, which NATS handles as a crash, see `kill`).
+    let config = std::env::temp_dir().join(unique("outage-cfg-"));
+    std::fs::write(&config, "[ha]\nenabled = false\n").unwrap();
+    let svc = Service::start(
+        &via_proxy,
+        &broker.url(),
+        &unique("outage-"),
+        &[("SWEEPWATCH_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
     let mut fleet = Fleet::new(devices);
     prime(broker.port(), &db.url, &mut fleet).await;
 
@@ -80,4 +91,5 @@ async fn nats_redelivers_during_a_database_outage_longer_than_ack_wait_and_each_
         ),
     );
     settle_and_check(&db.url, &fleet, per_device, Delivery::Redelivered, 0).await;
+    let _ = std::fs::remove_file(&config);
 }
