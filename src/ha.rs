@@ -188,11 +188,15 @@ async fn acquire(
     shutdown: &CancellationToken,
 ) -> Option<store::lease::Lease> {
     let mut logged_standby = false;
+    let mut failures: u64 = 0;
     loop {
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return None,
             r = store::lease::Lease::try_acquire(target, client_id) => r,
         };
+        if attempt.is_ok() {
+            failures = 0;
+        }
         match attempt {
             Ok(Some(lease)) => return Some(lease),
             Ok(None) if !logged_standby => {
@@ -204,7 +208,12 @@ async fn acquire(
                 logged_standby = true;
             }
             Ok(None) => {}
-            Err(e) => warn!(client_id, error = %e, "could not try the ingest lease"),
+            // Once, then once a minute: a standby retries every second.
+            Err(e) if failures.is_multiple_of(60) => {
+                failures += 1;
+                warn!(client_id, error = %e, failures, "could not try the ingest lease")
+            }
+            Err(_) => failures += 1,
         }
         tokio::select! {
             _ = shutdown.cancelled() => return None,

@@ -43,6 +43,47 @@ async fn assert_standby(svc: &Service) {
     assert_eq!(svc.metric("sweepwatch_mqtt_connected").await, 0.0);
 }
 
+/// `active` (its database at `active_db`) started first and active, then
+/// `standby` (the test database directly) with the same client id.
+async fn pair(broker: &Broker, db: &TestDb, active_db: &str, id: &str) -> (Service, Service) {
+    let a = Service::start(active_db, &broker.url(), id, &[]).await;
+    wait_role(
+        &a,
+        "active",
+        Duration::from_secs(15),
+        "the first instance active",
+    )
+    .await;
+    let b = Service::start(&db.url, &broker.url(), id, &[]).await;
+    assert_standby(&b).await;
+    (a, b)
+}
+
+/// 100,000 fixes from 500 devices published unpaced; returns once a quarter
+/// is stored, with the publisher still running.
+async fn stream(
+    broker: &Broker,
+    db: &TestDb,
+) -> (
+    Fleet,
+    usize,
+    i64,
+    Patience,
+    tokio::task::JoinHandle<burst::Burst>,
+) {
+    let (devices, per_device) = (500, 200);
+    let want = (devices * per_device) as i64;
+    let mut fleet = Fleet::new(devices);
+    prime(broker.port, &db.url, &mut fleet).await;
+    let publishing = tokio::spawn(burst::publish(broker.port, fleet.jobs(0..per_device)));
+    let patience = Patience::for_fixes(want);
+    eventually(patience.deadline, "a quarter stored", || async {
+        (count(&db.url, FIXES).await? >= want / 4).then_some(())
+    })
+    .await;
+    (fleet, per_device, want, patience, publishing)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_started_at_once_exactly_one_becomes_active() {
     let broker = Broker::start();
@@ -91,28 +132,8 @@ async fn sigkill_of_the_active_instance_the_standby_takes_over_and_every_fix_is_
     let test = "failover_kill";
     let broker = Broker::start();
     let db = TestDb::create().await;
-    let id = unique("ha-kill-");
-    let mut a = Service::start(&db.url, &broker.url(), &id, &[]).await;
-    wait_role(
-        &a,
-        "active",
-        Duration::from_secs(15),
-        "the first instance active",
-    )
-    .await;
-    let b = Service::start(&db.url, &broker.url(), &id, &[]).await;
-    assert_standby(&b).await;
-
-    let (devices, per_device) = (500, 200);
-    let want = (devices * per_device) as i64;
-    let mut fleet = Fleet::new(devices);
-    prime(broker.port, &db.url, &mut fleet).await;
-    let publishing = tokio::spawn(burst::publish(broker.port, fleet.jobs(0..per_device)));
-    let patience = Patience::for_fixes(want);
-    eventually(patience.deadline, "a quarter stored", || async {
-        (count(&db.url, FIXES).await? >= want / 4).then_some(())
-    })
-    .await;
+    let (mut a, b) = pair(&broker, &db, &db.url, &unique("ha-kill-")).await;
+    let (fleet, per_device, want, patience, publishing) = stream(&broker, &db).await;
     a.kill();
     let at_kill = count(&db.url, FIXES).await.unwrap();
     assert!(
@@ -153,28 +174,8 @@ async fn the_active_instance_cut_from_its_database_steps_down_and_the_standby_ta
         SERVER,
         &format!("postgres://postgres@127.0.0.1:{}", proxy.port),
     );
-    let id = unique("ha-cut-");
-    let a = Service::start(&via_proxy, &broker.url(), &id, &[]).await;
-    wait_role(
-        &a,
-        "active",
-        Duration::from_secs(15),
-        "the first instance active",
-    )
-    .await;
-    let b = Service::start(&db.url, &broker.url(), &id, &[]).await;
-    assert_standby(&b).await;
-
-    let (devices, per_device) = (500, 200);
-    let want = (devices * per_device) as i64;
-    let mut fleet = Fleet::new(devices);
-    prime(broker.port, &db.url, &mut fleet).await;
-    let publishing = tokio::spawn(burst::publish(broker.port, fleet.jobs(0..per_device)));
-    let patience = Patience::for_fixes(want);
-    eventually(patience.deadline, "a quarter stored", || async {
-        (count(&db.url, FIXES).await? >= want / 4).then_some(())
-    })
-    .await;
+    let (a, b) = pair(&broker, &db, &via_proxy, &unique("ha-cut-")).await;
+    let (fleet, per_device, want, patience, publishing) = stream(&broker, &db).await;
     proxy.cut();
     let at_cut = count(&db.url, FIXES).await.unwrap();
     assert!(
