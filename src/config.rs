@@ -1,11 +1,25 @@
-//! Layered configuration: defaults, then a TOML file, then `SWEEPWATCH_*`
-//! environment variables. Secrets are never printed.
+//! The configuration, declared once: these structs (and the ones they hold
+//! from `ingest`, `api` and `ha`) are the schema. Layers, each over the one
+//! before (figment): the defaults (`Default` impls), a TOML file, then the
+//! environment: `SWEEPWATCH_SECTION__KEY` for every key, and the flat names of
+//! earlier versions (`SWEEPWATCH_DATABASE_URL`, ...: [`ALIASES`]) for some
+//! ([`env`]). Secrets (`mqtt.password`, the password in `database.url`) are in
+//! secret types: `Debug` and `sweepwatch config` show them as `REDACTED`.
+//! docs/ARCHITECTURE.md, "Configuration".
 
+mod env;
+
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Format as _, Toml};
 use ingest::{Jt808Config, MqttConfig, PipelineConfig};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+
+pub use env::{ALIASES, NOT_SETTINGS};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,8 +42,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `postgres://user@host:port/dbname`
-    pub url: String,
+    /// `postgres://user@host:port/dbname`; its password is a secret.
+    pub url: DatabaseUrl,
     /// Connections in the pool (the writer uses one, the API the rest).
     pub pool_size: usize,
     /// Use TimescaleDB: `auto` (when installed), `on` (required), `off`.
@@ -50,19 +64,95 @@ impl DatabaseConfig {
             sslmode: self.sslmode,
             ca_file: self.ca_file.clone(),
         };
-        store::DbTarget::new(&self.url, &tls)
+        store::DbTarget::new(self.url.expose_secret(), &tls)
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: "postgres://postgres@127.0.0.1:5432/sweepwatch".into(),
+            url: DatabaseUrl::from("postgres://postgres@127.0.0.1:5432/sweepwatch"),
             pool_size: 8,
             timescaledb: store::Timescale::Auto,
             sslmode: None,
             ca_file: None,
         }
+    }
+}
+
+/// A PostgreSQL URL whose password (`user:password@`, or a `password=`
+/// parameter) is a secret: `Debug`, `Display` and `Serialize` (what `sweepwatch
+/// config` prints) show it as `REDACTED`; [`DatabaseUrl::expose_secret`] gives
+/// the whole URL to whoever connects.
+#[derive(Clone, Deserialize)]
+#[serde(from = "String")]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// The URL, password included.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL with its password, if any, replaced by `REDACTED`.
+    pub fn redacted(&self) -> String {
+        let text = self.expose_secret();
+        let Ok(mut url) = url::Url::parse(text) else {
+            // Not a URL (the connection will say so): shown unless it may hold a password.
+            return if text.contains('@') || text.contains("password") {
+                format!("{} (not a URL)", ingest::config::REDACTED)
+            } else {
+                text.to_owned()
+            };
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some(ingest::config::REDACTED));
+        }
+        if url.query_pairs().any(|(k, _)| k == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        ingest::config::REDACTED.into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(SecretString::from(url))
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        Self(SecretString::from(url))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
     }
 }
 
@@ -122,278 +212,148 @@ impl Default for LogConfig {
     }
 }
 
-/// The environment variables and what each sets.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    ("SWEEPWATCH_DATABASE_URL", "database.url"),
-    ("SWEEPWATCH_DATABASE_SSLMODE", "database.sslmode"),
-    ("SWEEPWATCH_DATABASE_CA_FILE", "database.ca_file"),
-    ("SWEEPWATCH_MQTT_URL", "mqtt.url"),
-    ("SWEEPWATCH_MQTT_CLIENT_ID", "mqtt.client_id"),
-    ("SWEEPWATCH_MQTT_USERNAME", "mqtt.username"),
-    ("SWEEPWATCH_MQTT_PASSWORD", "mqtt.password"),
-    ("SWEEPWATCH_MQTT_CA_FILE", "mqtt.ca_file"),
-    (
-        "SWEEPWATCH_ORGS",
-        "mqtt.orgs (comma-separated; empty = all)",
-    ),
-    (
-        "SWEEPWATCH_JT808_LISTEN",
-        "jt808.listen (empty: no listener)",
-    ),
-    ("SWEEPWATCH_JT808_ORG", "jt808.org"),
-    ("SWEEPWATCH_JT808_KIND", "jt808.kind"),
-    ("SWEEPWATCH_HTTP_ADDR", "http.addr"),
-    (
-        "SWEEPWATCH_API_TOKENS",
-        "api.tokens, added (comma-separated name:role:token, or name:role@org1+org2:token \
-         for a token limited to orgs; hashed when read)",
-    ),
-    ("SWEEPWATCH_API_RATE_PER_S", "api.rate_per_s"),
-    ("SWEEPWATCH_API_RATE_BURST", "api.rate_burst"),
-    (
-        "SWEEPWATCH_API_CORS_ORIGINS",
-        "api.cors_origins (comma-separated)",
-    ),
-    (
-        "SWEEPWATCH_API_AUTH_FAILURES_BURST",
-        "api.auth_failures_burst",
-    ),
-    (
-        "SWEEPWATCH_API_AUTH_FAILURES_PER_MIN",
-        "api.auth_failures_per_min",
-    ),
-    (
-        "SWEEPWATCH_API_TRUSTED_PROXIES",
-        "api.trusted_proxies (comma-separated addresses or CIDR ranges)",
-    ),
-    (
-        "SWEEPWATCH_API_STREAM_MAX_PER_TOKEN",
-        "api.stream_max_per_token",
-    ),
-    (
-        "SWEEPWATCH_API_HEADER_READ_TIMEOUT_S",
-        "api.header_read_timeout_s",
-    ),
-    (
-        "SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S",
-        "api.token_last_used_flush_s",
-    ),
-    ("SWEEPWATCH_WEB_DIR", "web.dir"),
-    ("SWEEPWATCH_WEB_TILE_URL", "web.tile_url"),
-    ("SWEEPWATCH_WEB_TILE_ATTRIBUTION", "web.tile_attribution"),
-    ("SWEEPWATCH_LOG", "log.filter"),
-    ("SWEEPWATCH_LOG_FORMAT", "log.format"),
-];
+/// The configuration and what loading it found.
+pub struct Loaded {
+    pub config: Config,
+    /// `SWEEPWATCH_*` variables that are not settings (ignored), and the like:
+    /// to be logged once logging is set up.
+    pub warnings: Vec<String>,
+    figment: Figment,
+    /// The keys the environment set, and by which variable.
+    env_keys: env::Origins,
+}
+
+impl Loaded {
+    /// Whether `key` (`log.filter`) was set by the file or the environment.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.env_keys.contains_key(key)
+            || self
+                .figment
+                .find_metadata(key)
+                .is_some_and(|m| m.name != DEFAULTS)
+    }
+}
+
+/// The name of the defaults layer.
+const DEFAULTS: &str = "built-in defaults";
 
 impl Config {
-    /// Loads the configuration: `file` (or `SWEEPWATCH_CONFIG`) if given, then
-    /// the environment.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let path: Option<PathBuf> = file
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("SWEEPWATCH_CONFIG").map(PathBuf::from));
-        let mut cfg = match &path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("while reading {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("while parsing {}", p.display()))?
-            }
-            None => Config::default(),
-        };
-        cfg.apply_env(|k| std::env::var(k).ok())?;
-        Ok(cfg)
-    }
-
-    /// Applies `SWEEPWATCH_*` overrides read through `get`.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = get("SWEEPWATCH_DATABASE_URL") {
-            self.database.url = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_DATABASE_SSLMODE") {
-            self.database.sslmode = if v.is_empty() {
-                None
-            } else {
-                Some(
-                    v.parse()
-                        .map_err(|e: String| anyhow::anyhow!("SWEEPWATCH_DATABASE_SSLMODE: {e}"))?,
-                )
+    /// Loads the configuration: the defaults, `file` (or the one
+    /// `SWEEPWATCH_CONFIG` names) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Loaded> {
+        let mut vars = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(env::PREFIX)) else {
+                continue;
             };
+            let value = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{name}: not valid UTF-8"))?;
+            vars.push((name.to_owned(), value));
         }
-        if let Some(v) = get("SWEEPWATCH_DATABASE_CA_FILE") {
-            self.database.ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
-        }
-        if let Some(v) = get("SWEEPWATCH_MQTT_URL") {
-            self.mqtt.url = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_MQTT_CLIENT_ID") {
-            self.mqtt.client_id = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_MQTT_USERNAME") {
-            self.mqtt.username = Some(v);
-        }
-        if let Some(v) = get("SWEEPWATCH_MQTT_PASSWORD") {
-            self.mqtt.password = Some(v);
-        }
-        if let Some(v) = get("SWEEPWATCH_MQTT_CA_FILE") {
-            self.mqtt.ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
-        }
-        if let Some(v) = get("SWEEPWATCH_ORGS") {
-            self.mqtt.orgs = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            for org in &self.mqtt.orgs {
-                anyhow::ensure!(
-                    geofence::OrgId::parse(org).is_some(),
-                    "SWEEPWATCH_ORGS: {org:?} is not an org ([a-z0-9-]{{1,32}})"
-                );
-            }
-        }
-        if let Some(v) = get("SWEEPWATCH_JT808_LISTEN") {
-            self.jt808.listen = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_JT808_ORG") {
-            self.jt808.org = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_JT808_KIND") {
-            self.jt808.kind = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_HTTP_ADDR") {
-            self.http.addr = v;
-        }
-        self.api.apply_env(&get)?;
-        if let Some(v) = get("SWEEPWATCH_WEB_DIR") {
-            self.web.dir = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_WEB_TILE_URL") {
-            self.web.tile_url = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_WEB_TILE_ATTRIBUTION") {
-            self.web.tile_attribution = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_LOG") {
-            self.log.filter = v;
-        }
-        if let Some(v) = get("SWEEPWATCH_LOG_FORMAT") {
-            self.log.format = v;
-        }
-        Ok(())
+        Self::load_from(file, &vars)
     }
 
-    /// The configuration as TOML, secrets left out.
+    /// [`Config::load`] with the environment given as `vars` (name, value).
+    pub fn load_from(file: Option<&Path>, vars: &[(String, String)]) -> anyhow::Result<Loaded> {
+        let path: Option<PathBuf> = file.map(Path::to_path_buf).or_else(|| {
+            vars.iter()
+                .find(|(k, _)| k == "SWEEPWATCH_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let defaults = figment::value::Value::serialize(Config::default())
+            .context("while rendering the defaults")?;
+        let Some(defaults_dict) = defaults.as_dict() else {
+            anyhow::bail!("the defaults are not a table");
+        };
+        let mut figment = Figment::from(env::Layer::named(DEFAULTS, defaults_dict.clone()));
+        if let Some(p) = &path {
+            std::fs::metadata(p).with_context(|| format!("while reading {}", p.display()))?;
+            figment = figment.merge(Toml::file_exact(p));
+        }
+        let env = env::EnvLayers::read(vars, &defaults)?;
+        let figment = figment
+            .merge(env.settings.clone())
+            .admerge(env.tokens.clone());
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!(describe(&figment, &env.origins, e)))?;
+        if let Err((key, message)) = config.check() {
+            anyhow::bail!("{}: {message}", origin(&figment, &env.origins, key));
+        }
+        Ok(Loaded {
+            config,
+            warnings: env.warnings,
+            figment,
+            env_keys: env.origins,
+        })
+    }
+
+    /// What the types cannot say: the orgs are orgs, the API's settings hold
+    /// together. The error names the key.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(bad) = self.mqtt.orgs.iter().find(|o| !api::config::is_org(o)) {
+            return Err((
+                "mqtt.orgs",
+                format!("{bad:?} is not an org ([a-z0-9-]{{1,32}})"),
+            ));
+        }
+        self.api.check().map_err(|e| (e.key, e.message))
+    }
+
+    /// The configuration as TOML, secrets shown as `REDACTED`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# could not render configuration: {e}\n"))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_overrides_file_and_defaults() {
-        let mut cfg: Config =
-            toml::from_str("[mqtt]\nurl = \"mqtt://broker:1883\"\nclient_id = \"a\"\n").unwrap();
-        assert_eq!(cfg.http.addr, "127.0.0.1:8080");
-        cfg.apply_env(|k| match k {
-            "SWEEPWATCH_MQTT_CLIENT_ID" => Some("b".into()),
-            "SWEEPWATCH_ORGS" => Some("humen, changan,".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(cfg.mqtt.url, "mqtt://broker:1883");
-        assert_eq!(cfg.mqtt.client_id, "b");
-        assert_eq!(cfg.mqtt.orgs, vec!["humen", "changan"]);
-        assert_eq!(cfg.web.dir, "web/dist");
-        cfg.apply_env(|k| (k == "SWEEPWATCH_WEB_DIR").then(|| "/srv/page".into()))
-            .unwrap();
-        assert_eq!(cfg.web.dir, "/srv/page");
+/// Where `key`'s value came from, for an error: the variable that set it, the
+/// file (and the key), or the key alone (a default).
+fn origin(figment: &Figment, origins: &env::Origins, key: &str) -> String {
+    if let Some(name) = env::variable_for(origins, key) {
+        return name;
     }
-
-    #[test]
-    fn bad_org_and_unknown_keys_are_errors() {
-        let mut cfg = Config::default();
-        assert!(
-            cfg.apply_env(|k| (k == "SWEEPWATCH_ORGS").then(|| "Humen".into()))
-                .is_err()
-        );
-        assert!(toml::from_str::<Config>("[mqtt]\nurll = \"x\"\n").is_err());
-    }
-
-    #[test]
-    fn api_tokens_from_the_environment_are_printed_hashed_only() {
-        let mut cfg = Config::default();
-        cfg.apply_env(|k| (k == "SWEEPWATCH_API_TOKENS").then(|| "desk:operator:t0psecret".into()))
-            .unwrap();
-        assert_eq!(cfg.api.tokens.len(), 1);
-        let text = cfg.to_toml();
-        assert!(!text.contains("t0psecret"), "{text}");
-        assert!(text.contains("[[api.tokens]]"), "{text}");
-        let back: Config = toml::from_str(&text).unwrap();
-        assert_eq!(back.api.tokens, cfg.api.tokens);
-    }
-
-    #[test]
-    fn tls_settings_from_the_environment() {
-        let mut cfg = Config::default();
-        cfg.apply_env(|k| match k {
-            "SWEEPWATCH_DATABASE_SSLMODE" => Some("verify-full".into()),
-            "SWEEPWATCH_DATABASE_CA_FILE" => Some("/etc/pg-ca.pem".into()),
-            "SWEEPWATCH_MQTT_CA_FILE" => Some("/etc/broker-ca.pem".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(cfg.database.sslmode, Some(store::SslMode::VerifyFull));
-        assert_eq!(cfg.database.ca_file, Some("/etc/pg-ca.pem".into()));
-        assert_eq!(cfg.mqtt.ca_file, Some("/etc/broker-ca.pem".into()));
-        let text = cfg.to_toml();
-        assert!(text.contains("sslmode = \"verify-full\""), "{text}");
-        let e = cfg
-            .apply_env(|k| (k == "SWEEPWATCH_DATABASE_SSLMODE").then(|| "verify".into()))
-            .unwrap_err();
-        assert!(e.to_string().contains("verify-ca or verify-full"), "{e}");
-    }
-
-    #[test]
-    fn password_never_printed() {
-        let mut cfg = Config::default();
-        cfg.mqtt.password = Some("s3cret".into());
-        assert!(!cfg.to_toml().contains("s3cret"));
-        assert!(!format!("{cfg:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn the_jt808_listener_is_off_by_default_and_configured_by_file_and_env() {
-        assert!(!Config::default().jt808.enabled());
-        let mut cfg: Config = toml::from_str(
-            "[jt808]\norg = \"humen\"\n[jt808.work]\nsweeper = { source = \"extra\", id = 0x25, bit = 3 }\n",
-        )
-        .unwrap();
-        cfg.apply_env(|k| match k {
-            "SWEEPWATCH_JT808_LISTEN" => Some("0.0.0.0:7611".into()),
-            "SWEEPWATCH_JT808_KIND" => Some("sweeper".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert!(cfg.jt808.enabled());
-        assert_eq!(cfg.jt808.org, "humen");
-        assert_eq!(
-            cfg.jt808.work["sweeper"],
-            jt808_work(0x25, 3),
-            "a bit of additional item 0x25"
-        );
-        assert_eq!(ingest::jt808::check_config(&cfg.jt808), Ok(()));
-        cfg.jt808.kind = "truck".into();
-        assert!(ingest::jt808::check_config(&cfg.jt808).is_err());
-        let bad: Result<Config, _> =
-            toml::from_str("[jt808.work]\nsweeper = { source = \"status\", bit = 32 }\n");
-        assert!(bad.is_err(), "a bit beyond 31 is refused when read");
-    }
-
-    fn jt808_work(id: u8, bit: u8) -> ingest::jt808::WorkBit {
-        ingest::jt808::WorkBit::Extra { id, bit }
+    match figment.find_metadata(key).and_then(|md| md.source.as_ref()) {
+        Some(figment::Source::File(file)) => format!("{}: {key}", file.display()),
+        _ => key.to_owned(),
     }
 }
+
+/// A figment error as `WHERE: WHAT` (one line per error).
+fn describe(figment: &Figment, origins: &env::Origins, errors: figment::Error) -> String {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            // (An unknown field's path ends with the field.)
+            let path = &e.path;
+            let key = path.join(".");
+            let place = if key.is_empty() {
+                match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                    Some(source) => source.to_string(),
+                    None => "configuration".to_owned(),
+                }
+            } else if figment.find_metadata(&key).is_some() {
+                origin(figment, origins, &key)
+            } else {
+                // An unknown key: named by the layer that has it.
+                match e.metadata.as_ref() {
+                    Some(md) if md.name == env::LAYER => {
+                        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                        md.interpolate(&figment::Profile::Default, &path)
+                    }
+                    Some(figment::Metadata {
+                        source: Some(figment::Source::File(file)),
+                        ..
+                    }) => format!("{}: {key}", file.display()),
+                    _ => key,
+                }
+            };
+            format!("{place}: {}", e.kind)
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests;

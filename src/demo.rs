@@ -116,7 +116,7 @@ pub async fn run(
     cfg.mqtt.url = format!("mqtt://127.0.0.1:{}", broker.port);
     cfg.mqtt.client_id = "sweepwatch-demo".into();
     cfg.mqtt.orgs = Vec::new();
-    cfg.database.url = with_dbname(&cfg.database.url, "sweepwatch_demo")?;
+    cfg.database.url = with_dbname(cfg.database.url.expose_secret(), "sweepwatch_demo")?.into();
 
     // A fresh database: replaying the same shift into an old one would only find duplicates.
     let target = cfg.database.target()?;

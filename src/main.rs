@@ -69,17 +69,24 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg = Config::load(cli.config.as_deref())?;
+    let loaded = Config::load(cli.config.as_deref())?;
     if let Command::Config = cli.command {
-        print!("{}", cfg.to_toml());
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        print!("{}", loaded.config.to_toml());
         return Ok(());
     }
-    let mut cfg = cfg;
-    if matches!(cli.command, Command::Demo { .. }) && std::env::var_os("SWEEPWATCH_LOG").is_none() {
+    let log_filter_set = loaded.is_set("log.filter");
+    let mut cfg = loaded.config;
+    if matches!(cli.command, Command::Demo { .. }) && !log_filter_set {
         // The demo prints its own progress; keep the log to what needs attention.
         cfg.log.filter = "warn".into();
     }
     telemetry::init(&cfg.log.filter, &cfg.log.format)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("while starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {

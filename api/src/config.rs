@@ -15,7 +15,8 @@
 //!
 //! For tests and demos, `SWEEPWATCH_API_TOKENS` adds tokens given in clear as
 //! comma-separated `name:role:token`, or `name:role@org1+org2:token` for a
-//! token limited to some orgs; they are hashed when read and never printed.
+//! token limited to some orgs ([`parse_token_list`]; the binary's configuration
+//! loader reads the variable); they are hashed when read and never printed.
 //! (The orgs ride on the role because a token may itself contain `:`.)
 //! Tokens created through the API live in the database (see `crate::tokens`).
 
@@ -99,96 +100,53 @@ pub struct TokenConfig {
     pub orgs: Vec<String>,
 }
 
-/// Error in an `SWEEPWATCH_API_*` variable.
+/// A setting of the API's configuration that is wrong: which (its key) and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenEnvError(String);
+#[error("{key}: {message}")]
+pub struct ApiConfigError {
+    /// The key, e.g. `api.tokens`.
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl ApiConfigError {
+    fn new(key: &'static str, message: String) -> Self {
+        Self { key, message }
+    }
+}
 
 impl ApiConfig {
-    /// Applies `SWEEPWATCH_API_TOKENS` (added to the configured tokens),
-    /// `SWEEPWATCH_API_RATE_PER_S`, `SWEEPWATCH_API_RATE_BURST`,
-    /// `SWEEPWATCH_API_CORS_ORIGINS` and `SWEEPWATCH_API_TRUSTED_PROXIES`
-    /// (comma-separated), `SWEEPWATCH_API_AUTH_FAILURES_BURST`,
-    /// `SWEEPWATCH_API_AUTH_FAILURES_PER_MIN`, `SWEEPWATCH_API_STREAM_MAX_PER_TOKEN`,
-    /// `SWEEPWATCH_API_HEADER_READ_TIMEOUT_S` and
-    /// `SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S`, as read through `get`; then
-    /// checks the result ([`ApiConfig::check`]).
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), TokenEnvError> {
-        if let Some(v) = get("SWEEPWATCH_API_TOKENS") {
-            self.tokens.extend(parse_token_list(&v)?);
-        }
-        number(&get, "SWEEPWATCH_API_RATE_PER_S", &mut self.rate_per_s)?;
-        number(&get, "SWEEPWATCH_API_RATE_BURST", &mut self.rate_burst)?;
-        number(
-            &get,
-            "SWEEPWATCH_API_AUTH_FAILURES_BURST",
-            &mut self.auth_failures_burst,
-        )?;
-        number(
-            &get,
-            "SWEEPWATCH_API_AUTH_FAILURES_PER_MIN",
-            &mut self.auth_failures_per_min,
-        )?;
-        number(
-            &get,
-            "SWEEPWATCH_API_STREAM_MAX_PER_TOKEN",
-            &mut self.stream_max_per_token,
-        )?;
-        number(
-            &get,
-            "SWEEPWATCH_API_HEADER_READ_TIMEOUT_S",
-            &mut self.header_read_timeout_s,
-        )?;
-        number(
-            &get,
-            "SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S",
-            &mut self.token_last_used_flush_s,
-        )?;
-        if let Some(v) = get("SWEEPWATCH_API_CORS_ORIGINS") {
-            self.cors_origins = comma_list(&v);
-        }
-        if let Some(v) = get("SWEEPWATCH_API_TRUSTED_PROXIES") {
-            self.trusted_proxies = comma_list(&v);
-        }
-        self.check()
-    }
-
-    /// The defaults plus the environment: what [`crate::router`] uses.
-    pub fn from_env() -> Result<Self, TokenEnvError> {
-        let mut cfg = Self::default();
-        cfg.apply_env(|k| std::env::var(k).ok())?;
-        Ok(cfg)
-    }
-
     /// What the types cannot say: each token's orgs are orgs, no two tokens
     /// share a name (it is the actor of what they do), trusted proxies parse.
-    pub fn check(&self) -> Result<(), TokenEnvError> {
+    pub fn check(&self) -> Result<(), ApiConfigError> {
+        let tokens = |message| Err(ApiConfigError::new("api.tokens", message));
         let mut names = std::collections::HashSet::new();
         for t in &self.tokens {
             if !names.insert(t.name.as_str()) {
-                return Err(TokenEnvError(format!(
-                    "api.tokens: two tokens are called {:?}; each needs its own name",
+                return tokens(format!(
+                    "two tokens are called {:?}; each needs its own name",
                     t.name
-                )));
+                ));
             }
             if crate::auth::tokens::is_sha256_hex(&t.sha256).not() {
-                return Err(TokenEnvError(format!(
-                    "api.tokens {:?}: sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                return tokens(format!(
+                    "{:?}: sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
                     t.name
-                )));
+                ));
             }
             if let Some(bad) = t.orgs.iter().find(|o| !is_org(o)) {
-                return Err(TokenEnvError(format!(
-                    "api.tokens {:?}: {bad:?} is not an org ([a-z0-9-]{{1,32}})",
+                return tokens(format!(
+                    "{:?}: {bad:?} is not an org ([a-z0-9-]{{1,32}})",
                     t.name
-                )));
+                ));
             }
         }
         for p in &self.trusted_proxies {
             crate::auth::client::IpRange::parse(p).ok_or_else(|| {
-                TokenEnvError(format!(
-                    "api.trusted_proxies: {p:?} is not an IP address or a CIDR range"
-                ))
+                ApiConfigError::new(
+                    "api.trusted_proxies",
+                    format!("{p:?} is not an IP address or a CIDR range"),
+                )
             })?;
         }
         Ok(())
@@ -200,31 +158,9 @@ pub fn is_org(s: &str) -> bool {
     geofence::OrgId::parse(s).is_some()
 }
 
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    into: &mut T,
-) -> Result<(), TokenEnvError> {
-    if let Some(v) = get(var) {
-        *into = v
-            .trim()
-            .parse()
-            .map_err(|_| TokenEnvError(format!("{var}: {v:?} is not a number")))?;
-    }
-    Ok(())
-}
-
-fn comma_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Parses `name:role:token,...` (a role may be `role@org1+org2`), hashing
 /// each token.
-pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
+pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, ApiConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -232,10 +168,9 @@ pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
             let mut parts = entry.splitn(3, ':');
             let (Some(name), Some(role), Some(token)) = (parts.next(), parts.next(), parts.next())
             else {
-                return Err(TokenEnvError(
-                    "SWEEPWATCH_API_TOKENS: each entry must be name:role:token or \
-                     name:role@org1+org2:token"
-                        .to_owned(),
+                return Err(ApiConfigError::new(
+                    "api.tokens",
+                    "each entry must be name:role:token or name:role@org1+org2:token".to_owned(),
                 ));
             };
             let (role, orgs) = match role.split_once('@') {
@@ -243,15 +178,22 @@ pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, TokenEnvError> {
                 None => (role, vec![]),
             };
             let role = Role::parse(role).ok_or_else(|| {
-                TokenEnvError(format!("{name}: role must be viewer, operator or admin"))
+                ApiConfigError::new(
+                    "api.tokens",
+                    format!("{name}: role must be viewer, operator or admin"),
+                )
             })?;
             if let Some(bad) = orgs.iter().find(|o: &&String| !is_org(o)) {
-                return Err(TokenEnvError(format!(
-                    "{name}: {bad:?} is not an org ([a-z0-9-]{{1,32}}; orgs are joined with +)"
-                )));
+                return Err(ApiConfigError::new(
+                    "api.tokens",
+                    format!("{name}: {bad:?} is not an org ([a-z0-9-]{{1,32}}; orgs are joined with +)"),
+                ));
             }
             if token.is_empty() {
-                return Err(TokenEnvError(format!("{name}: empty token")));
+                return Err(ApiConfigError::new(
+                    "api.tokens",
+                    format!("{name}: empty token"),
+                ));
             }
             Ok(TokenConfig {
                 name: name.to_owned(),

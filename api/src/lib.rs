@@ -75,16 +75,6 @@ pub struct AppState {
     pub live: std::sync::Arc<live::LiveView>,
 }
 
-/// The whole HTTP surface, with the API configured from the defaults and the
-/// environment (`SWEEPWATCH_API_TOKENS`). See [`router_with`].
-pub fn router(state: AppState) -> Router {
-    let cfg = ApiConfig::from_env().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "ignoring SWEEPWATCH_API_TOKENS");
-        ApiConfig::default()
-    });
-    router_with(state, cfg)
-}
-
 /// The whole HTTP surface with an explicit API configuration.
 pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
     if cfg.tokens.is_empty() {

@@ -1,12 +1,16 @@
 //! Configuration of the MQTT side and of the pipeline. Defaults work against
 //! the local services.
 
-use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
 
-#[derive(Clone, Serialize, Deserialize)]
+/// What a secret is printed as (`sweepwatch config`): it shows that the
+/// secret is set, never what it is.
+pub const REDACTED: &str = "REDACTED";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
     /// `mqtt://host:1883`, or `mqtts://host:8883` for TLS.
@@ -15,8 +19,9 @@ pub struct MqttConfig {
     /// messages not yet acknowledged) across restarts. One per instance.
     pub client_id: String,
     pub username: Option<String>,
-    #[serde(skip_serializing)]
-    pub password: Option<String>,
+    /// A secret: `Debug` and `sweepwatch config` show it as [`REDACTED`].
+    #[serde(serialize_with = "redacted")]
+    pub password: Option<SecretString>,
     /// CA certificate (PEM) for `mqtts://`; the system roots when unset.
     pub ca_file: Option<PathBuf>,
     /// Orgs to subscribe to; empty means all.
@@ -49,18 +54,11 @@ impl Default for MqttConfig {
     }
 }
 
-impl fmt::Debug for MqttConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MqttConfig")
-            .field("url", &self.url)
-            .field("client_id", &self.client_id)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("ca_file", &self.ca_file)
-            .field("orgs", &self.orgs)
-            .field("owntracks", &self.owntracks)
-            .field("owntracks_org", &self.owntracks_org)
-            .finish_non_exhaustive()
+/// Serializes a secret as [`REDACTED`] (or nothing when unset).
+pub fn redacted<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_some(REDACTED),
+        None => s.serialize_none(),
     }
 }
 

@@ -240,7 +240,10 @@ impl Session<'_> {
         if let Some(user) = &p.username {
             connect.login = Some(Login::new(
                 user.clone(),
-                p.password.clone().unwrap_or_default(),
+                p.password
+                    .as_ref()
+                    .map(|p| secrecy::ExposeSecret::expose_secret(p).to_owned())
+                    .unwrap_or_default(),
             ));
         }
         let mut out = BytesMut::new();

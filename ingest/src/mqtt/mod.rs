@@ -41,7 +41,7 @@ pub struct ConnectParams {
     pub client_id: String,
     pub keep_alive: Duration,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<secrecy::SecretString>,
     /// Largest packet read from the broker.
     pub max_packet_bytes: usize,
     /// Subscribed to (QoS 1) when the broker has no session for us.
