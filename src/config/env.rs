@@ -241,6 +241,11 @@ fn typed(defaults: &Value, key: &str, text: &str) -> Result<Value, String> {
     })
 }
 
+/// Whether `key` is a key: among the defaults, or an entry of a table.
+pub fn is_key(defaults: &Value, key: &str) -> bool {
+    defaults.find_ref(key).is_some() || in_table(defaults, key)
+}
+
 /// Whether the nearest key above `key` that the defaults hold is an empty table.
 fn in_table(defaults: &Value, key: &str) -> bool {
     let mut parts: Vec<&str> = key.split('.').collect();
