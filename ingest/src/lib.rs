@@ -80,66 +80,28 @@ pub async fn run(
     shutdown: CancellationToken,
     step_down: CancellationToken,
 ) -> Result<(), IngestError> {
-    // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
-    let owntracks = mqtt_cfg.owntracks
-        && (mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&mqtt_cfg.owntracks_org));
-    let filters = codec::subscription_filters(&mqtt_cfg.orgs, owntracks);
-    let params = mqtt::ConnectParams::from_config(mqtt_cfg, filters)?;
-    info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, filters = ?params.filters, "starting ingest");
-
+    let params = connect_params(mqtt_cfg)?;
     let codec_limits = codec::limits_for_retention(pipeline_cfg.retention_days);
     let pipeline = Arc::new(pipeline::Pipeline::new(
-        flow::FlowLimits {
-            batch_rows: pipeline_cfg.batch_max_rows.max(1),
-            batch_age: Duration::from_millis(pipeline_cfg.batch_max_age_ms),
-            pause_messages: pipeline_cfg.max_held_messages.max(2),
-            resume_messages: pipeline_cfg.max_held_messages.max(2) / 2,
-            pause_bytes: pipeline_cfg.max_held_bytes.max(2),
-            resume_bytes: pipeline_cfg.max_held_bytes.max(2) / 2,
-            batches_in_flight: 1,
-        },
+        flow_limits(pipeline_cfg),
         codec_limits.clone(),
         metrics.clone(),
     ));
     let stop_connection = CancellationToken::new();
-    // The connection gets a thread of its own: decoding, the engines and the
-    // database work must never starve it of the CPU it needs to write acks
-    // and answer the broker's keep-alive.
-    let (done_tx, mut connection) = tokio::sync::oneshot::channel::<()>();
-    {
-        let (pipeline, state, metrics, stop) = (
-            pipeline.clone(),
-            state.clone(),
-            metrics.clone(),
-            stop_connection.clone(),
-        );
-        std::thread::Builder::new()
-            .name("mqtt-connection".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(mqtt::run(params, pipeline, state, metrics, stop)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not start the MQTT connection's runtime")
-                    }
-                }
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| IngestError::Config(format!("could not start the MQTT thread: {e}")))?;
-    }
-    let writer = writer::Writer::new(
-        pool.clone(),
+    let connection = spawn_connection(
+        params,
+        pipeline.clone(),
+        state,
         metrics.clone(),
-        writer::WriterSettings {
-            owntracks_org: mqtt_cfg.owntracks_org.clone(),
-            orgs: mqtt_cfg.orgs.clone(),
-            checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
-        },
-        live,
-    );
-    let mut writer = tokio::spawn(writer.run(pipeline.clone()));
+        stop_connection.clone(),
+    )?;
+    let settings = writer::WriterSettings {
+        owntracks_org: mqtt_cfg.owntracks_org.clone(),
+        orgs: mqtt_cfg.orgs.clone(),
+        checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+    };
+    let writer = writer::Writer::new(pool.clone(), metrics.clone(), settings, live);
+    let writer = tokio::spawn(writer.run(pipeline.clone()));
     // Terminals stop being accepted at shutdown; their connections end only
     // after the writer has drained, so they write the answers of the last commits.
     let stop_terminals = CancellationToken::new();
@@ -163,74 +125,169 @@ pub async fn run(
         Duration::from_secs(pipeline_cfg.stall_after_secs.max(1)),
         shutdown.clone(),
     ));
+    let mut running = Running {
+        pipeline,
+        writer,
+        watchdog,
+        terminals,
+        connection,
+        stop_connection,
+        stop_accepting,
+        stop_terminals,
+    };
 
     // The writer ends only once the pipeline is closed and everything received
     // before that was committed.
     let ended_early = tokio::select! {
         _ = shutdown.cancelled() => None,
         _ = step_down.cancelled() => {
-            // This instance lost its lease: another may take over the session
-            // at any moment, so stop at once instead of draining. What is held
-            // and not committed was never acknowledged: the broker redelivers it
-            // to the next holder of the session (duplicates are stored once).
-            stop_connection.cancel();
-            stop_accepting.cancel();
-            stop_terminals.cancel();
-            writer.abort();
-            watchdog.abort();
-            pipeline.close();
-            if let Some(t) = terminals {
-                let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-            }
-            if tokio::time::timeout(Duration::from_secs(5), &mut connection)
-                .await
-                .is_err()
-            {
-                warn!("the MQTT connection did not close within 5 s");
-            }
-            info!(held = pipeline.held(), "stepped down: ingest stopped, nothing held was acknowledged");
+            running.abandon().await;
             return Ok(());
         }
-        r = &mut writer => Some(match r {
+        r = &mut running.writer => Some(match r {
             Ok(()) => "returned".to_owned(),
             Err(e) => e.to_string(),
         }),
     };
-    pipeline.close();
+    running.pipeline.close();
     if ended_early.is_none() {
-        let grace = Duration::from_secs(pipeline_cfg.shutdown_grace_secs);
-        match tokio::time::timeout(grace, &mut writer).await {
+        running
+            .drain(Duration::from_secs(pipeline_cfg.shutdown_grace_secs))
+            .await;
+    }
+    running.close().await;
+    match ended_early {
+        Some(why) => Err(IngestError::Task("writer", why)),
+        None => Ok(()),
+    }
+}
+
+/// The broker's session: where, who, and the topic filters of the orgs served.
+fn connect_params(cfg: &MqttConfig) -> Result<mqtt::ConnectParams, IngestError> {
+    // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
+    let owntracks = cfg.owntracks && (cfg.orgs.is_empty() || cfg.orgs.contains(&cfg.owntracks_org));
+    let filters = codec::subscription_filters(&cfg.orgs, owntracks);
+    let params = mqtt::ConnectParams::from_config(cfg, filters)?;
+    info!(url = %cfg.url, client_id = %cfg.client_id, filters = ?params.filters, "starting ingest");
+    Ok(params)
+}
+
+/// The pipeline's limits from its configuration.
+fn flow_limits(cfg: &PipelineConfig) -> flow::FlowLimits {
+    flow::FlowLimits {
+        batch_rows: cfg.batch_max_rows.max(1),
+        batch_age: Duration::from_millis(cfg.batch_max_age_ms),
+        pause_messages: cfg.max_held_messages.max(2),
+        resume_messages: cfg.max_held_messages.max(2) / 2,
+        pause_bytes: cfg.max_held_bytes.max(2),
+        resume_bytes: cfg.max_held_bytes.max(2) / 2,
+        batches_in_flight: 1,
+    }
+}
+
+/// Starts the MQTT connection on a thread of its own: decoding, the engines
+/// and the database work must never starve it of the CPU it needs to write
+/// acks and answer the broker's keep-alive. The receiver fires when it ends.
+fn spawn_connection(
+    params: mqtt::ConnectParams,
+    pipeline: Arc<pipeline::Pipeline>,
+    state: Arc<ConnectionState>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) -> Result<tokio::sync::oneshot::Receiver<()>, IngestError> {
+    let (done_tx, done) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("mqtt-connection".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(mqtt::run(params, pipeline, state, metrics, stop)),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start the MQTT connection's runtime")
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| IngestError::Config(format!("could not start the MQTT thread: {e}")))?;
+    Ok(done)
+}
+
+/// What [`run`] started, and how it is stopped.
+struct Running {
+    pipeline: Arc<pipeline::Pipeline>,
+    writer: tokio::task::JoinHandle<()>,
+    watchdog: tokio::task::JoinHandle<()>,
+    terminals: Option<tokio::task::JoinHandle<()>>,
+    /// Fires when the connection's thread ends.
+    connection: tokio::sync::oneshot::Receiver<()>,
+    stop_connection: CancellationToken,
+    stop_accepting: CancellationToken,
+    stop_terminals: CancellationToken,
+}
+
+impl Running {
+    /// This instance lost its lease: another may take over the session at any
+    /// moment, so stop at once instead of draining. What is held and not
+    /// committed was never acknowledged: the broker redelivers it to the next
+    /// holder of the session (duplicates are stored once).
+    async fn abandon(mut self) {
+        self.stop_connection.cancel();
+        self.stop_accepting.cancel();
+        self.stop_terminals.cancel();
+        self.writer.abort();
+        self.watchdog.abort();
+        self.pipeline.close();
+        if let Some(t) = self.terminals.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.connection)
+            .await
+            .is_err()
+        {
+            warn!("the MQTT connection did not close within 5 s");
+        }
+        info!(
+            held = self.pipeline.held(),
+            "stepped down: ingest stopped, nothing held was acknowledged"
+        );
+    }
+
+    /// Waits up to `grace` for the writer to commit what the closed pipeline holds.
+    async fn drain(&mut self, grace: Duration) {
+        match tokio::time::timeout(grace, &mut self.writer).await {
             Ok(_) => info!("ingest drained: everything received was committed"),
             Err(_) => {
                 warn!(
                     ?grace,
-                    held = pipeline.held(),
+                    held = self.pipeline.held(),
                     "shutdown grace elapsed before the last batch committed; the broker keeps what was not acknowledged"
                 );
-                writer.abort();
+                self.writer.abort();
             }
         }
     }
-    watchdog.abort();
-    // The connections write the acks still due, then DISCONNECT.
-    stop_connection.cancel();
-    stop_accepting.cancel();
-    stop_terminals.cancel();
-    if let Some(t) = terminals
-        && tokio::time::timeout(Duration::from_secs(5), t)
+
+    /// After the writer: the connections write the acks and answers still
+    /// due, then DISCONNECT and close.
+    async fn close(mut self) {
+        self.watchdog.abort();
+        self.stop_connection.cancel();
+        self.stop_accepting.cancel();
+        self.stop_terminals.cancel();
+        if let Some(t) = self.terminals.take()
+            && tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+        {
+            warn!("the JT/T 808 connections did not close within 5 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.connection)
             .await
             .is_err()
-    {
-        warn!("the JT/T 808 connections did not close within 5 s");
-    }
-    if tokio::time::timeout(Duration::from_secs(5), &mut connection)
-        .await
-        .is_err()
-    {
-        warn!("the MQTT connection did not close within 5 s");
-    }
-    match ended_early {
-        Some(why) => Err(IngestError::Task("writer", why)),
-        None => Ok(()),
+        {
+            warn!("the MQTT connection did not close within 5 s");
+        }
     }
 }

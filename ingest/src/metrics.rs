@@ -51,6 +51,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Defines and registers every metric of ingest.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a flat list of metric definitions, one per field, then their registration: \
+                  split, they would only be scattered"
+    )]
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let m = Self {
             messages: IntCounterVec::new(

@@ -242,6 +242,7 @@ fn typed(defaults: &Value, key: &str, text: &str) -> Result<Value, String> {
 }
 
 /// Whether `key` is a key: among the defaults, or an entry of a table.
+#[cfg(test)]
 pub fn is_key(defaults: &Value, key: &str) -> bool {
     defaults.find_ref(key).is_some() || in_table(defaults, key)
 }
