@@ -21,25 +21,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     // Bound before anything else so that a port in use fails the start at once.
-    let jt808 = if cfg.jt808.enabled() {
-        ingest::jt808::check_config(&cfg.jt808)
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        let listener = TcpListener::bind(cfg.jt808.listen.trim())
-            .await
-            .with_context(|| {
-                format!(
-                    "while binding the JT/T 808 listener to {}",
-                    cfg.jt808.listen
-                )
-            })?;
-        if !cfg.mqtt.orgs.is_empty() && !cfg.mqtt.orgs.contains(&cfg.jt808.org) {
-            warn!(org = %cfg.jt808.org, "jt808.org is not among the orgs this instance serves: its terminals' fixes are stored but no engine evaluates them");
-        }
-        Some(listener)
-    } else {
-        None
-    };
-    let jt808 = std::sync::Mutex::new(jt808);
+    let jt808 = std::sync::Mutex::new(bind_jt808(&cfg).await?);
     let target = cfg.database.target()?;
     let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
     let Some(report) = migrate_when_reachable(&cfg, &target, &pool, &shutdown).await? else {
@@ -55,35 +37,9 @@ pub async fn serve(
     let ingest_status = Arc::new(ingest::IngestStatus::default());
     // Latest positions and a broadcast of committed positions and alert transitions.
     let live = Arc::new(live::LiveView::default());
-    match pool.get().await {
-        Ok(client) => match store::queries::live::latest_fixes(&**client).await {
-            Ok(latest) => info!(devices = live.restore(&latest), "live positions loaded"),
-            Err(e) => warn!(error = %e, "could not load the latest positions"),
-        },
-        Err(e) => warn!(error = %e, "could not load the latest positions"),
-    }
+    load_live_positions(&pool, &live).await;
 
-    let readiness = api::Readiness {
-        pool: pool.clone(),
-        broker: {
-            let conn = conn.clone();
-            Arc::new(
-                move || match (conn.is_connected(), conn.subscription_refused()) {
-                    (false, _) => "disconnected",
-                    (true, true) => "subscription refused",
-                    (true, false) => "connected",
-                },
-            )
-        },
-        ingest_stalled: {
-            let status = ingest_status.clone();
-            Arc::new(move || status.stalled())
-        },
-        role: {
-            let role = role.clone();
-            Arc::new(move || role.name())
-        },
-    };
+    let readiness = readiness(&pool, &conn, &ingest_status, &role);
     let router = api::router_with(
         api::AppState {
             readiness,
@@ -111,64 +67,23 @@ pub async fn serve(
                 .context("HTTP server")
         }
     });
-    spawn_named(&mut tasks, "ingest", {
-        let (shutdown, pool) = (shutdown.clone(), pool.clone());
-        let (role, target) = (role.clone(), target.clone());
-        async move {
-            let client_id = cfg.mqtt.client_id.clone();
-            crate::ha::run_while_active(
-                &cfg.ha,
-                &target,
-                &client_id,
-                role,
-                ha_metrics,
-                shutdown.clone(),
-                |step_down| {
-                    let (pool, metrics, conn) = (pool.clone(), metrics.clone(), conn.clone());
-                    let (status, live, shutdown) =
-                        (ingest_status.clone(), live.clone(), shutdown.clone());
-                    let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
-                    let jt808_cfg = cfg.jt808.clone();
-                    // The terminals' port is open only while this instance is
-                    // active: the listener bound at the start the first time,
-                    // bound again after a step-down and a new lease.
-                    let bound = jt808.lock().expect("jt808 listener").take();
-                    async move {
-                        let terminals = match bound {
-                            Some(listener) => Some(listener),
-                            None if jt808_cfg.enabled() => Some(
-                                TcpListener::bind(jt808_cfg.listen.trim())
-                                    .await
-                                    .with_context(|| {
-                                        format!(
-                                            "while binding the JT/T 808 listener to {}",
-                                            jt808_cfg.listen
-                                        )
-                                    })?,
-                            ),
-                            None => None,
-                        }
-                        .map(|listener| ingest::Jt808Listener {
-                            listener,
-                            config: jt808_cfg,
-                        });
-                        ingest::run(
-                            &mqtt, &pipeline, pool, metrics, conn, status, live, terminals,
-                            shutdown, step_down,
-                        )
-                        .await
-                        .context("ingest")
-                    }
-                },
-            )
-            .await
-        }
-    });
+    let ingest = Ingest {
+        pool: pool.clone(),
+        metrics,
+        conn,
+        status: ingest_status,
+        live,
+        shutdown: shutdown.clone(),
+    };
+    spawn_named(
+        &mut tasks,
+        "ingest",
+        ingest.while_active(cfg, target, role, ha_metrics, jt808),
+    );
     spawn_named(&mut tasks, "gauges", {
         let (shutdown, pool, metrics) = (shutdown.clone(), pool.clone(), metrics_for_gauges);
-        let orgs = served_orgs.clone();
         async move {
-            ingest::gauges::run(pool, metrics, orgs, shutdown).await;
+            ingest::gauges::run(pool, metrics, served_orgs, shutdown).await;
             Ok(())
         }
     });
@@ -180,7 +95,152 @@ pub async fn serve(
             Ok(())
         });
     }
+    supervise(tasks, &shutdown).await
+}
 
+/// The JT/T 808 listener, bound (`None` when it is off).
+async fn bind_jt808(cfg: &Config) -> anyhow::Result<Option<TcpListener>> {
+    if !cfg.jt808.enabled() {
+        return Ok(None);
+    }
+    ingest::jt808::check_config(&cfg.jt808).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let listener = TcpListener::bind(cfg.jt808.listen.trim())
+        .await
+        .with_context(|| {
+            format!(
+                "while binding the JT/T 808 listener to {}",
+                cfg.jt808.listen
+            )
+        })?;
+    if !cfg.mqtt.orgs.is_empty() && !cfg.mqtt.orgs.contains(&cfg.jt808.org) {
+        warn!(org = %cfg.jt808.org, "jt808.org is not among the orgs this instance serves: its terminals' fixes are stored but no engine evaluates them");
+    }
+    Ok(Some(listener))
+}
+
+/// Fills the live view with each device's latest stored fix.
+async fn load_live_positions(pool: &store::Pool, live: &live::LiveView) {
+    match pool.get().await {
+        Ok(client) => match store::queries::live::latest_fixes(&**client).await {
+            Ok(latest) => info!(devices = live.restore(&latest), "live positions loaded"),
+            Err(e) => warn!(error = %e, "could not load the latest positions"),
+        },
+        Err(e) => warn!(error = %e, "could not load the latest positions"),
+    }
+}
+
+/// What `/readyz` reports: the database, the broker connection, the stall
+/// watchdog and the lease role.
+fn readiness(
+    pool: &store::Pool,
+    conn: &Arc<ingest::ConnectionState>,
+    status: &Arc<ingest::IngestStatus>,
+    role: &Arc<crate::ha::Role>,
+) -> api::Readiness {
+    let (conn, status, role) = (conn.clone(), status.clone(), role.clone());
+    api::Readiness {
+        pool: pool.clone(),
+        broker: Arc::new(
+            move || match (conn.is_connected(), conn.subscription_refused()) {
+                (false, _) => "disconnected",
+                (true, true) => "subscription refused",
+                (true, false) => "connected",
+            },
+        ),
+        ingest_stalled: Arc::new(move || status.stalled()),
+        role: Arc::new(move || role.name()),
+    }
+}
+
+/// What ingest shares with the rest of the service.
+struct Ingest {
+    pool: store::Pool,
+    metrics: ingest::Metrics,
+    conn: Arc<ingest::ConnectionState>,
+    status: Arc<ingest::IngestStatus>,
+    live: Arc<live::LiveView>,
+    shutdown: CancellationToken,
+}
+
+impl Ingest {
+    /// Ingests while this instance holds the ingest lease (at once without HA).
+    async fn while_active(
+        self,
+        cfg: Config,
+        target: store::DbTarget,
+        role: Arc<crate::ha::Role>,
+        ha_metrics: crate::ha::HaMetrics,
+        jt808: std::sync::Mutex<Option<TcpListener>>,
+    ) -> anyhow::Result<()> {
+        let client_id = cfg.mqtt.client_id.clone();
+        let shutdown = self.shutdown.clone();
+        crate::ha::run_while_active(
+            &cfg.ha,
+            &target,
+            &client_id,
+            role,
+            ha_metrics,
+            shutdown,
+            |step_down| {
+                // The terminals' port is open only while this instance is
+                // active: the listener bound at the start the first time,
+                // bound again after a step-down and a new lease.
+                let bound = jt808.lock().expect("jt808 listener").take();
+                self.run(&cfg, bound, step_down)
+            },
+        )
+        .await
+    }
+
+    /// One term as the active instance, until shutdown or `step_down`.
+    fn run(
+        &self,
+        cfg: &Config,
+        bound: Option<TcpListener>,
+        step_down: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let (pool, metrics, conn) = (self.pool.clone(), self.metrics.clone(), self.conn.clone());
+        let (status, live, shutdown) = (
+            self.status.clone(),
+            self.live.clone(),
+            self.shutdown.clone(),
+        );
+        let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
+        let jt808_cfg = cfg.jt808.clone();
+        async move {
+            let terminals = match bound {
+                Some(listener) => Some(listener),
+                None if jt808_cfg.enabled() => Some(
+                    TcpListener::bind(jt808_cfg.listen.trim())
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "while binding the JT/T 808 listener to {}",
+                                jt808_cfg.listen
+                            )
+                        })?,
+                ),
+                None => None,
+            }
+            .map(|listener| ingest::Jt808Listener {
+                listener,
+                config: jt808_cfg,
+            });
+            ingest::run(
+                &mqtt, &pipeline, pool, metrics, conn, status, live, terminals, shutdown, step_down,
+            )
+            .await
+            .context("ingest")
+        }
+    }
+}
+
+/// Waits for the tasks; when one ends, says which and why, and shuts the
+/// rest down. An error if any failed.
+async fn supervise(
+    mut tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let mut failed = false;
     while let Some(joined) = tasks.join_next().await {
         let (name, result) = match joined {

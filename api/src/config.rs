@@ -186,7 +186,9 @@ pub fn parse_token_list(text: &str) -> Result<Vec<TokenConfig>, ApiConfigError> 
             if let Some(bad) = orgs.iter().find(|o: &&String| !is_org(o)) {
                 return Err(ApiConfigError::new(
                     "api.tokens",
-                    format!("{name}: {bad:?} is not an org ([a-z0-9-]{{1,32}}; orgs are joined with +)"),
+                    format!(
+                        "{name}: {bad:?} is not an org ([a-z0-9-]{{1,32}}; orgs are joined with +)"
+                    ),
                 ));
             }
             if token.is_empty() {

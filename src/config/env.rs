@@ -47,12 +47,27 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("SWEEPWATCH_API_RATE_PER_S", "api.rate_per_s"),
     ("SWEEPWATCH_API_RATE_BURST", "api.rate_burst"),
     ("SWEEPWATCH_API_CORS_ORIGINS", "api.cors_origins"),
-    ("SWEEPWATCH_API_AUTH_FAILURES_BURST", "api.auth_failures_burst"),
-    ("SWEEPWATCH_API_AUTH_FAILURES_PER_MIN", "api.auth_failures_per_min"),
+    (
+        "SWEEPWATCH_API_AUTH_FAILURES_BURST",
+        "api.auth_failures_burst",
+    ),
+    (
+        "SWEEPWATCH_API_AUTH_FAILURES_PER_MIN",
+        "api.auth_failures_per_min",
+    ),
     ("SWEEPWATCH_API_TRUSTED_PROXIES", "api.trusted_proxies"),
-    ("SWEEPWATCH_API_STREAM_MAX_PER_TOKEN", "api.stream_max_per_token"),
-    ("SWEEPWATCH_API_HEADER_READ_TIMEOUT_S", "api.header_read_timeout_s"),
-    ("SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S", "api.token_last_used_flush_s"),
+    (
+        "SWEEPWATCH_API_STREAM_MAX_PER_TOKEN",
+        "api.stream_max_per_token",
+    ),
+    (
+        "SWEEPWATCH_API_HEADER_READ_TIMEOUT_S",
+        "api.header_read_timeout_s",
+    ),
+    (
+        "SWEEPWATCH_API_TOKEN_LAST_USED_FLUSH_S",
+        "api.token_last_used_flush_s",
+    ),
     ("SWEEPWATCH_WEB_DIR", "web.dir"),
     ("SWEEPWATCH_WEB_TILE_URL", "web.tile_url"),
     ("SWEEPWATCH_WEB_TILE_ATTRIBUTION", "web.tile_attribution"),
@@ -64,17 +79,17 @@ pub const ALIASES: &[(&str, &str)] = &[
 /// warned about: the file's name, and what the CLI, tests and scripts read.
 /// A name ending in `*` is a prefix.
 pub const NOT_SETTINGS: &[&str] = &[
-    "SWEEPWATCH_CONFIG",              // the file (Config::load)
-    "SWEEPWATCH_SIMULATE_PASSWORD",   // `sweepwatch simulate` (clap)
-    "SWEEPWATCH_OPENAPI_DUMP",        // api's OpenAPI test
-    "SWEEPWATCH_BIN",                 // deploy/check.sh, deploy/local/quality.sh
-    "SWEEPWATCH_TOOLS_VENV",          // deploy/check.sh
-    "SWEEPWATCH_TEST_RUST_ONLY",      // deploy/local/test.sh
-    "SWEEPWATCH_TEST_PG",             // tests/web
-    "SWEEPWATCH_BROKER_DEVICES",      // deploy/local/serve.sh
-    "SWEEPWATCH_BROKER_PORT",         // deploy/local/serve.sh
-    "SWEEPWATCH_URL",                 // web/vite.config.js
-    "SWEEPWATCH_NATS_*",              // deploy/nats/sweepwatch.conf
+    "SWEEPWATCH_CONFIG",            // the file (Config::load)
+    "SWEEPWATCH_SIMULATE_PASSWORD", // `sweepwatch simulate` (clap)
+    "SWEEPWATCH_OPENAPI_DUMP",      // api's OpenAPI test
+    "SWEEPWATCH_BIN",               // deploy/check.sh, deploy/local/quality.sh
+    "SWEEPWATCH_TOOLS_VENV",        // deploy/check.sh
+    "SWEEPWATCH_TEST_RUST_ONLY",    // deploy/local/test.sh
+    "SWEEPWATCH_TEST_PG",           // tests/web
+    "SWEEPWATCH_BROKER_DEVICES",    // deploy/local/serve.sh
+    "SWEEPWATCH_BROKER_PORT",       // deploy/local/serve.sh
+    "SWEEPWATCH_URL",               // web/vite.config.js
+    "SWEEPWATCH_NATS_*",            // deploy/nats/sweepwatch.conf
 ];
 
 /// What a `SWEEPWATCH_*` variable is.
@@ -172,13 +187,16 @@ impl EnvLayers {
             }
             let value = typed(defaults, &key, text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             if let Some(earlier) = origins.insert(key.clone(), name.clone()) {
-                warnings.push(format!("{earlier} and {name} both set {key}: {name} is used"));
+                warnings.push(format!(
+                    "{earlier} and {name} both set {key}: {name} is used"
+                ));
             }
             insert(&mut settings, &key, value);
         }
         let mut token_dict = Dict::new();
         if !tokens.is_empty() {
-            let value = Value::serialize(&tokens).map_err(|e| anyhow::anyhow!("api.tokens: {e}"))?;
+            let value =
+                Value::serialize(&tokens).map_err(|e| anyhow::anyhow!("api.tokens: {e}"))?;
             insert(&mut token_dict, "api.tokens", value);
             origins.insert("api.tokens".into(), "SWEEPWATCH_API_TOKENS".into());
         }
@@ -337,8 +355,7 @@ impl Provider for Layer {
     fn metadata(&self) -> Metadata {
         let origins = self.origins.clone();
         Metadata::named(self.name).interpolater(move |_: &Profile, path: &[&str]| {
-            variable_for(&origins, &path.join("."))
-                .unwrap_or_else(|| nested_name(&path.join(".")))
+            variable_for(&origins, &path.join(".")).unwrap_or_else(|| nested_name(&path.join(".")))
         })
     }
 

@@ -134,7 +134,10 @@ fn nested_variables_any_case_and_their_errors_name_them() {
     let e = load_err(&[("SWEEPWATCH_API__RATE_BURST", "99999999999")]);
     assert!(e.starts_with("SWEEPWATCH_API__RATE_BURST: "), "{e}");
     let e = load_err(&[("SWEEPWATCH_MQTT__OWNTRACKS", "maybe")]);
-    assert!(e.starts_with("SWEEPWATCH_MQTT__OWNTRACKS: \"maybe\" is not true or false"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_MQTT__OWNTRACKS: \"maybe\" is not true or false"),
+        "{e}"
+    );
     // A key that does not exist is refused, as in the file.
     let e = load_err(&[("SWEEPWATCH_PIPELINE__MAX_HELD_MESAGES", "5")]);
     assert!(
@@ -142,7 +145,10 @@ fn nested_variables_any_case_and_their_errors_name_them() {
         "{e}"
     );
     let e = load_err(&[("SWEEPWATCH_DATABSE__URL", "postgres://x")]);
-    assert!(e.starts_with("SWEEPWATCH_DATABSE__URL: unknown field"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_DATABSE__URL: unknown field"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -157,10 +163,16 @@ fn aliases_parse_as_they_always_did() {
             ("SWEEPWATCH_DATABASE_SSLMODE", ""),
             ("SWEEPWATCH_DATABASE_CA_FILE", ""),
             ("SWEEPWATCH_MQTT_CA_FILE", "/etc/broker-ca.pem"),
-            ("SWEEPWATCH_API_TOKENS", "desk:operator@humen+changan:t:x, wall:viewer:y"),
+            (
+                "SWEEPWATCH_API_TOKENS",
+                "desk:operator@humen+changan:t:x, wall:viewer:y",
+            ),
             ("SWEEPWATCH_API_RATE_PER_S", " 20 "),
             ("SWEEPWATCH_API_RATE_BURST", "5"),
-            ("SWEEPWATCH_API_CORS_ORIGINS", "https://a.example, https://b.example,"),
+            (
+                "SWEEPWATCH_API_CORS_ORIGINS",
+                "https://a.example, https://b.example,",
+            ),
             ("SWEEPWATCH_API_TRUSTED_PROXIES", "10.0.0.0/8,::1"),
             ("SWEEPWATCH_API_STREAM_MAX_PER_TOKEN", "3"),
             ("SWEEPWATCH_JT808_LISTEN", "0.0.0.0:7611"),
@@ -178,7 +190,10 @@ fn aliases_parse_as_they_always_did() {
     assert_eq!(cfg.api.tokens[1].sha256, api::config::sha256_hex("t:x"));
     assert!((cfg.api.rate_per_s - 20.0).abs() < 1e-9);
     assert_eq!(cfg.api.rate_burst, 5);
-    assert_eq!(cfg.api.cors_origins, ["https://a.example", "https://b.example"]);
+    assert_eq!(
+        cfg.api.cors_origins,
+        ["https://a.example", "https://b.example"]
+    );
     assert_eq!(cfg.api.trusted_proxies, ["10.0.0.0/8", "::1"]);
     assert_eq!(cfg.api.stream_max_per_token, 3);
     assert!(cfg.jt808.enabled());
@@ -196,15 +211,30 @@ fn aliases_parse_as_they_always_did() {
         "{e}"
     );
     let e = load_err(&[("SWEEPWATCH_API_RATE_BURST", "lots")]);
-    assert!(e.starts_with("SWEEPWATCH_API_RATE_BURST: \"lots\" is not a number"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_API_RATE_BURST: \"lots\" is not a number"),
+        "{e}"
+    );
     let e = load_err(&[("SWEEPWATCH_API_TOKENS", "a:root:x")]);
-    assert!(e.starts_with("SWEEPWATCH_API_TOKENS: a: role must be"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_API_TOKENS: a: role must be"),
+        "{e}"
+    );
     let e = load_err(&[("SWEEPWATCH_API_TOKENS", "a:viewer:x,a:admin:y")]);
-    assert!(e.starts_with("SWEEPWATCH_API_TOKENS: two tokens are called"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_API_TOKENS: two tokens are called"),
+        "{e}"
+    );
     let e = load_err(&[("SWEEPWATCH_API_TRUSTED_PROXIES", "10.0.0.0/33")]);
-    assert!(e.starts_with("SWEEPWATCH_API_TRUSTED_PROXIES: \"10.0.0.0/33\""), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_API_TRUSTED_PROXIES: \"10.0.0.0/33\""),
+        "{e}"
+    );
     let e = load_err(&[("SWEEPWATCH_ORGS", "humen,Humen")]);
-    assert!(e.starts_with("SWEEPWATCH_ORGS: \"Humen\" is not an org"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_ORGS: \"Humen\" is not an org"),
+        "{e}"
+    );
     // The nested name sets the same key, and wins over the alias.
     let loaded = load(&[
         ("SWEEPWATCH_MQTT_URL", "mqtt://a:1883"),
@@ -214,23 +244,35 @@ fn aliases_parse_as_they_always_did() {
     assert_eq!(loaded.config.mqtt.url, "mqtt://b:1883");
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     let e = load_err(&[("SWEEPWATCH_MQTT__ORGS", "a_b")]);
-    assert!(e.starts_with("SWEEPWATCH_MQTT__ORGS: \"a_b\" is not an org"), "{e}");
+    assert!(
+        e.starts_with("SWEEPWATCH_MQTT__ORGS: \"a_b\" is not an org"),
+        "{e}"
+    );
 }
 
 #[test]
 fn file_errors_name_the_file_and_the_key() {
     let file = TempFile::new("[mqtt]\nurll = \"x\"\n");
     let e = format!("{:#}", file.load(&[]).err().unwrap());
-    assert!(e.starts_with(&format!("{}: mqtt.urll: unknown field", file.0.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: mqtt.urll: unknown field", file.0.display())),
+        "{e}"
+    );
     let file = TempFile::new("[pipeline]\nmax_held_messages = \"many\"\n");
     let e = format!("{:#}", file.load(&[]).err().unwrap());
     assert!(
-        e.starts_with(&format!("{}: pipeline.max_held_messages: invalid type", file.0.display())),
+        e.starts_with(&format!(
+            "{}: pipeline.max_held_messages: invalid type",
+            file.0.display()
+        )),
         "{e}"
     );
     let file = TempFile::new("[mqtt]\norgs = [\"Humen\"]\n");
     let e = format!("{:#}", file.load(&[]).err().unwrap());
-    assert!(e.starts_with(&format!("{}: mqtt.orgs: \"Humen\"", file.0.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: mqtt.orgs: \"Humen\"", file.0.display())),
+        "{e}"
+    );
     let file = TempFile::new("[mqtt\n");
     let e = format!("{:#}", file.load(&[]).err().unwrap());
     assert!(e.contains(&file.0.display().to_string()), "{e}");
@@ -271,7 +313,11 @@ fn secrets_are_never_printed() {
     ])
     .unwrap();
     let cfg = &loaded.config;
-    let shown = [format!("{cfg:?}"), cfg.to_toml(), cfg.database.url.to_string()];
+    let shown = [
+        format!("{cfg:?}"),
+        cfg.to_toml(),
+        cfg.database.url.to_string(),
+    ];
     for text in &shown {
         assert!(!text.contains("s3cret"), "{text}");
     }
@@ -281,7 +327,10 @@ fn secrets_are_never_printed() {
         printed.contains("url = \"postgres://sweep:REDACTED@db:5432/sweepwatch?sslmode=require\""),
         "{printed}"
     );
-    assert!(printed.contains("[[api.tokens]]"), "tokens are printed hashed: {printed}");
+    assert!(
+        printed.contains("[[api.tokens]]"),
+        "tokens are printed hashed: {printed}"
+    );
     assert_eq!(
         cfg.database.url.expose_secret(),
         "postgres://sweep:s3cret-pg@db:5432/sweepwatch?sslmode=require"
@@ -296,8 +345,13 @@ fn secrets_are_never_printed() {
     // A password given as a parameter, and a password that looks like a number.
     let url = DatabaseUrl::from("postgres://db/sw?user=a&password=s3cret");
     assert_eq!(url.redacted(), "postgres://db/sw?user=a&password=REDACTED");
-    assert_eq!(DatabaseUrl::from("host=db password=s3cret").redacted(), "REDACTED (not a URL)");
-    let cfg = load(&[("SWEEPWATCH_MQTT__PASSWORD", "1234")]).unwrap().config;
+    assert_eq!(
+        DatabaseUrl::from("host=db password=s3cret").redacted(),
+        "REDACTED (not a URL)"
+    );
+    let cfg = load(&[("SWEEPWATCH_MQTT__PASSWORD", "1234")])
+        .unwrap()
+        .config;
     assert_eq!(cfg.mqtt.password.unwrap().expose_secret(), "1234");
 }
 
@@ -334,8 +388,14 @@ fn the_jt808_listener_is_off_by_default_and_configured_by_file_and_env() {
     assert!(ingest::jt808::check_config(&cfg.jt808).is_err());
     let bad = TempFile::new("[jt808.work]\nsweeper = { source = \"status\", bit = 32 }\n");
     let e = format!("{:#}", bad.load(&[]).err().unwrap());
-    assert!(e.contains("jt808.work.sweeper"), "a bit beyond 31 is refused when read: {e}");
-    let e = load_err(&[("SWEEPWATCH_JT808__WORK__SWEEPER", "{ source = \"status\", bit = 32 }")]);
+    assert!(
+        e.contains("jt808.work.sweeper"),
+        "a bit beyond 31 is refused when read: {e}"
+    );
+    let e = load_err(&[(
+        "SWEEPWATCH_JT808__WORK__SWEEPER",
+        "{ source = \"status\", bit = 32 }",
+    )]);
     assert!(e.starts_with("SWEEPWATCH_JT808__WORK__SWEEPER: "), "{e}");
 }
 
@@ -400,7 +460,10 @@ fn the_example_file_documents_every_key_and_nothing_else() {
         "keys not in deploy/config/sweepwatch.toml (add them, with a comment): {missing:?}"
     );
     let unknown: Vec<_> = documented.difference(&keys).collect();
-    assert!(unknown.is_empty(), "documented keys the structs lack: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "documented keys the structs lack: {unknown:?}"
+    );
 }
 
 /// Every `SWEEPWATCH_*` name in `text`, but the pattern `SWEEPWATCH_SECTION__KEY`.
@@ -439,7 +502,10 @@ fn every_variable_the_docs_and_deployments_name_is_accepted() {
     for entry in std::fs::read_dir(k8s).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            files.push(format!("deploy/kubernetes/{}", path.file_name().unwrap().display()));
+            files.push(format!(
+                "deploy/kubernetes/{}",
+                path.file_name().unwrap().display()
+            ));
         }
     }
     for file in &files {
@@ -457,9 +523,21 @@ fn every_variable_the_docs_and_deployments_name_is_accepted() {
         }
     }
     for (alias, key) in ALIASES {
-        assert!(defaults.find_ref(key).is_some(), "{alias} is the alias of {key}, not a key");
-        assert!(readme.contains(&format!("`{alias}`")), "README's table lacks {alias}");
-        assert!(example.contains(alias), "deploy/config/sweepwatch.toml lacks {alias}");
+        assert!(
+            defaults.find_ref(key).is_some(),
+            "{alias} is the alias of {key}, not a key"
+        );
+        assert!(
+            readme.contains(&format!("`{alias}`")),
+            "README's table lacks {alias}"
+        );
+        assert!(
+            example.contains(alias),
+            "deploy/config/sweepwatch.toml lacks {alias}"
+        );
     }
-    assert!(readme.contains("SWEEPWATCH_SECTION__KEY"), "README explains the nested names");
+    assert!(
+        readme.contains("SWEEPWATCH_SECTION__KEY"),
+        "README explains the nested names"
+    );
 }
