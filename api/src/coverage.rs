@@ -72,50 +72,8 @@ pub async fn get(
     .await?;
     let route = route_area(q::area_feature(&**client, &row.org, &row.route_id).await?);
     let r = &row.report;
-    let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
-    let mut missed = Vec::new();
-    let mut missed_m = 0.0;
-    for s in &r.missed {
-        let pieces = geofence::missed_minus_justified(&[(s.from_m, s.to_m)], &cuts);
-        missed_m += pieces.iter().map(|(a, b)| b - a).sum::<f64>();
-        if pieces == [(s.from_m, s.to_m)] {
-            missed.push(stretch_feature(
-                s.from_m,
-                s.to_m,
-                json!(s.geometry),
-                json!({}),
-            ));
-        } else {
-            for (a, b) in pieces {
-                missed.push(stretch_feature(
-                    a,
-                    b,
-                    geometry(route.as_ref(), a, b),
-                    json!({}),
-                ));
-            }
-        }
-    }
-    let mut justified: Vec<Value> = justs
-        .iter()
-        .map(|j| {
-            stretch_feature(
-                j.from_m,
-                j.to_m,
-                geometry(route.as_ref(), j.from_m, j.to_m),
-                json!({"id": j.id, "note": j.note, "actor": j.actor, "at": j.created_at, "source": "operator"}),
-            )
-        })
-        .collect();
-    for js in &r.justified {
-        let s = &js.stretch;
-        justified.push(stretch_feature(
-            s.from_m,
-            s.to_m,
-            json!(s.geometry),
-            json!({"note": js.note, "source": "engine"}),
-        ));
-    }
+    let (missed, missed_m) = missed_features(&r.missed, &justs, route.as_ref());
+    let justified = justified_features(&justs, &r.justified, route.as_ref());
     Ok(Json(json!({
         "org": row.org, "route": row.route_id, "shift": row.shift_id, "date": row.shift_date,
         "updated_at": row.updated_at,
@@ -127,6 +85,64 @@ pub async fn get(
         "justified": {"type": "FeatureCollection", "features": justified},
         "last_served": r.last_served,
     })))
+}
+
+/// The missed stretches less what operators justified, as features, and
+/// their length. A stretch cut by a justification is drawn along the route.
+fn missed_features(
+    missed: &[geofence::Stretch],
+    justs: &[q::JustificationRow],
+    route: Option<&geofence::Area>,
+) -> (Vec<Value>, f64) {
+    let cuts: Vec<(f64, f64)> = justs.iter().map(|j| (j.from_m, j.to_m)).collect();
+    let mut features = Vec::new();
+    let mut missed_m = 0.0;
+    for s in missed {
+        let pieces = geofence::missed_minus_justified(&[(s.from_m, s.to_m)], &cuts);
+        missed_m += pieces.iter().map(|(a, b)| b - a).sum::<f64>();
+        if pieces == [(s.from_m, s.to_m)] {
+            features.push(stretch_feature(
+                s.from_m,
+                s.to_m,
+                json!(s.geometry),
+                json!({}),
+            ));
+        } else {
+            for (a, b) in pieces {
+                features.push(stretch_feature(a, b, geometry(route, a, b), json!({})));
+            }
+        }
+    }
+    (features, missed_m)
+}
+
+/// The justified stretches as features: the operators', then the engine's.
+fn justified_features(
+    justs: &[q::JustificationRow],
+    by_engine: &[geofence::JustifiedStretch],
+    route: Option<&geofence::Area>,
+) -> Vec<Value> {
+    let mut features: Vec<Value> = justs
+        .iter()
+        .map(|j| {
+            stretch_feature(
+                j.from_m,
+                j.to_m,
+                geometry(route, j.from_m, j.to_m),
+                json!({"id": j.id, "note": j.note, "actor": j.actor, "at": j.created_at, "source": "operator"}),
+            )
+        })
+        .collect();
+    for js in by_engine {
+        let s = &js.stretch;
+        features.push(stretch_feature(
+            s.from_m,
+            s.to_m,
+            json!(s.geometry),
+            json!({"note": js.note, "source": "engine"}),
+        ));
+    }
+    features
 }
 
 fn stretch_feature(from_m: f64, to_m: f64, geometry: Value, mut props: Value) -> Value {

@@ -49,25 +49,7 @@ pub async fn track(
     Q(q): Q<TrackQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    if q.to <= q.from {
-        return Err(ApiError::invalid("to", "must be after from"));
-    }
-    if q.to - q.from > MAX_RANGE {
-        return Err(ApiError::invalid(
-            "to",
-            "the range may span at most 48 hours",
-        ));
-    }
-    if q.simplify
-        .is_some_and(|s| !s.is_finite() || !(0.0..=10_000.0).contains(&s))
-    {
-        return Err(ApiError::invalid("simplify", "metres, between 0 and 10000"));
-    }
-    let points_format = match q.format.as_deref() {
-        None | Some("line") => false,
-        Some("points") => true,
-        Some(_) => return Err(ApiError::invalid("format", "must be line or points")),
-    };
+    let points_format = validate(&q)?;
     let client = state.pool.get().await?;
     let device = store::queries::config::device(&**client, id)
         .await?
@@ -130,6 +112,29 @@ pub async fn track(
     }
     .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Checks the range, the tolerance and the format; whether points were asked for.
+fn validate(q: &TrackQuery) -> Result<bool, ApiError> {
+    if q.to <= q.from {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    if q.to - q.from > MAX_RANGE {
+        return Err(ApiError::invalid(
+            "to",
+            "the range may span at most 48 hours",
+        ));
+    }
+    if q.simplify
+        .is_some_and(|s| !s.is_finite() || !(0.0..=10_000.0).contains(&s))
+    {
+        return Err(ApiError::invalid("simplify", "metres, between 0 and 10000"));
+    }
+    match q.format.as_deref() {
+        None | Some("line") => Ok(false),
+        Some("points") => Ok(true),
+        Some(_) => Err(ApiError::invalid("format", "must be line or points")),
+    }
 }
 
 #[derive(Serialize)]
