@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono_tz::Tz;
 use geofence::scenario::{Scenario, ScenarioFile, ShiftSpec, shift_from_spec};
 use geofence::{Area, AreaId, Assignment, DeviceKey, DeviceKind, RuleConfig, Shift, ShiftId};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use crate::StoreError;
 
@@ -69,6 +69,42 @@ pub async fn import(
         .await?;
     tx.execute("DELETE FROM shifts WHERE org = $1", &[org])
         .await?;
+    insert_areas(&tx, org, file, scenario).await?;
+    insert_shifts(&tx, org, file).await?;
+    let ids = upsert_devices(&tx, org, scenario).await?;
+    insert_assignments(&tx, org, scenario, &ids).await?;
+    let report = ImportReport {
+        org: org.clone(),
+        areas: scenario.areas.len(),
+        shifts: scenario.shifts.len(),
+        devices: scenario.devices.len(),
+        assignments: scenario.assignments.len(),
+    };
+    let detail = serde_json::json!({
+        "name": scenario.org.name, "timezone": scenario.org.timezone,
+        "areas": report.areas, "shifts": report.shifts, "devices": report.devices,
+        "assignments": report.assignments,
+    });
+    crate::queries::audit::record(
+        &tx,
+        IMPORT_ACTOR,
+        "org.import",
+        &format!("org/{org}"),
+        std::slice::from_ref(org),
+        Some(&detail),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// The scenario's areas, each with its kind from the file.
+async fn insert_areas(
+    tx: &Transaction<'_>,
+    org: &String,
+    file: &ScenarioFile,
+    scenario: &Scenario,
+) -> Result<(), StoreError> {
     let area_stmt = tx
         .prepare(
             "INSERT INTO areas (org, id, name, kind, district, grid, chief, feature)
@@ -97,6 +133,15 @@ pub async fn import(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The file's shifts, as written (named by their id when unnamed).
+async fn insert_shifts(
+    tx: &Transaction<'_>,
+    org: &String,
+    file: &ScenarioFile,
+) -> Result<(), StoreError> {
     for spec in &file.shifts {
         let name = if spec.name.is_empty() {
             spec.id.clone()
@@ -114,6 +159,16 @@ pub async fn import(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The scenario's devices, inserted or updated in place (ids are kept); their
+/// database ids by name.
+async fn upsert_devices<'s>(
+    tx: &Transaction<'_>,
+    org: &String,
+    scenario: &'s Scenario,
+) -> Result<HashMap<&'s str, i32>, StoreError> {
     let mut ids = HashMap::new();
     for d in &scenario.devices {
         let id: i32 = tx
@@ -128,6 +183,16 @@ pub async fn import(
             .get(0);
         ids.insert(d.id.as_str(), id);
     }
+    Ok(ids)
+}
+
+/// The scenario's assignments, their devices by the ids just upserted.
+async fn insert_assignments(
+    tx: &Transaction<'_>,
+    org: &String,
+    scenario: &Scenario,
+    ids: &HashMap<&str, i32>,
+) -> Result<(), StoreError> {
     for a in &scenario.assignments {
         let device_id = ids.get(a.device.as_str()).copied();
         tx.execute(
@@ -144,29 +209,7 @@ pub async fn import(
         )
         .await?;
     }
-    let report = ImportReport {
-        org: org.clone(),
-        areas: scenario.areas.len(),
-        shifts: scenario.shifts.len(),
-        devices: scenario.devices.len(),
-        assignments: scenario.assignments.len(),
-    };
-    let detail = serde_json::json!({
-        "name": scenario.org.name, "timezone": scenario.org.timezone,
-        "areas": report.areas, "shifts": report.shifts, "devices": report.devices,
-        "assignments": report.assignments,
-    });
-    crate::queries::audit::record(
-        &tx,
-        IMPORT_ACTOR,
-        "org.import",
-        &format!("org/{org}"),
-        std::slice::from_ref(org),
-        Some(&detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(report)
+    Ok(())
 }
 
 /// The actor of an import in the audit log.
@@ -177,6 +220,21 @@ pub const IMPORT_ACTOR: &str = "sweepwatch import";
 /// whose time zone is unknown is skipped with an error naming it (its shifts
 /// cannot be placed in time, and guessing a zone would misplace them).
 pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
+    let mut orgs = load_orgs(client).await?;
+    let index: HashMap<String, usize> = orgs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.org.clone(), i))
+        .collect();
+    load_areas(client, &mut orgs, &index).await?;
+    load_shifts(client, &mut orgs, &index).await?;
+    load_devices(client, &mut orgs, &index).await?;
+    load_assignments(client, &mut orgs, &index).await?;
+    Ok(orgs)
+}
+
+/// The orgs with a time zone that exists, their rules, nothing else yet.
+async fn load_orgs(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
     let mut orgs: Vec<OrgConfig> = Vec::new();
     for row in client
         .query("SELECT id, timezone, rules FROM orgs ORDER BY id", &[])
@@ -205,11 +263,15 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
             assignments: vec![],
         });
     }
-    let index: HashMap<String, usize> = orgs
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.org.clone(), i))
-        .collect();
+    Ok(orgs)
+}
+
+/// Each org's areas; one that does not validate is skipped with a warning.
+async fn load_areas(
+    client: &Client,
+    orgs: &mut [OrgConfig],
+    index: &HashMap<String, usize>,
+) -> Result<(), StoreError> {
     for row in client
         .query("SELECT org, id, feature FROM areas ORDER BY org, id", &[])
         .await?
@@ -228,6 +290,15 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Each org's shifts, placed in its time zone; one that does not validate is skipped.
+async fn load_shifts(
+    client: &Client,
+    orgs: &mut [OrgConfig],
+    index: &HashMap<String, usize>,
+) -> Result<(), StoreError> {
     for row in client
         .query(
             "SELECT org, id, definition FROM shifts ORDER BY org, id",
@@ -249,6 +320,15 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Each org's devices: database id and kind by name.
+async fn load_devices(
+    client: &Client,
+    orgs: &mut [OrgConfig],
+    index: &HashMap<String, usize>,
+) -> Result<(), StoreError> {
     for row in client
         .query("SELECT org, name, id, kind FROM devices", &[])
         .await?
@@ -260,6 +340,15 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
             .unwrap_or(DeviceKind::Unknown);
         orgs[i].devices.insert(row.get(1), (row.get(2), kind));
     }
+    Ok(())
+}
+
+/// Each org's assignments; one that does not validate is skipped.
+async fn load_assignments(
+    client: &Client,
+    orgs: &mut [OrgConfig],
+    index: &HashMap<String, usize>,
+) -> Result<(), StoreError> {
     for row in client
         .query(
             "SELECT a.org, d.name, a.area_id, a.shift_id, a.valid_from, a.valid_to
@@ -285,7 +374,7 @@ pub async fn load_all(client: &Client) -> Result<Vec<OrgConfig>, StoreError> {
             Err(e) => tracing::warn!(error = %e, "skipping an assignment that does not validate"),
         }
     }
-    Ok(orgs)
+    Ok(())
 }
 
 /// Changes whenever an org's configuration is edited (import, API): the
