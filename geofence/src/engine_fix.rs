@@ -93,37 +93,12 @@ impl Engine {
         let in_order = prev.is_none_or(|p| tp.ts_ms > p.ts_ms);
         let inserted = self.feed_coverage(d, tp);
         if !in_order {
-            let st = &mut self.devices[d as usize];
-            if inserted && fix.sos && st.last_sos_open_ms.is_none_or(|t| tp.ts_ms > t) {
-                st.last_sos_open_ms = Some(tp.ts_ms);
-                let mut em = Emitter {
-                    device,
-                    lat: fix.lat,
-                    lon: fix.lon,
-                    reopen_within_ms: 0,
-                    out: &mut out,
-                };
-                em.emit(
-                    st,
-                    AlertKind::Sos,
-                    Change::Open,
-                    tp.ts_ms,
-                    None,
-                    None,
-                    "SOS pressed (late fix)".into(),
-                );
+            if inserted && fix.sos {
+                self.late_sos(d, device, fix, tp.ts_ms, &mut out);
             }
             return out;
         }
-        let speed_kmh = match (fix.speed_kmh, prev) {
-            (Some(s), _) => s,
-            (None, Some(p)) if tp.ts_ms > p.ts_ms => {
-                local_distance_m(p.lon, p.lat, fix.lon, fix.lat)
-                    / ((tp.ts_ms - p.ts_ms) as f64 / 1000.0)
-                    * 3.6
-            }
-            _ => 0.0,
-        };
+        let speed_kmh = speed_kmh(fix, prev.as_ref(), tp.ts_ms);
         if let Some(p) = prev {
             self.add_to_summary(d, &p, &tp, speed_kmh);
         }
@@ -165,14 +140,52 @@ impl Engine {
         };
         rules::on_fix(&mut self.devices[d as usize], &ctx, &mut out);
         if out.iter().any(|t| t.area.is_none()) {
-            // label alerts not about an assignment with the area the device is in
-            let here = self.index.first_containing(fix.lon, fix.lat);
-            let here = here.map(|i| self.index.areas[i as usize].area.id().clone());
-            for t in out.iter_mut().filter(|t| t.area.is_none()) {
-                t.area = here.clone();
-            }
+            self.label_with_area_here(fix, &mut out);
         }
         out
+    }
+
+    /// A late fix with SOS pressed opens an SOS alert, unless one was opened
+    /// at or after its time.
+    fn late_sos(
+        &mut self,
+        d: u32,
+        device: &DeviceKey,
+        fix: &Fix,
+        ts_ms: i64,
+        out: &mut Vec<AlertTransition>,
+    ) {
+        let st = &mut self.devices[d as usize];
+        if st.last_sos_open_ms.is_some_and(|t| ts_ms <= t) {
+            return;
+        }
+        st.last_sos_open_ms = Some(ts_ms);
+        let mut em = Emitter {
+            device,
+            lat: fix.lat,
+            lon: fix.lon,
+            reopen_within_ms: 0,
+            out,
+        };
+        em.emit(
+            st,
+            AlertKind::Sos,
+            Change::Open,
+            ts_ms,
+            None,
+            None,
+            "SOS pressed (late fix)".into(),
+        );
+    }
+
+    /// Labels the alerts that are not about an assignment with the area the
+    /// device is in.
+    fn label_with_area_here(&self, fix: &Fix, out: &mut [AlertTransition]) {
+        let here = self.index.first_containing(fix.lon, fix.lat);
+        let here = here.map(|i| self.index.areas[i as usize].area.id().clone());
+        for t in out.iter_mut().filter(|t| t.area.is_none()) {
+            t.area = here.clone();
+        }
     }
 
     fn add_to_summary(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, speed_kmh: f64) {
@@ -334,5 +347,17 @@ impl Engine {
         self.summaries.retain(|(_, d), _| *d >= date);
         self.dirty_summaries.retain(|(_, d)| *d >= date);
         before - self.summaries.len()
+    }
+}
+
+/// The fix's speed: as reported, else from the previous fix (0 without one).
+fn speed_kmh(fix: &Fix, prev: Option<&TrackPoint>, ts_ms: i64) -> f64 {
+    match (fix.speed_kmh, prev) {
+        (Some(s), _) => s,
+        (None, Some(p)) if ts_ms > p.ts_ms => {
+            local_distance_m(p.lon, p.lat, fix.lon, fix.lat) / ((ts_ms - p.ts_ms) as f64 / 1000.0)
+                * 3.6
+        }
+        _ => 0.0,
     }
 }
