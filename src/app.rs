@@ -129,6 +129,7 @@ pub async fn serve(
                         (ingest_status.clone(), live.clone(), shutdown.clone());
                     let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
                     let jt808_cfg = cfg.jt808.clone();
+                    let relay_cfg = cfg.jt808.clone();
                     // The terminals' port is open only while this instance is
                     // active: the listener bound at the start the first time,
                     // bound again after a step-down and a new lease.
@@ -154,7 +155,7 @@ pub async fn serve(
                         });
                         ingest::run(
                             &mqtt, &pipeline, pool, metrics, conn, status, live, terminals,
-                            shutdown, step_down,
+                            &relay_cfg, shutdown, step_down,
                         )
                         .await
                         .context("ingest")

@@ -56,6 +56,26 @@ pub use mqtt::ConnectionState;
 pub use watchdog::IngestStatus;
 pub use writer::engine_fix;
 
+/// The filter of EMQX's JT/T 808 up-link to subscribe to, if that input is on
+/// and this instance serves `[jt808] org`.
+fn emqx_jt808_filter(
+    mqtt_cfg: &MqttConfig,
+    jt808_cfg: &Jt808Config,
+) -> Result<Option<String>, IngestError> {
+    let filter = mqtt_cfg.emqx_jt808_topic.trim();
+    if filter.is_empty() {
+        return Ok(None);
+    }
+    if !rumqttc::valid_filter(filter) {
+        return Err(IngestError::Config(format!(
+            "mqtt.emqx_jt808_topic {filter:?} is not an MQTT topic filter"
+        )));
+    }
+    jt808::check_config(jt808_cfg).map_err(IngestError::Config)?;
+    let served = mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&jt808_cfg.org);
+    Ok(served.then(|| filter.to_owned()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("configuration: {0}")]
@@ -77,30 +97,37 @@ pub async fn run(
     status: Arc<IngestStatus>,
     live: Arc<live::LiveView>,
     jt808: Option<Jt808Listener>,
+    jt808_cfg: &Jt808Config,
     shutdown: CancellationToken,
     step_down: CancellationToken,
 ) -> Result<(), IngestError> {
     // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
     let owntracks = mqtt_cfg.owntracks
         && (mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&mqtt_cfg.owntracks_org));
-    let filters = codec::subscription_filters(&mqtt_cfg.orgs, owntracks);
+    let mut filters = codec::subscription_filters(&mqtt_cfg.orgs, owntracks);
+    // EMQX's JT/T 808 terminals belong to `[jt808] org`, likewise.
+    let emqx_jt808 = emqx_jt808_filter(mqtt_cfg, jt808_cfg)?;
+    filters.extend(emqx_jt808.clone());
     let params = mqtt::ConnectParams::from_config(mqtt_cfg, filters)?;
     info!(url = %mqtt_cfg.url, client_id = %mqtt_cfg.client_id, filters = ?params.filters, "starting ingest");
 
     let codec_limits = codec::limits_for_retention(pipeline_cfg.retention_days);
-    let pipeline = Arc::new(pipeline::Pipeline::new(
-        flow::FlowLimits {
-            batch_rows: pipeline_cfg.batch_max_rows.max(1),
-            batch_age: Duration::from_millis(pipeline_cfg.batch_max_age_ms),
-            pause_messages: pipeline_cfg.max_held_messages.max(2),
-            resume_messages: pipeline_cfg.max_held_messages.max(2) / 2,
-            pause_bytes: pipeline_cfg.max_held_bytes.max(2),
-            resume_bytes: pipeline_cfg.max_held_bytes.max(2) / 2,
-            batches_in_flight: 1,
-        },
-        codec_limits.clone(),
-        metrics.clone(),
-    ));
+    let pipeline = Arc::new(
+        pipeline::Pipeline::new(
+            flow::FlowLimits {
+                batch_rows: pipeline_cfg.batch_max_rows.max(1),
+                batch_age: Duration::from_millis(pipeline_cfg.batch_max_age_ms),
+                pause_messages: pipeline_cfg.max_held_messages.max(2),
+                resume_messages: pipeline_cfg.max_held_messages.max(2) / 2,
+                pause_bytes: pipeline_cfg.max_held_bytes.max(2),
+                resume_bytes: pipeline_cfg.max_held_bytes.max(2) / 2,
+                batches_in_flight: 1,
+            },
+            codec_limits.clone(),
+            metrics.clone(),
+        )
+        .with_emqx_jt808(emqx_jt808.clone()),
+    );
     let stop_connection = CancellationToken::new();
     // The connection gets a thread of its own: decoding, the engines and the
     // database work must never starve it of the CPU it needs to write acks
@@ -136,6 +163,7 @@ pub async fn run(
             owntracks_org: mqtt_cfg.owntracks_org.clone(),
             orgs: mqtt_cfg.orgs.clone(),
             checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+            relays: emqx_jt808.is_some().then(|| jt808_cfg.clone()),
         },
         live,
     );
