@@ -579,3 +579,135 @@ async fn jt808_a_step_down_closes_the_terminals_and_their_resent_reports_are_sto
         1.0
     );
 }
+
+/// The simulated town with a share of its vehicles as JT/T 808 terminals
+/// (`sweepwatch simulate run --jt808-share`): the uniforms publish on MQTT,
+/// the terminals register, authenticate, report and wait for each answer,
+/// drive through a tunnel (a blind-area batch when they come out) and all
+/// drop and reconnect at once (a storm), resending what was unanswered.
+/// Every position the plan gave a terminal is stored exactly once, on the
+/// device mapped to its phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_the_simulated_town_with_terminals_stores_every_position_once() {
+    use simulator::scenario::{Behaviours, Clock, DeviceSelection, MessageKind, ScenarioRun};
+    use simulator::terminal::{TerminalOptions, Tunnel, fix_report, location_reports};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let s = start("[jt808]\norg = \"humen\"\n", None).await;
+    let file = geofence::scenario::ScenarioFile::from_json(sweepwatch::BUNDLED_SCENARIO).unwrap();
+    let mut run = ScenarioRun::new(simulator::BrokerOptions {
+        url: s._broker.url(),
+        username: None,
+        password: None,
+        client_id_prefix: unique("simterm-"),
+    });
+    let hour = chrono::Duration::hours(1);
+    let begin =
+        simulator::scenario::latest_shift_start(&file, "day-sweep", Utc::now() - hour).unwrap();
+    run.clock = Clock::Replay {
+        start: begin,
+        speed: 120.0,
+    };
+    run.duration = Duration::from_secs(20 * 60);
+    run.devices = DeviceSelection::PerKind(4);
+    run.behaviours = Behaviours::none();
+    for b in ["noise", "backlog", "duplicates", "sos", "dropout"] {
+        assert!(run.behaviours.set(b, true), "{b}");
+    }
+    run.terminals = Some(TerminalOptions {
+        addr: s.addr.clone(),
+        share: 0.5,
+        tunnel: Some(Tunnel {
+            after: Duration::from_secs(5 * 60),
+            length: Duration::from_secs(3 * 60),
+        }),
+        storm_at: Some(Duration::from_secs(12 * 60)),
+    });
+
+    // The plan, made again independently: what each terminal must store.
+    let plan = simulator::scenario::plan(&file, &run).unwrap();
+    let ids: Vec<String> = plan
+        .messages
+        .iter()
+        .map(|m| m.device.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let phones = simulator::terminal::terminal_phones(&file, &ids, 0.5);
+    assert_eq!(
+        phones.len(),
+        6,
+        "half of 4 sweepers, 4 washers and 4 collectors"
+    );
+    let mut want: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+    for m in plan
+        .messages
+        .iter()
+        .filter(|m| phones.contains_key(&m.device))
+    {
+        let reports = match m.kind {
+            MessageKind::Fix | MessageKind::Duplicate | MessageKind::Sos => {
+                fix_report(&m.payload).into_iter().collect()
+            }
+            MessageKind::Backlog => location_reports(&m.payload),
+            _ => Vec::new(),
+        };
+        for r in reports {
+            want.entry(m.device.clone())
+                .or_default()
+                .insert(r.time.to_utc().unwrap());
+        }
+    }
+    // The operator maps each terminal's phone to its device.
+    let client = s.db.client().await;
+    for (device, phone) in &phones {
+        client
+            .execute(
+                "INSERT INTO devices (org, name, kind, jt808_phone) VALUES ('humen', $1, 'unknown', $2)",
+                &[device, &phone.as_str()],
+            )
+            .await
+            .unwrap();
+    }
+
+    let report =
+        simulator::scenario::run_scenario(&file, &run, tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+    let t = report.terminals.expect("terminals ran");
+    eprintln!("{t:?}");
+    assert_eq!(t.terminals, 6);
+    assert!(
+        t.batches >= 6,
+        "every terminal came out of the tunnel: {t:?}"
+    );
+    assert!(
+        t.reconnects >= 6,
+        "every terminal reconnected in the storm: {t:?}"
+    );
+
+    // Answered means committed: everything is stored by now.
+    let mut got: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+    let rows = client
+        .query(
+            "SELECT d.name, f.ts FROM fixes f JOIN devices d ON d.id = f.device_id WHERE d.jt808_phone IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in &rows {
+        got.entry(r.get(0)).or_default().insert(r.get(1));
+    }
+    assert_eq!(
+        rows.len(),
+        want.values().map(BTreeSet::len).sum::<usize>(),
+        "each position once"
+    );
+    assert_eq!(got, want);
+    assert_eq!(
+        s.db.count("SELECT count(*) FROM rejected_messages").await,
+        0
+    );
+    // The uniforms came through the broker.
+    assert!(s.db.count("SELECT count(*) FROM fixes f JOIN devices d ON d.id = f.device_id WHERE d.jt808_phone IS NULL").await > 0);
+}
