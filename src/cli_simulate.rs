@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 pub enum SimulateMode {
     /// Drive the devices of a scenario file: routes, beats, breaks, and the
     /// behaviours that raise alerts (silence, SOS, idling, backlogs...).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Publish N devices at R fixes/s for a duration (QoS 1, several connections), then
     /// report what was published and acknowledged by the broker.
     Load(LoadArgs),

@@ -146,7 +146,8 @@ async fn emqx_jt808_json_is_stored_once_on_the_phones_device_and_the_rest_kept_a
         )
         .await
         .unwrap();
-    let got: Vec<(String, String, DateTime<Utc>, Option<bool>, bool)> = rows
+    type Row = (String, String, DateTime<Utc>, Option<bool>, bool);
+    let got: Vec<Row> = rows
         .iter()
         .map(|r| (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
