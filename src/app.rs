@@ -207,6 +207,7 @@ impl Ingest {
         );
         let (mqtt, pipeline) = (cfg.mqtt.clone(), cfg.pipeline.clone());
         let jt808_cfg = cfg.jt808.clone();
+        let relay_cfg = cfg.jt808.clone();
         async move {
             let terminals = match bound {
                 Some(listener) => Some(listener),
@@ -227,7 +228,8 @@ impl Ingest {
                 config: jt808_cfg,
             });
             ingest::run(
-                &mqtt, &pipeline, pool, metrics, conn, status, live, terminals, shutdown, step_down,
+                &mqtt, &pipeline, pool, metrics, conn, status, live, terminals, &relay_cfg,
+                shutdown, step_down,
             )
             .await
             .context("ingest")

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 pub enum SimulateMode {
     /// Drive the devices of a scenario file: routes, beats, breaks, and the
     /// behaviours that raise alerts (silence, SOS, idling, backlogs...).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Publish N devices at R fixes/s for a duration (QoS 1, several connections), then
     /// report what was published and acknowledged by the broker.
     Load(LoadArgs),
@@ -67,6 +67,24 @@ pub struct RunArgs {
     truth: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Share of the vehicles (0 to 1) that report as JT/T 808 terminals to
+    /// --jt808-addr instead of publishing on MQTT (cleaners stay on MQTT).
+    #[arg(long, default_value_t = 0.0)]
+    jt808_share: f64,
+    /// The service's JT/T 808 listener (`[jt808] listen`).
+    #[arg(long, default_value = "127.0.0.1:7611")]
+    jt808_addr: String,
+    /// A tunnel: from this simulated time after the start (e.g. 10m), the
+    /// terminals keep their positions and send them as one blind-area batch
+    /// (0x0704) when they come out after --jt808-tunnel-for.
+    #[arg(long, value_parser = parse_span)]
+    jt808_tunnel_at: Option<Duration>,
+    #[arg(long, value_parser = parse_span, default_value = "2m")]
+    jt808_tunnel_for: Duration,
+    /// A reconnect storm: at this simulated time after the start every
+    /// terminal drops its connection and reconnects at once.
+    #[arg(long, value_parser = parse_span)]
+    jt808_storm_at: Option<Duration>,
 }
 
 /// `90m`, `12h`, `3600s` or plain seconds.
@@ -134,6 +152,24 @@ impl RunArgs {
             }
         }
         run.truth = self.truth.clone();
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.jt808_share),
+            "--jt808-share {} is not between 0 and 1",
+            self.jt808_share
+        );
+        if self.jt808_share > 0.0 {
+            run.terminals = Some(simulator::terminal::TerminalOptions {
+                addr: self.jt808_addr.clone(),
+                share: self.jt808_share,
+                tunnel: self
+                    .jt808_tunnel_at
+                    .map(|after| simulator::terminal::Tunnel {
+                        after,
+                        length: self.jt808_tunnel_for,
+                    }),
+                storm_at: self.jt808_storm_at,
+            });
+        }
         if let Some(speed) = self.speed {
             let span = chrono::Duration::from_std(self.duration)?;
             let start = match self.start {
@@ -237,6 +273,12 @@ pub async fn run(
                 r.counts.status,
                 r.counts.owntracks
             );
+            if let Some(t) = &r.terminals {
+                println!(
+                    "JT/T 808: {} terminals, {} positions, {} reports and batches answered, {} blind-area batches, {} reconnects, {} resent",
+                    t.terminals, t.positions, t.answered, t.batches, t.reconnects, t.resent
+                );
+            }
             Ok(())
         }
         SimulateMode::Load(args) => {

@@ -125,12 +125,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
         .await
         .with_context(|| format!("while binding the HTTP address {}", cfg.http.addr))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     app::serve(cfg, listener, shutdown).await
+}
+
+/// A server holds a socket per terminal, per HTTP client and per database
+/// connection: the usual soft limit on open files (1,024) is less than the
+/// `[jt808] max_connections` of 10,000, so the soft limit is raised to the
+/// hard one (which only the administrator can raise; see OPERATIONS.md).
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {

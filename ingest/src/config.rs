@@ -35,6 +35,11 @@ pub struct MqttConfig {
     /// broker's own limit: a bigger packet would break the connection on every
     /// redelivery; anything over the contract's 64 KiB is rejected and stored.
     pub max_packet_bytes: usize,
+    /// EMQX's JT/T 808 gateway: also subscribe to this filter (its
+    /// `up_topic`; by default `jt808/${clientid}/${phone}/up`, so
+    /// `jt808/+/+/up`) and take its JSON location reports (`msg_id` 512 and
+    /// 1796) as the `[jt808]` listener takes a terminal's. Empty: off.
+    pub emqx_jt808_topic: String,
 }
 
 impl Default for MqttConfig {
@@ -50,6 +55,7 @@ impl Default for MqttConfig {
             owntracks_org: "owntracks".into(),
             keep_alive_secs: 60,
             max_packet_bytes: 2 * 1024 * 1024,
+            emqx_jt808_topic: String::new(),
         }
     }
 }

@@ -56,6 +56,26 @@ pub use mqtt::ConnectionState;
 pub use watchdog::IngestStatus;
 pub use writer::engine_fix;
 
+/// The filter of EMQX's JT/T 808 up-link to subscribe to, if that input is on
+/// and this instance serves `[jt808] org`.
+fn emqx_jt808_filter(
+    mqtt_cfg: &MqttConfig,
+    jt808_cfg: &Jt808Config,
+) -> Result<Option<String>, IngestError> {
+    let filter = mqtt_cfg.emqx_jt808_topic.trim();
+    if filter.is_empty() {
+        return Ok(None);
+    }
+    if !rumqttc::valid_filter(filter) {
+        return Err(IngestError::Config(format!(
+            "mqtt.emqx_jt808_topic {filter:?} is not an MQTT topic filter"
+        )));
+    }
+    jt808::check_config(jt808_cfg).map_err(IngestError::Config)?;
+    let served = mqtt_cfg.orgs.is_empty() || mqtt_cfg.orgs.contains(&jt808_cfg.org);
+    Ok(served.then(|| filter.to_owned()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("configuration: {0}")]
@@ -77,16 +97,21 @@ pub async fn run(
     status: Arc<IngestStatus>,
     live: Arc<live::LiveView>,
     jt808: Option<Jt808Listener>,
+    jt808_cfg: &Jt808Config,
     shutdown: CancellationToken,
     step_down: CancellationToken,
 ) -> Result<(), IngestError> {
-    let params = connect_params(mqtt_cfg)?;
+    let emqx_jt808 = emqx_jt808_filter(mqtt_cfg, jt808_cfg)?;
+    let params = connect_params(mqtt_cfg, emqx_jt808.clone())?;
     let codec_limits = codec::limits_for_retention(pipeline_cfg.retention_days);
-    let pipeline = Arc::new(pipeline::Pipeline::new(
-        flow_limits(pipeline_cfg),
-        codec_limits.clone(),
-        metrics.clone(),
-    ));
+    let pipeline = Arc::new(
+        pipeline::Pipeline::new(
+            flow_limits(pipeline_cfg),
+            codec_limits.clone(),
+            metrics.clone(),
+        )
+        .with_emqx_jt808(emqx_jt808.clone()),
+    );
     let stop_connection = CancellationToken::new();
     let connection = spawn_connection(
         params,
@@ -99,6 +124,7 @@ pub async fn run(
         owntracks_org: mqtt_cfg.owntracks_org.clone(),
         orgs: mqtt_cfg.orgs.clone(),
         checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+        relays: emqx_jt808.is_some().then(|| jt808_cfg.clone()),
     };
     let writer = writer::Writer::new(pool.clone(), metrics.clone(), settings, live);
     let writer = tokio::spawn(writer.run(pipeline.clone()));
@@ -163,10 +189,15 @@ pub async fn run(
 }
 
 /// The broker's session: where, who, and the topic filters of the orgs served.
-fn connect_params(cfg: &MqttConfig) -> Result<mqtt::ConnectParams, IngestError> {
+fn connect_params(
+    cfg: &MqttConfig,
+    emqx_jt808: Option<String>,
+) -> Result<mqtt::ConnectParams, IngestError> {
     // OwnTracks phones belong to `owntracks_org`: only the instance serving it listens.
     let owntracks = cfg.owntracks && (cfg.orgs.is_empty() || cfg.orgs.contains(&cfg.owntracks_org));
-    let filters = codec::subscription_filters(&cfg.orgs, owntracks);
+    let mut filters = codec::subscription_filters(&cfg.orgs, owntracks);
+    // EMQX's JT/T 808 terminals belong to `[jt808] org`, likewise (see `emqx_jt808_filter`).
+    filters.extend(emqx_jt808);
     let params = mqtt::ConnectParams::from_config(cfg, filters)?;
     info!(url = %cfg.url, client_id = %cfg.client_id, filters = ?params.filters, "starting ingest");
     Ok(params)

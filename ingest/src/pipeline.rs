@@ -42,6 +42,7 @@ impl Item {
     pub fn rows(&self) -> usize {
         match &self.decoded {
             Ok(Message::Backlog { fixes, rejects, .. }) => (fixes.len() + rejects.len()).max(1),
+            Ok(Message::Jt808Relay(r)) => (r.fixes.len() + r.rejects.len()).max(1),
             _ => 1,
         }
     }
@@ -53,6 +54,8 @@ pub(crate) struct Pipeline {
     batch_due: Notify,
     acks_ready: Notify,
     limits: codec::Limits,
+    /// The topic filter of EMQX's JT/T 808 up-link (`[mqtt] emqx_jt808_topic`).
+    emqx_jt808: Option<String>,
     metrics: Metrics,
     rejects_log: Mutex<RateLimitedLog>,
 }
@@ -65,9 +68,17 @@ impl Pipeline {
             batch_due: Notify::new(),
             acks_ready: Notify::new(),
             limits: codec_limits,
+            emqx_jt808: None,
             metrics,
             rejects_log: Mutex::new(RateLimitedLog::new(Duration::from_secs(10), 10)),
         }
+    }
+
+    /// Takes the messages of topics matching `filter` as EMQX's JT/T 808
+    /// JSON ([`codec::emqx`]).
+    pub fn with_emqx_jt808(mut self, filter: Option<String>) -> Self {
+        self.emqx_jt808 = filter;
+        self
     }
 
     fn flow(&self) -> std::sync::MutexGuard<'_, Flow<Item>> {
@@ -77,7 +88,12 @@ impl Pipeline {
     /// Decodes a message from the socket and queues it. `pkid` is `Some` for QoS 1.
     pub fn received(&self, topic: String, payload: bytes::Bytes, pkid: Option<u16>) {
         let received_at = Utc::now();
-        let decoded = codec::decode(&topic, &payload, &self.limits, received_at);
+        let decoded = match &self.emqx_jt808 {
+            Some(filter) if rumqttc::matches(&topic, filter) => {
+                codec::decode_emqx(&payload, &self.limits, received_at)
+            }
+            _ => codec::decode(&topic, &payload, &self.limits, received_at),
+        };
         self.queue(topic, payload, pkid, received_at, decoded, None);
     }
 

@@ -65,6 +65,8 @@ pub(crate) struct Writer {
     checkpoint_every: Duration,
     live: Arc<LiveView>,
     errors_log: RateLimitedLog,
+    /// Terminals behind EMQX's JT/T 808 gateway, when that input is on.
+    relays: Option<crate::jt808::relay::Relays>,
 }
 
 /// What the writer is told about its place in the deployment.
@@ -74,6 +76,8 @@ pub(crate) struct WriterSettings {
     /// The orgs this instance serves (empty: all).
     pub orgs: Vec<String>,
     pub checkpoint_every: Duration,
+    /// The `[jt808]` settings, when EMQX's JT/T 808 JSON is taken.
+    pub relays: Option<crate::config::Jt808Config>,
 }
 
 /// Where a commit attempt failed: before the engines saw anything, or after.
@@ -108,6 +112,7 @@ impl Writer {
             owntracks_org,
             orgs,
             checkpoint_every,
+            relays,
         } = settings;
         Self {
             pool,
@@ -122,6 +127,7 @@ impl Writer {
             checkpoint_every,
             live,
             errors_log: RateLimitedLog::new(Duration::from_secs(30), 5),
+            relays: relays.map(crate::jt808::relay::Relays::new),
         }
     }
 
@@ -132,7 +138,8 @@ impl Writer {
         loop {
             tokio::select! {
                 batch = pipeline.next_batch() => match batch {
-                    Some(b) => {
+                    Some(mut b) => {
+                        self.resolve_relays(&mut b.items).await;
                         self.commit(&b.items).await;
                         pipeline.committed(b.id);
                         // Sources that answer per item (JT/T 808) learn it now,
@@ -156,6 +163,24 @@ impl Writer {
         if let Err(e) = self.housekeeping_checkpoint(true).await {
             self.note_error(&e, "final checkpoint failed");
         }
+    }
+
+    /// Finds the devices of EMQX-relayed JT/T 808 positions, retrying until
+    /// the database answers (their acks are held meanwhile, like a commit's).
+    async fn resolve_relays(&mut self, items: &mut [Item]) {
+        let Some(mut relays) = self.relays.take() else {
+            return;
+        };
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = relays.resolve(&self.pool, items).await {
+            self.note_error(
+                &e,
+                "JT/T 808 relay: finding a terminal's device failed; retrying",
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        self.relays = Some(relays);
     }
 
     fn note_error(&mut self, e: &StoreError, what: &str) {
@@ -503,7 +528,8 @@ impl Writer {
             Message::Fix { addr, .. }
             | Message::Backlog { addr, .. }
             | Message::Status { addr, .. } => Some(topic_key(addr)),
-            Message::StatusCleared { .. } => None,
+            // Made a fix or backlog before the commit (`resolve_relays`).
+            Message::StatusCleared { .. } | Message::Jt808Relay(_) => None,
             Message::OwnTracks { user, device, .. } => Some(DeviceKey::OwnTracks {
                 user: user.as_str().to_owned(),
                 device: device.as_str().to_owned(),

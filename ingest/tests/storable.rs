@@ -112,6 +112,7 @@ impl Rows {
                 org: addr.org.as_str().to_owned(),
                 name: addr.device.as_str().to_owned(),
             },
+            Message::Jt808Relay(_) => unreachable!("codec::decode makes no JT/T 808 relays"),
             Message::OwnTracks { user, device, .. } => DeviceKey::OwnTracks {
                 user: user.as_str().to_owned(),
                 device: device.as_str().to_owned(),
@@ -142,7 +143,7 @@ impl Rows {
                 status: status.clone(),
                 received_at,
             }),
-            Message::StatusCleared { .. } => {}
+            Message::StatusCleared { .. } | Message::Jt808Relay(_) => {}
         }
         Ok(batch)
     }

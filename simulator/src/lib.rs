@@ -17,6 +17,9 @@
 //!   skipping a route, traffic jams, edges). A pure
 //!   [`scenario::Planner`] produces the messages and the ground truth (what it planted);
 //!   [`scenario::run_scenario`] publishes them paced by a real-time or replay clock.
+//! - [`terminal`]: JT/T 808 terminals for a share of a scenario's vehicles (register,
+//!   authenticate, reports answered one by one, blind-area batches after a tunnel,
+//!   a reconnect storm), reporting to the service's listener over TCP.
 //! - [`quality`]: the ground truth's format and the scorer that holds alerts against it
 //!   (precision, recall and open-time error per kind).
 //!
@@ -29,6 +32,7 @@ pub mod load;
 pub mod mqtt;
 pub mod quality;
 pub mod scenario;
+pub mod terminal;
 
 pub use load::{
     CeilingReport, CountHandle, CountOptions, LoadCounters, LoadError, LoadExtras, LoadOptions,

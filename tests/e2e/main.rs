@@ -6,6 +6,7 @@
 mod api;
 mod brokers;
 mod chaos;
+mod emqx;
 mod engine;
 mod faults;
 mod helpers;

@@ -4,6 +4,7 @@
 //! Every message accepted is also storable: the decoder refuses, as
 //! [`RejectReason::Unstorable`], what PostgreSQL could not hold (see [`storable`]).
 
+pub mod emqx;
 mod fix;
 pub mod storable;
 mod topic;
@@ -12,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use emqx::decode as decode_emqx;
 pub use fix::{Fix, limits_for_retention, validate as validate_fix};
 pub use topic::{DeviceAddr, DeviceName, OrgId, Topic, subscription_filters};
 
@@ -43,6 +45,28 @@ pub enum Message {
         device: DeviceName,
         fix: Fix,
     },
+    /// JT/T 808 positions relayed by EMQX's gateway ([`emqx`]): the device is
+    /// the terminal whose `jt808_phone` is the relay's phone, which the
+    /// writer finds (or registers, as the listener does) and then turns this
+    /// into a [`Message::Fix`] or a [`Message::Backlog`].
+    Jt808Relay(Box<Relay>),
+}
+
+/// Positions of one EMQX-relayed JT/T 808 message, validated, waiting for
+/// their device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relay {
+    /// The terminal's phone number, without leading zeros.
+    pub phone: String,
+    /// A 0x0704 batch (a backlog) rather than one 0x0200 report.
+    pub batch: bool,
+    /// The valid positions, with `work` unset: it depends on the device's
+    /// kind, known once the device is.
+    pub fixes: Vec<Fix>,
+    /// The report of each fix (same order), to read the work bit from.
+    pub reports: Vec<jt808::LocationReport>,
+    /// The elements of a batch that were refused.
+    pub rejects: Vec<ElementReject>,
 }
 
 /// An element of a backlog that was refused.

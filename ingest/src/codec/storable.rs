@@ -139,6 +139,12 @@ impl Message {
             }
             Message::Status { status, .. } => check_json(status),
             Message::StatusCleared { .. } => Ok(()),
+            Message::Jt808Relay(r) => {
+                r.fixes.iter().try_for_each(Fix::check_storable)?;
+                r.rejects
+                    .iter()
+                    .try_for_each(|ElementReject { reject, .. }| reject.check_storable())
+            }
         }
     }
 }

@@ -46,6 +46,9 @@ fn independently_storable(m: &Message) -> bool {
         }
         Message::Status { status, .. } => !holds_nul(status),
         Message::StatusCleared { .. } => true,
+        Message::Jt808Relay(r) => {
+            r.fixes.iter().all(fix_ok) && r.rejects.iter().all(|e| !e.reject.detail.contains('\0'))
+        }
     }
 }
 

@@ -35,7 +35,8 @@
 
 mod conn;
 mod metrics;
-mod report;
+pub(crate) mod relay;
+pub(crate) mod report;
 mod session;
 
 use std::sync::Arc;

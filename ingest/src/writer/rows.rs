@@ -99,8 +99,8 @@ pub(crate) fn build(
             }
             (Ok(Message::StatusCleared { .. }), _) => {}
             // Registration gives every key an id or fails; should it not, the
-            // message is still kept, as a reject.
-            (Ok(_), None) => rows.batch.rejects.push(reject_row(
+            // message is still kept, as a reject. (A relay is resolved before.)
+            (Ok(Message::Jt808Relay(_)), _) | (Ok(_), None) => rows.batch.rejects.push(reject_row(
                 item,
                 &item.payload,
                 &Reject::new(RejectReason::InvalidTopic, "device could not be registered"),

@@ -122,6 +122,10 @@ impl Behaviours {
 }
 
 impl Default for Behaviours {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the default of every behaviour, one field after another with its reason: a table, not logic"
+    )]
     fn default() -> Self {
         let min = |m: u64| Duration::from_secs(m * 60);
         Self {

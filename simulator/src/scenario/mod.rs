@@ -162,6 +162,8 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Whether it was cancelled before the end.
     pub cancelled: bool,
+    /// What the JT/T 808 terminals did, when the run had some.
+    pub terminals: Option<crate::terminal::TerminalReport>,
 }
 
 /// Why a scenario run failed. URLs in messages have their password redacted.
@@ -185,6 +187,12 @@ pub enum SimError {
     ConnectionLost {
         url: String,
         connection: String,
+        reason: String,
+    },
+    #[error("JT/T 808 terminal {phone} at {addr}: {reason}")]
+    Terminal {
+        addr: String,
+        phone: String,
         reason: String,
     },
     #[error("a simulator task failed: {0}")]

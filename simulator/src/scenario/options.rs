@@ -84,6 +84,9 @@ pub struct ScenarioRun {
     /// Write the ground truth (what was planted, `sweepwatch-truth/1` JSON lines) to
     /// this file at the end of the run.
     pub truth: Option<std::path::PathBuf>,
+    /// A share of the vehicles report as JT/T 808 terminals to the service's
+    /// listener instead of publishing on MQTT ([`crate::terminal`]).
+    pub terminals: Option<crate::terminal::TerminalOptions>,
 }
 
 impl ScenarioRun {
@@ -100,6 +103,7 @@ impl ScenarioRun {
             connections: Connections::PerDevice,
             behaviours: Behaviours::default(),
             truth: None,
+            terminals: None,
         }
     }
 }

@@ -76,6 +76,10 @@ pub fn latest_shift_start(
 
 impl Planner {
     /// Validates the file and the options and sets up every selected device.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "validation of the file and options then the set-up of every device, in the order a seed replays; split, the checks would lose the context they report"
+    )]
     pub fn new(
         file: &ScenarioFile,
         opts: &ScenarioRun,

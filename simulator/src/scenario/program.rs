@@ -77,6 +77,10 @@ pub struct Options<'a> {
 /// end of each route to one of them (in turn, the next route's first), waits there
 /// and goes on to the next route: that whole trip is tagged [`Tag::TransferTrip`].
 /// Workers (and vehicles with zones) walk or circle a loop shrunk inside each zone.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a vehicle's day as one itinerary (routes, transfer trips, stations, zones) built in order; the legs refer to the previous ones"
+)]
 pub fn build(
     kind: DeviceKind,
     areas: &[Assigned<'_>],

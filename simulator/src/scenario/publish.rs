@@ -19,6 +19,7 @@ use super::payload::status_json;
 use super::planner::{Planner, start_of};
 use super::{Counts, RunReport, SimError};
 use crate::mqtt::{self, BrokerOptions, Tuning, redact_url};
+use crate::terminal::{Terminals, terminal_phones};
 
 /// Simulated time planned at once: small enough to keep a whole city's minute in memory
 /// (a few thousand messages), large enough that planning is not the bottleneck.
@@ -52,7 +53,7 @@ pub async fn run_scenario(
     let start = start_of(&opts.clock, Utc::now());
     let mut planner = Planner::new(file, opts, start)?;
     let org = file.org.id.clone();
-    let ids = planner.device_ids();
+    let (ids, mut terminals) = split_terminals(file, opts, planner.device_ids(), start);
     let stop = cancel.child_token();
     let acked = Arc::new(AtomicU64::new(0));
     let (conns, route) =
@@ -69,6 +70,14 @@ pub async fn run_scenario(
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = stop.cancelled() => break 'run,
+            }
+            if let Some(t) = terminals.as_mut().filter(|t| t.has(&m.device)) {
+                counts.add(&m);
+                tokio::select! {
+                    r = t.send(&m) => r?,
+                    _ = stop.cancelled() => break 'run,
+                }
+                continue;
             }
             let Some(&c) = route.get(m.device.as_str()) else {
                 continue;
@@ -93,6 +102,10 @@ pub async fn run_scenario(
         }
         write_truth(path, &planner)?;
     }
+    let terminals = match terminals {
+        Some(t) => Some(t.finish().await?),
+        None => None,
+    };
     let acknowledged = drain(&acked, published, cancelled, &stop).await;
     let elapsed = wall0.elapsed();
     let failure = close_all(conns).await;
@@ -109,7 +122,30 @@ pub async fn run_scenario(
         last_at,
         elapsed,
         cancelled,
+        terminals,
     })
+}
+
+/// The devices that publish on MQTT, and the terminals (a share of the
+/// vehicles) when the run has JT/T 808 terminals.
+fn split_terminals(
+    file: &ScenarioFile,
+    opts: &ScenarioRun,
+    ids: Vec<String>,
+    start: chrono::DateTime<Utc>,
+) -> (Vec<String>, Option<Terminals>) {
+    let Some(t) = &opts.terminals else {
+        return (ids, None);
+    };
+    let phones = terminal_phones(file, &ids, t.share);
+    for (device, phone) in &phones {
+        tracing::info!(device, phone = phone.as_str(), "JT/T 808 terminal");
+    }
+    let mqtt = ids
+        .into_iter()
+        .filter(|d| !phones.contains_key(d))
+        .collect();
+    (mqtt, Some(Terminals::start(t, &phones, start)))
 }
 
 /// Writes the run's ground truth (see [`crate::quality::truth`]).

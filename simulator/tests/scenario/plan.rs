@@ -114,6 +114,10 @@ fn vehicles_work_on_their_routes_and_workers_walk() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one case per behaviour, each switched on alone then off: a table of short checks"
+)]
 fn each_behaviour_shows_when_switched_on_and_only_then() {
     let file = humen();
     let mut b = Behaviours::default();
