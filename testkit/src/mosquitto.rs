@@ -306,7 +306,8 @@ fn connack_code(port: u16) -> Option<u8> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    s.write_all(&connect_packet(&unique("testkit-probe-"))).ok()?;
+    s.write_all(&connect_packet(&unique("testkit-probe-")))
+        .ok()?;
     let mut ack = [0u8; 4];
     s.read_exact(&mut ack).ok()?;
     let _ = s.write_all(&[0xE0, 0]); // DISCONNECT

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::{free_port, unique, verbose};
 
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/sweepwatch.conf");
+const CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/nats/sweepwatch.conf"
+);
 
 pub struct Nats {
     /// The MQTT listener.
