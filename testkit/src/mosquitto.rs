@@ -201,10 +201,26 @@ impl Mosquitto {
             source,
         })?;
         let deadline = Instant::now() + READY_TIMEOUT;
+        // When the port is open but speaks no plain MQTT (a TLS listener), the
+        // broker is taken as ready once it has stayed alive a while after that:
+        // one that could not bind the port exits at once.
+        let mut open_since: Option<Instant> = None;
         loop {
-            if answers_mqtt(port) {
-                self.child = Some(child);
-                return Ok(());
+            match probe(port) {
+                Probe::Mqtt => {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Probe::OpenNoMqtt => {
+                    let since = *open_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= Duration::from_millis(500)
+                        && matches!(child.try_wait(), Ok(None))
+                    {
+                        self.child = Some(child);
+                        return Ok(());
+                    }
+                }
+                Probe::Closed => open_since = None,
             }
             let exited = matches!(child.try_wait(), Ok(Some(_)));
             if exited || Instant::now() >= deadline {
@@ -299,25 +315,42 @@ fn connect_packet(id: &str) -> Vec<u8> {
     p
 }
 
-/// The CONNACK's return code for a CONNECT to 127.0.0.1:`port`, if an MQTT
-/// broker answers there within a second.
-fn connack_code(port: u16) -> Option<u8> {
-    use std::io::{Read, Write};
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    s.write_all(&connect_packet(&unique("testkit-probe-")))
-        .ok()?;
-    let mut ack = [0u8; 4];
-    s.read_exact(&mut ack).ok()?;
-    let _ = s.write_all(&[0xE0, 0]); // DISCONNECT
-    (ack[0] == 0x20).then_some(ack[3])
+/// What answers on a port.
+enum Probe {
+    /// An MQTT broker: a CONNACK (whatever its code) to a plain CONNECT.
+    Mqtt,
+    /// Something accepts connections there but answered no CONNACK within a
+    /// second (a TLS listener; or another process's port).
+    OpenNoMqtt,
+    /// Nothing listens.
+    Closed,
 }
 
-/// Whether an MQTT broker answers on the port: a CONNACK, whatever its code
-/// (a port merely open could be another process's).
-fn answers_mqtt(port: u16) -> bool {
-    connack_code(port).is_some()
+fn probe(port: u16) -> Probe {
+    match connack_code(port) {
+        Ok(Some(_)) => Probe::Mqtt,
+        Ok(None) => Probe::OpenNoMqtt,
+        Err(()) => Probe::Closed,
+    }
+}
+
+/// The CONNACK's return code for a CONNECT to 127.0.0.1:`port`: `Err` when
+/// nothing listens, `Ok(None)` when no CONNACK came within a second.
+fn connack_code(port: u16) -> Result<Option<u8>, ()> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).map_err(|_| ())?;
+    let answer = (|| {
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        s.write_all(&connect_packet(&unique("testkit-probe-")))
+            .ok()?;
+        let mut ack = [0u8; 4];
+        s.read_exact(&mut ack).ok()?;
+        let _ = s.write_all(&[0xE0, 0]); // DISCONNECT
+        (ack[0] == 0x20).then_some(ack[3])
+    })();
+    Ok(answer)
 }
 
 /// `$MOSQUITTO`, else `mosquitto` on `$PATH`, else the packages' places.
@@ -347,7 +380,7 @@ mod tests {
     use super::*;
 
     fn connack(port: u16) -> u8 {
-        connack_code(port).expect("a CONNACK")
+        connack_code(port).unwrap().expect("a CONNACK")
     }
 
     #[test]
@@ -376,6 +409,27 @@ mod tests {
         assert!(b.persistence_file().is_file());
         drop(b);
         assert!(!dir.exists(), "the directory is removed on drop");
+    }
+
+    #[test]
+    fn a_tls_listener_is_ready_once_it_stays_up() {
+        // A TLS listener answers no plain CONNECT.
+        let dir = std::env::temp_dir().join(unique("testkit-tls-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.join("server.crt"), key.cert.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), key.signing_key.serialize_pem()).unwrap();
+        let b = Mosquitto::try_start(Options {
+            dir: Some(dir.clone()),
+            extra: format!(
+                "certfile {d}/server.crt\nkeyfile {d}/server.key",
+                d = dir.display()
+            ),
+            ..Options::default()
+        })
+        .unwrap();
+        assert!(b.pid().is_some());
+        assert!(matches!(probe(b.port), Probe::OpenNoMqtt));
     }
 
     #[test]
