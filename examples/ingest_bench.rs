@@ -57,7 +57,7 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 use common::machine::{load_average, wait_for_quiet, wait_idle};
-use common::{Guard, cpu_model, num_cpus, start_broker};
+use common::{cpu_model, num_cpus, start_broker};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -165,8 +165,8 @@ pub struct Bench {
     pub broker_pid: Option<u32>,
     pub db_name: String,
     pub db_url: String,
-    _broker: Guard,
-    _db: Guard,
+    _broker: testkit::Mosquitto,
+    _db: testkit::TestDb,
 }
 
 impl Bench {
@@ -197,7 +197,7 @@ impl Bench {
     pub fn ours(&self) -> Vec<String> {
         vec![
             self.bin.clone(),
-            format!("sweepwatch-bench-{}", std::process::id()),
+            common::broker_dir_name(),
             self.db_name.clone(),
         ]
     }
@@ -274,17 +274,15 @@ async fn main() -> anyhow::Result<()> {
         load[0], load[1], load[2]
     );
     let (mqtt, broker) = start_broker()?;
-    let db_name = format!("sweepwatch_bench_{}", std::process::id());
-    let db_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
-    store::create_database_if_missing(&db_url.parse()?).await?;
+    let db = testkit::TestDb::create_with_prefix("sweepwatch_bench_").await;
     let bench = Bench {
         bin,
-        broker_pid: broker.pidfile_pid(),
+        broker_pid: broker.pid(),
         mqtt,
-        db_name: db_name.clone(),
-        db_url,
+        db_name: db.name.clone(),
+        db_url: db.url.clone(),
         _broker: broker,
-        _db: Guard::Database(db_name),
+        _db: db,
         a,
     };
     println!(

@@ -30,7 +30,7 @@ use jt808::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{Guard, cpu_model, free_port, num_cpus, scrape, start_broker, start_serve};
+use common::{cpu_model, num_cpus, scrape, start_broker, start_serve};
 
 struct Args {
     terminals: u32,
@@ -198,11 +198,9 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("machine: {} cores, {}", num_cpus(), cpu_model());
     let (mqtt, _broker) = start_broker()?;
-    let db_name = format!("sweepwatch_jt808_bench_{}", std::process::id());
-    let db_url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
-    store::create_database_if_missing(&db_url.parse()?).await?;
-    let _db = Guard::Database(db_name);
-    let addr = format!("127.0.0.1:{}", free_port()?);
+    let db = testkit::TestDb::create_with_prefix("sweepwatch_jt808_bench_").await;
+    let db_url = db.url.clone();
+    let addr = format!("127.0.0.1:{}", testkit::free_port());
     let (http, mut service) = start_serve(
         &bin,
         &[

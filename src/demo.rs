@@ -7,19 +7,13 @@
 //! simulator at a speed factor, printing where to look and, every few
 //! seconds, what the service has made of it. Ctrl-C stops everything cleanly.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use tokio::process::{Child, Command};
+use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::BUNDLED_SCENARIO;
 use crate::Config;
-
-/// The broker tuning every sweepwatch broker uses (deploy/mosquitto/sweepwatch.conf).
-const BROKER_TUNING: &str = include_str!("../deploy/mosquitto/sweepwatch.conf");
 
 pub struct DemoOptions {
     pub shift: String,
@@ -28,76 +22,29 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-/// A Mosquitto started for the demo, killed when dropped.
-struct Broker {
-    _child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn start_broker() -> anyhow::Result<Broker> {
-    let bin = ["mosquitto", "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-        .into_iter()
-        .find(|b| which(b))
-        .context("mosquitto is not installed: run deploy/local/services.sh (or install the mosquitto package)")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir().join(format!("sweepwatch-demo-broker-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\n{BROKER_TUNING}",
-            dir.display()
+/// The demo's Mosquitto (and `serve --own-broker`'s): the test kit's launcher
+/// (the installed binary, the project's configuration, a free port, state in
+/// a temporary directory), killed and its directory removed when dropped.
+pub async fn start_broker() -> anyhow::Result<testkit::Mosquitto> {
+    let opts = testkit::mosquitto::Options {
+        dir: Some(
+            std::env::temp_dir().join(format!("sweepwatch-demo-broker-{}", std::process::id())),
         ),
-    )?;
-    // Mosquitto drops to the 'mosquitto' user when started as root.
-    let _ = std::process::Command::new("chown")
-        .arg("-R")
-        .arg("mosquitto:")
-        .arg(&dir)
-        .status();
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         // Its own process group: Ctrl-C in the terminal reaches the demo, which
         // drains into the broker before stopping it.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("while starting {bin}"))?;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(Broker {
-                _child: child,
-                dir,
-                port,
-            });
+        own_process_group: true,
+        show_output: Some(false),
+        ..Default::default()
+    };
+    let started = tokio::task::spawn_blocking(move || testkit::Mosquitto::try_start(opts))
+        .await
+        .context("broker start task")?;
+    started.map_err(|e| match e {
+        testkit::mosquitto::StartError::Spawn { bin, source } => {
+            anyhow::Error::new(source).context(format!("while starting {}", bin.display()))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("mosquitto did not start listening on 127.0.0.1:{port}")
-}
-
-fn which(bin: &str) -> bool {
-    if bin.contains('/') {
-        return std::path::Path::new(bin).exists();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+        other => anyhow::Error::msg(other.to_string()),
+    })
 }
 
 /// The configured database URL with the database name replaced.

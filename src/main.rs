@@ -27,7 +27,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Ingest from MQTT, store, and serve the HTTP API (health, readiness, metrics).
-    Serve,
+    Serve {
+        /// For tests (the dashboard's): start a Mosquitto of its own (the
+        /// demo's, the project's configuration on a free port) instead of
+        /// connecting to `mqtt.url`, and print `broker: mqtt://…` and
+        /// `http: http://…` (the bound address: `http.addr` may have port 0) on stdout.
+        #[arg(long, hide = true)]
+        own_broker: bool,
+    },
     /// Create the database if needed and apply schema migrations, then exit.
     Migrate,
     /// Print the effective configuration (defaults, file, environment) as TOML.
@@ -90,7 +97,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("while starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => serve(cfg).await,
+            Command::Serve { own_broker } => serve(cfg, own_broker).await,
             Command::Migrate => migrate(cfg).await,
             Command::Import { file, check } => import(cfg, &file, check).await,
             Command::Demo {
@@ -124,14 +131,29 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(mut cfg: Config, own_broker: bool) -> anyhow::Result<()> {
     raise_open_files_limit();
+    let broker = match own_broker {
+        true => {
+            let broker = sweepwatch::demo::start_broker().await?;
+            cfg.mqtt.url = broker.url();
+            println!("broker: {}", broker.url());
+            Some(broker)
+        }
+        false => None,
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
         .await
         .with_context(|| format!("while binding the HTTP address {}", cfg.http.addr))?;
+    if own_broker {
+        println!("http: http://{}", listener.local_addr()?);
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    app::serve(cfg, listener, shutdown).await
+    let result = app::serve(cfg, listener, shutdown).await;
+    // The broker goes after the service has drained into it and disconnected.
+    drop(broker);
+    result
 }
 
 /// A server holds a socket per terminal, per HTTP client and per database

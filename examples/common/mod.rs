@@ -1,5 +1,6 @@
 //! What the load benchmarks share: waiting for the service, describing the
-//! machine, and cleaning up what a run started. [`scrape`] reads the service's
+//! machine, and cleaning up what a run started. The broker, a database of the
+//! run's own and free ports are the workspace's test kit's (`testkit`). [`scrape`] reads the service's
 //! metrics and memory, [`machine`] the load average and who used the CPU, and
 //! [`proxy`] is a TCP proxy to cut the service off its database.
 
@@ -47,7 +48,7 @@ pub fn cpu_model() -> String {
 
 /// Cleans up what a benchmark started, also on error.
 pub enum Guard {
-    Pidfile(std::path::PathBuf),
+    /// A named database kept between runs (`api_bench --reuse`), dropped.
     Database(String),
     Child(Child),
 }
@@ -83,24 +84,11 @@ impl Guard {
         }
         false
     }
-
-    /// The pid in a [`Guard::Pidfile`]'s file (e.g. the broker's).
-    pub fn pidfile_pid(&self) -> Option<u32> {
-        match self {
-            Guard::Pidfile(p) => std::fs::read_to_string(p).ok()?.trim().parse().ok(),
-            _ => None,
-        }
-    }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         match self {
-            Guard::Pidfile(p) => {
-                if let Ok(pid) = std::fs::read_to_string(&*p) {
-                    let _ = Command::new("kill").arg(pid.trim()).status();
-                }
-            }
             Guard::Database(name) => {
                 let _ = Command::new("psql")
                     .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
@@ -115,29 +103,20 @@ impl Drop for Guard {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// The directory name every broker of this run has (see
+/// `ingest_bench`'s `Bench::ours`: it tells this run's broker apart).
+pub fn broker_dir_name() -> String {
+    format!("sweepwatch-bench-{}", std::process::id())
 }
 
-/// A Mosquitto with the project's configuration on a free port
-/// (`deploy/local/broker.sh`): its URL, and a guard that stops it.
-pub fn start_broker() -> anyhow::Result<(String, Guard)> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id()));
-    let out = Command::new(format!("{root}/deploy/local/broker.sh"))
-        .arg(free_port()?.to_string())
-        .arg(&dir)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "broker: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout)?.trim().to_owned();
-    Ok((url, Guard::Pidfile(dir.join("mosquitto.pid"))))
+/// A Mosquitto with the project's configuration on a free port (the test
+/// kit's launcher): its URL, and the broker (stopped when dropped).
+pub fn start_broker() -> anyhow::Result<(String, testkit::Mosquitto)> {
+    let broker = testkit::Mosquitto::try_start(testkit::mosquitto::Options {
+        dir: Some(std::env::temp_dir().join(broker_dir_name())),
+        ..Default::default()
+    })?;
+    Ok((broker.url(), broker))
 }
 
 /// `bin serve` on a free port with `env` (logging at warn): its base URL and
@@ -154,7 +133,7 @@ pub fn start_serve_logged(
     log: Option<&std::path::Path>,
 ) -> anyhow::Result<(String, Guard)> {
     use std::process::Stdio;
-    let addr = format!("127.0.0.1:{}", free_port()?);
+    let addr = format!("127.0.0.1:{}", testkit::free_port());
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .envs(env.iter().copied())

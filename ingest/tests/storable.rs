@@ -15,25 +15,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 use ingest::codec::{self, Fix, Limits, Message, Reject, RejectReason, decode};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use store::{Batch, DeviceKey, DeviceRegistry, FixRow, RejectRow, StatusRow, StoreError};
-use tokio_postgres::NoTls;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-/// A database of the test's own: created and migrated, dropped on drop.
+/// A database of the test's own (the test kit's, dropped on drop), migrated.
 struct TestDb {
-    name: String,
     pool: store::Pool,
+    // Declared after the pool: dropped after its connections.
+    _db: testkit::TestDb,
 }
 
 impl TestDb {
     async fn create() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("swtest_storable_{}x{nanos}", std::process::id());
-        admin(&format!("CREATE DATABASE {name}")).await;
-        let target = format!("{SERVER}/{name}").parse().unwrap();
+        let db = testkit::TestDb::create_with_prefix("swtest_storable_").await;
+        let target = db.url.parse().unwrap();
         let pool = store::connect_pool(&target, 1).unwrap();
         let mut client = pool.get().await.expect("connect to the test database");
         let opts = store::MigrateOptions {
@@ -41,33 +34,9 @@ impl TestDb {
             retention_days: 90,
         };
         store::migrate(&mut client, &opts).await.expect("migrate");
-        Self { name, pool }
+        drop(client);
+        Self { pool, _db: db }
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // A runtime of its own: drop may run inside (or after) the test's.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(admin(&sql))
-        })
-        .join();
-    }
-}
-
-async fn admin(sql: &str) {
-    let (client, conn) = tokio_postgres::connect(&format!("{SERVER}/postgres"), NoTls)
-        .await
-        .expect("connect to PostgreSQL on 127.0.0.1:5432");
-    let conn = tokio::spawn(conn);
-    client.batch_execute(sql).await.expect(sql);
-    drop(client);
-    let _ = conn.await;
 }
 
 /// The writer's rows for one message (`ingest/src/writer.rs`, `build`,

@@ -1,14 +1,15 @@
-// What a dashboard test runs against, all of its own: a Mosquitto with the
-// project's configuration on a free port, a PostgreSQL database created for
-// the run (dropped after), a scenario imported with `sweepwatch import`, and
-// `sweepwatch serve` with its own MQTT client id, HTTP port and one token per
-// role. Fixes are published over MQTT (QoS 1) exactly as devices do.
+// What a dashboard test runs against, all of its own: a PostgreSQL database
+// created for the run (dropped after), a scenario imported with `sweepwatch
+// import`, and `sweepwatch serve --own-broker` (a Mosquitto of its own with the
+// project's configuration on a free port, started by the binary through the
+// workspace's one launcher, testkit; it prints the broker's URL) with its own
+// MQTT client id, HTTP port and one token per role. Fixes are published over
+// MQTT (QoS 1) exactly as devices do.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
@@ -49,25 +50,6 @@ export async function eventually(what, fn, ms = 15000, every = 100) {
   }
 }
 
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-function portOpen(port) {
-  return new Promise((res) => {
-    const c = tcpConnect(port, '127.0.0.1');
-    c.once('connect', () => (c.destroy(), res(true)));
-    c.once('error', () => res(false));
-  });
-}
-
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout || r.error}`);
@@ -78,19 +60,27 @@ function psql(db, sql) {
   return run('psql', [`${PG}/${db}`, '-v', 'ON_ERROR_STOP=1', '-Atqc', sql]);
 }
 
-async function startBroker() {
-  const dir = mkdtempSync(join(tmpdir(), 'sweepwatch-web-broker-'));
-  const port = await freePort();
-  const tuning = readFileSync(join(ROOT, 'deploy/mosquitto/sweepwatch.conf'), 'utf8');
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence_location ${dir}/\n${tuning}`);
-  // Mosquitto drops to the 'mosquitto' user when started as root.
-  spawnSync('chown', ['-R', 'mosquitto:', dir]);
-  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => existsSync(p));
-  if (!bin) throw new Error('mosquitto is not installed: run deploy/local/services.sh');
-  const child = spawn(bin, ['-c', conf], { stdio: VERBOSE ? 'inherit' : 'ignore' });
-  await eventually(`mosquitto on ${port}`, () => portOpen(port), 10000, 50);
-  return { port, url: `mqtt://127.0.0.1:${port}`, dir, child };
+/** Resolves with the broker's and the HTTP URL that `serve --own-broker`
+ * prints on stdout (and keeps reading its stdout, shown with TEST_LOG). */
+function announcedUrls(child) {
+  return new Promise((res, rej) => {
+    let buf = '';
+    let found = false;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      if (VERBOSE) process.stdout.write(chunk);
+      if (found) return;
+      buf += chunk;
+      const broker = buf.match(/^broker: (mqtt:\/\/\S+)$/m);
+      const http = buf.match(/^http: (http:\/\/\S+)$/m);
+      if (broker && http) {
+        found = true;
+        buf = '';
+        res({ broker: broker[1], http: http[1] });
+      }
+    });
+    child.once('exit', (code, sig) => found || rej(new Error(`sweepwatch serve --own-broker exited (${code ?? sig}) before it listened`)));
+  });
 }
 
 /** The environment: broker, database with `scenario`, service. */
@@ -99,34 +89,34 @@ export async function startTown(scenario) {
   if (!existsSync(join(ROOT, 'web/dist/index.html'))) throw new Error('web/dist is not built: cd web && npm ci && npm run build');
   mkdirSync(SCREENSHOTS, { recursive: true });
   const town = { children: [] };
-  town.broker = await startBroker();
+  town.dir = mkdtempSync(join(tmpdir(), 'sweepwatch-web-'));
   town.db = unique('swweb_');
   psql('postgres', `CREATE DATABASE ${town.db}`);
   town.dbUrl = `${PG}/${town.db}`;
-  const file = join(town.broker.dir, 'scenario.json');
+  const file = join(town.dir, 'scenario.json');
   writeFileSync(file, JSON.stringify(scenario));
   run(BIN, ['import', file], { env: { ...process.env, SWEEPWATCH_DATABASE_URL: town.dbUrl, SWEEPWATCH_LOG: 'warn' } });
-  const port = await freePort();
-  town.http = `http://127.0.0.1:${port}`;
   const env = {
       ...process.env,
       SWEEPWATCH_DATABASE_URL: town.dbUrl,
-      SWEEPWATCH_MQTT_URL: town.broker.url,
       SWEEPWATCH_MQTT_CLIENT_ID: unique('web-e2e-'),
-      SWEEPWATCH_HTTP_ADDR: `127.0.0.1:${port}`,
+      SWEEPWATCH_HTTP_ADDR: '127.0.0.1:0', // the service prints the port it bound
       SWEEPWATCH_API_TOKENS: TOKEN_ENV,
       SWEEPWATCH_LOG: process.env.TEST_LOG_FILTER || 'info',
   };
   delete env.SWEEPWATCH_CONFIG; // the built-in defaults, whatever this shell has
   delete env.SWEEPWATCH_WEB_DIR;
-  town.serve = spawn(BIN, ['serve'], {
+  town.serve = spawn(BIN, ['serve', '--own-broker'], {
     cwd: ROOT, // [web] dir defaults to web/dist, relative to the working directory
     env,
-    stdio: VERBOSE ? 'inherit' : 'ignore',
+    stdio: ['ignore', 'pipe', VERBOSE ? 'inherit' : 'ignore'],
   });
   town.serve.once('exit', (code, sig) => {
     if (!town.stopping) console.error(`sweepwatch serve exited early (${code ?? sig})`);
   });
+  const urls = await announcedUrls(town.serve);
+  town.broker = { url: urls.broker };
+  town.http = urls.http;
   await eventually('sweepwatch serve to be ready', async () => (await fetch(`${town.http}/readyz`)).ok, 60000, 200);
   town.mqtt = await mqtt.connectAsync(town.broker.url, { clientId: unique('web-e2e-device-'), clean: true, reconnectPeriod: 0 });
   return Object.assign(town, methods);
@@ -162,7 +152,8 @@ const methods = {
     } catch {
       /* already gone */
     }
-    for (const c of [this.serve, this.broker?.child]) {
+    // SIGTERM: the service stops, then stops its broker.
+    for (const c of [this.serve]) {
       if (c && c.exitCode == null) {
         c.kill('SIGTERM');
         await Promise.race([new Promise((r) => c.once('exit', r)), sleep(20000)]);
@@ -176,6 +167,6 @@ const methods = {
         console.error(`could not drop ${this.db}: ${e.message}`);
       }
     }
-    if (this.broker?.dir) rmSync(this.broker.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   },
 };

@@ -4,8 +4,9 @@
 # Mosquitto are there (deploy/local/services.sh), installs the page's and the
 # tests' npm packages (npm ci, skipped when node_modules matches the lock
 # file), builds the page (web/dist) and the sweepwatch binary, then runs
-# tests/web/*.test.mjs with Node's test runner. Each run starts its own
-# Mosquitto, database and `sweepwatch serve`. Screenshots of each step:
+# tests/web/*.test.mjs with Node's test runner. Each run creates its own
+# database and starts `sweepwatch serve --own-broker` (which starts its own
+# Mosquitto through the workspace's launcher, testkit). Screenshots of each step:
 # target/web-e2e/screenshots/. Extra arguments go to `node --test`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

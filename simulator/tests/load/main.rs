@@ -1,13 +1,10 @@
 //! Load mode against a real Mosquitto (one per test, so tests run in parallel).
 
-mod broker;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker::{Mosquitto, free_port};
 use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -15,6 +12,7 @@ use simulator::{
     BrokerOptions, CountOptions, LoadCounters, LoadError, LoadExtras, LoadOptions,
     run_broker_ceiling, run_load, run_load_with, start_count_subscriber,
 };
+use testkit::{Mosquitto, free_port};
 use tokio_util::sync::CancellationToken;
 
 /// Every test finishes well within this, or fails instead of hanging.
@@ -283,7 +281,7 @@ async fn connection_refused_is_an_error_not_a_hang() {
 #[tokio::test]
 async fn a_broker_refusing_the_client_is_an_error() {
     // No anonymous access and no password file: every CONNECT is refused.
-    let broker = Mosquitto::start_with("allow_anonymous false\n");
+    let broker = Mosquitto::start_with("allow_anonymous false");
     let mut opts = options(&broker.url(), "t-auth");
     opts.broker.username = Some("nobody".into());
     opts.broker.password = Some("wrong".into());

@@ -8,9 +8,9 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use simulator::scenario::{Behaviours, Connections, Counts, MessageKind, plan, run_scenario};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::Mosquitto;
 use crate::bundled::humen;
 use crate::plan::run;
+use testkit::Mosquitto;
 
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 

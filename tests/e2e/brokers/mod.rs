@@ -7,12 +7,14 @@
 //! - `ingest`: fixes from 20 devices, bad messages among them, a retained
 //!   status published before the service first subscribed, and a device whose
 //!   id has a dot;
-//! - `service_kill`: a backlog queued in the service's persistent session
-//!   while it was stopped, and a SIGKILL of the service while it drains it;
 //! - `burst`: 50,000 fixes from 500 devices, unpaced, while it runs;
-//! - `broker_kill`: a SIGKILL of the broker while the service drains a
-//!   backlog, a restart on the same data, more fixes after it; and whether a
-//!   retained status survived.
+//! - the chaos suite's two kill scenarios, with the broker as a parameter
+//!   (against Mosquitto they run in `chaos`, under the same names):
+//!   `chaos::backlog::sigkill_while_draining`, a backlog queued in the
+//!   service's persistent session while it was stopped and a SIGKILL of the
+//!   service while it drains it; `chaos::broker::run`, a SIGKILL of the
+//!   broker while the service drains a backlog, a restart on the same data,
+//!   more fixes after it, and whether a retained status survived.
 //!
 //! Fixes are published with `mosquitto_pub` (a client we did not write); every
 //! fix must be stored exactly once and every bad message kept. Where a broker
@@ -29,20 +31,19 @@
 //! `cargo nextest run --test e2e brokers::rabbitmq` runs one broker's set;
 //! figures are printed with `--nocapture`.
 
-mod broker_kill;
 mod burst;
 mod ingest;
 mod outage;
 mod refused;
-mod service_kill;
 
 use std::process::{Output, Stdio};
 
 use crate::helpers::unique;
 
-/// One broker's tests: each scenario with `$kind`.
+/// One broker's tests: each scenario with `$kind`; with `kills`, also the
+/// chaos suite's two kill scenarios (against Mosquitto they run in `chaos`).
 macro_rules! suite {
-    ($broker:ident, $kind:expr) => {
+    ($broker:ident, $kind:expr $(, $kills:ident)?) => {
         mod $broker {
             use crate::helpers::brokers::Kind;
 
@@ -52,27 +53,29 @@ macro_rules! suite {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn service_sigkill_while_draining_a_backlog_loses_nothing_and_stores_nothing_twice()
-             {
-                super::service_kill::run($kind).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_burst_of_50k_fixes_from_500_devices_is_stored_exactly_once() {
                 super::burst::run($kind).await
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn broker_sigkill_mid_drain_and_restart_loses_nothing_and_stores_nothing_twice() {
-                super::broker_kill::run($kind).await
-            }
+            $(suite!(@$kills $kind);)?
+        }
+    };
+    (@kills $kind:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn service_sigkill_while_draining_a_backlog_loses_nothing_and_stores_nothing_twice() {
+            crate::chaos::backlog::sigkill_while_draining($kind).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn broker_sigkill_mid_drain_and_restart_loses_nothing_and_stores_nothing_twice() {
+            crate::chaos::broker::run($kind).await
         }
     };
 }
 
 suite!(mosquitto, Kind::Mosquitto);
-suite!(rabbitmq, Kind::RabbitMq);
-suite!(nats, Kind::Nats);
+suite!(rabbitmq, Kind::RabbitMq, kills);
+suite!(nats, Kind::Nats, kills);
 
 /// Publishes one QoS 1 message with `mosquitto_pub` (retained if asked) and
 /// returns how it went: a broker may refuse it.
@@ -90,7 +93,7 @@ async fn publish_one(port: u16, topic: &str, payload: &str, retain: bool) -> Out
 
 /// What a new client (clean session, its own id) receives on subscribing to
 /// `topic` within 5 s: the retained message, if the broker has one.
-async fn retained(port: u16, topic: &str) -> Option<String> {
+pub async fn retained(port: u16, topic: &str) -> Option<String> {
     let out = tokio::process::Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
         .args([

@@ -1,33 +1,36 @@
 //! A backlog the broker held for the service's persistent session while the
 //! service was down: drained whole, and drained whole again after a SIGKILL
-//! in the middle of draining it.
+//! in the middle of draining it ([`sigkill_while_draining`], which the
+//! brokers suite runs against RabbitMQ and NATS too).
 
 use std::time::Instant;
 
 use super::{
     Delivery, FIXES, Fleet, Patience, count, prime, report, settle_and_check, wait_for_fixes,
 };
-use crate::helpers::broker::Broker;
+use crate::helpers::brokers::{AnyBroker, Kind};
 use crate::helpers::burst;
 use crate::helpers::db::TestDb;
 use crate::helpers::service::Service;
 use crate::helpers::{eventually, unique};
 
 /// Starts the service once (so its session and subscription exist), stops it
-/// with SIGTERM, and publishes `devices x per_device` fixes while it is down.
+/// with SIGTERM, and publishes `devices x per_device` fixes while it is down,
+/// through a broker of `kind`.
 async fn backlog(
+    kind: Kind,
     test: &str,
     devices: usize,
     per_device: usize,
-) -> (Broker, TestDb, Service, Fleet) {
-    let broker = Broker::start();
+) -> (AnyBroker, TestDb, Service, Fleet) {
+    let broker = AnyBroker::start(kind);
     let db = TestDb::create().await;
     let mut svc = Service::start(&db.url, &broker.url(), &unique("backlog-"), &[]).await;
     let mut fleet = Fleet::new(devices);
-    prime(broker.port, &db.url, &mut fleet).await;
+    prime(broker.port(), &db.url, &mut fleet).await;
     let status = svc.terminate();
     assert!(status.success(), "sweepwatch exited with {status:?}");
-    let published = burst::publish(broker.port, fleet.jobs(0..per_device)).await;
+    let published = burst::publish(broker.port(), fleet.jobs(0..per_device)).await;
     report(test, &format!("published while stopped: {published}"));
     (broker, db, svc, fleet)
 }
@@ -36,7 +39,8 @@ async fn backlog(
 async fn a_backlog_of_200k_published_while_the_service_was_stopped_is_stored_exactly_once() {
     let (devices, per_device) = (1_000, 200);
     let want = (devices * per_device) as i64;
-    let (_broker, db, mut svc, fleet) = backlog("backlog", devices, per_device).await;
+    let (_broker, db, mut svc, fleet) =
+        backlog(Kind::Mosquitto, "backlog", devices, per_device).await;
 
     let started = Instant::now();
     svc.restart().await;
@@ -60,9 +64,20 @@ async fn a_backlog_of_200k_published_while_the_service_was_stopped_is_stored_exa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_draining_a_backlog_loses_nothing_and_stores_nothing_twice() {
-    let (devices, per_device) = (1_000, 100);
+    sigkill_while_draining(Kind::Mosquitto).await
+}
+
+/// The service SIGKILLed while it drains a backlog held by a broker of
+/// `kind`: 1,000 devices for Mosquitto, 300 for RabbitMQ and NATS.
+pub async fn sigkill_while_draining(kind: Kind) {
+    let devices = match kind {
+        Kind::Mosquitto => 1_000,
+        Kind::RabbitMq | Kind::Nats => 300,
+    };
+    let per_device = 100;
     let want = (devices * per_device) as i64;
-    let (_broker, db, mut svc, fleet) = backlog("backlog_kill", devices, per_device).await;
+    let test = format!("backlog_kill {kind:?}");
+    let (_broker, db, mut svc, fleet) = backlog(kind, &test, devices, per_device).await;
 
     let started = Instant::now();
     svc.restart().await;
@@ -77,21 +92,21 @@ async fn sigkill_while_draining_a_backlog_loses_nothing_and_stores_nothing_twice
     .await;
     svc.kill();
     let at_kill = count(&db.url, FIXES).await.unwrap();
-    report(
-        "backlog_kill",
-        &format!("SIGKILL with {at_kill} of {want} stored"),
-    );
+    report(&test, &format!("SIGKILL with {at_kill} of {want} stored"));
     assert!(
         at_kill < want,
         "the backlog was drained before the kill; make it larger"
     );
+    let restarted = Instant::now();
     svc.restart().await;
     wait_for_fixes(&db.url, &svc, want, patience).await;
     report(
-        "backlog_kill",
+        &test,
         &format!(
-            "{want} fixes stored {:.1} s after the first start; duplicates seen after the restart: {}",
+            "{want} fixes stored {:.1} s after the first start, {:.1} s after the restart; \
+             duplicates seen after the restart: {}",
             started.elapsed().as_secs_f64(),
+            restarted.elapsed().as_secs_f64(),
             svc.metric("sweepwatch_fixes_duplicate_total").await
         ),
     );

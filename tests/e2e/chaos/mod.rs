@@ -11,8 +11,8 @@
 //! Measured figures (publish rates, drain times) are printed with
 //! `--nocapture`: `cargo test --test e2e chaos -- --test-threads=1 --nocapture`.
 
-mod backlog;
-mod broker;
+pub mod backlog;
+pub mod broker;
 mod burst;
 mod check;
 mod database;

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, unique};
+use crate::{free_port, unique, verbose};
 
-const TUNING: &str = include_str!("../../../deploy/rabbitmq/sweepwatch.conf");
+const TUNING: &str = include_str!("../../deploy/rabbitmq/sweepwatch.conf");
 
 /// The server script of Debian's `rabbitmq-server` package, run directly (the
 /// `/usr/sbin` wrapper would switch to the `rabbitmq` user and the system
@@ -72,7 +72,7 @@ impl RabbitMq {
             "RabbitMQ is not installed: run deploy/local/services.sh"
         );
         let dir = &self.dir;
-        let quiet = std::env::var_os("TEST_LOG").is_none();
+        let quiet = !verbose();
         let child = Command::new(SERVER)
             // The Erlang cookie is written to (and read from) $HOME.
             .env("HOME", dir)

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, unique};
+use crate::{free_port, unique, verbose};
 
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/nats/sweepwatch.conf");
+const CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/nats/sweepwatch.conf"
+);
 
 pub struct Nats {
     /// The MQTT listener.
@@ -104,7 +107,7 @@ impl Nats {
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        if std::env::var_os("TEST_LOG").is_some() {
+        if verbose() {
             eprintln!("{}", self.log());
         }
         self.kill();

@@ -1,0 +1,121 @@
+//! The one home of what sweepwatch's tests, benchmarks and `sweepwatch demo`
+//! need to stand up real services on this machine:
+//!
+//! - [`Mosquitto`]: a Mosquitto of the caller's own with the project's
+//!   configuration (`deploy/mosquitto/sweepwatch.conf`), on a free port, its
+//!   state in a temporary directory, killed on drop; SIGKILL, SIGTERM,
+//!   snapshot (SIGUSR1) and restart for the chaos tests;
+//! - [`RabbitMq`] and [`Nats`]: the other brokers sweepwatch supports, each a
+//!   node of the test's own, and [`AnyBroker`] over the three;
+//! - [`TestDb`]: a PostgreSQL database of the test's own, dropped on drop;
+//! - [`free_port`], [`unique`], [`eventually`].
+//!
+//! Nothing here is a stand-in: every launcher starts the real server binary.
+//! Set `TEST_LOG=1` to see the servers' output.
+
+pub mod brokers;
+pub mod db;
+pub mod mosquitto;
+pub mod nats;
+pub mod rabbitmq;
+
+pub use brokers::{AnyBroker, Kind};
+pub use db::TestDb;
+pub use mosquitto::Mosquitto;
+pub use nats::Nats;
+pub use rabbitmq::RabbitMq;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A port on 127.0.0.1 nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port on 127.0.0.1")
+        .local_addr()
+        .expect("local address of an ephemeral port")
+        .port()
+}
+
+/// A name unique to this process and call (letters, digits and `x` after
+/// `prefix`: usable as a database name, a client id, a directory name).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}{}x{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics with `what`
+/// after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether `TEST_LOG` asks to see the servers' output.
+pub(crate) fn verbose() -> bool {
+    std::env::var_os("TEST_LOG").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_keep_their_prefix() {
+        let (a, b) = (unique("sw_"), unique("sw_"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("sw_") && b.starts_with("sw_"));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    }
+
+    #[test]
+    fn a_free_port_can_be_bound() {
+        let port = free_port();
+        TcpListener::bind(("127.0.0.1", port)).expect("the free port is free");
+    }
+
+    #[tokio::test]
+    async fn eventually_returns_the_first_some() {
+        let mut n = 0;
+        let v = eventually(Duration::from_secs(5), "the third poll", || {
+            n += 1;
+            let n = n;
+            async move { (n >= 3).then_some(n) }
+        })
+        .await;
+        assert_eq!(v, 3);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "timed out after")]
+    async fn eventually_panics_after_its_timeout() {
+        eventually(Duration::from_millis(120), "nothing", || async {
+            None::<()>
+        })
+        .await;
+    }
+}
