@@ -11,7 +11,7 @@
 //! 1. A fresh database, `sweepwatch migrate`, and a generated scenario
 //!    (`city_bench/city.rs`) imported with `sweepwatch import`: `--beats` square
 //!    beats (300 m, 50 to a row), `--routes` street routes (1.2 km polylines over
-//!    four beats), one shift from an hour before now to three hours after, and
+//!    four beats), one shift from the start of the run to three hours after, and
 //!    `--devices` devices `load-000001`… (a fifth sweepers and a tenth washers on
 //!    routes, the rest workers walking beats), each assigned for that shift.
 //! 2. A Mosquitto with the project's configuration and the release `sweepwatch

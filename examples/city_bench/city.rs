@@ -121,9 +121,13 @@ impl Size {
         features
     }
 
-    /// The scenario (`sweepwatch-scenario/1`): areas, one shift from an hour
-    /// before `now` to three hours after it (org clock, Asia/Shanghai), and
-    /// every load device assigned to its route or beat on it.
+    /// The scenario (`sweepwatch-scenario/1`): areas, one shift from the
+    /// minute of `now` to three hours after it (org clock, Asia/Shanghai), and
+    /// every load device assigned to its route or beat on it. The shift starts
+    /// as the run does, so every device reports within the `late_start` grace
+    /// (15 min): a shift already an hour old would open 100,000 `late_start`
+    /// alerts at the first fix and clear them as the devices report (see
+    /// docs/PERFORMANCE.md, the alert storm).
     pub fn scenario(&self, now: DateTime<Utc>) -> Value {
         let local = now.with_timezone(&chrono_tz::Asia::Shanghai);
         let hhmm = |h: i64| {
@@ -150,7 +154,7 @@ impl Size {
             "org": {"id": ORG, "name": "Benchmark city", "timezone": "Asia/Shanghai"},
             "areas": {"type": "FeatureCollection", "features": self.features()},
             "shifts": [{"id": "city", "name": "City shift",
-                "weekly": [{"days": every_day, "start": hhmm(-1), "end": hhmm(3)}]}],
+                "weekly": [{"days": every_day, "start": hhmm(0), "end": hhmm(3)}]}],
             "devices": devices,
             "assignments": assignments,
         })
