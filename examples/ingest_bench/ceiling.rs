@@ -35,6 +35,7 @@ pub async fn backlog(b: &Bench, per_device: u64) -> anyhow::Result<f64> {
     let extras = simulator::LoadExtras {
         fixes_per_device: Some(per_device),
         counters: None,
+        track: None,
     };
     let load = b.load(org, b.a.rate, b.a.duration);
     let report = simulator::run_load_with(&load, &extras, CancellationToken::new()).await?;

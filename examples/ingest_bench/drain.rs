@@ -46,6 +46,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let once = simulator::LoadExtras {
         fixes_per_device: Some(1),
         counters: None,
+        track: None,
     };
     let probed = simulator::run_load_with(&probe, &once, CancellationToken::new()).await?;
     wait_stored(&http, probed.acknowledged, Duration::from_secs(30)).await?;
@@ -61,6 +62,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let extras = simulator::LoadExtras {
         fixes_per_device: Some(per_device),
         counters: None,
+        track: None,
     };
     let load = b.load("bench", a.rate, a.duration);
     let report = simulator::run_load_with(&load, &extras, CancellationToken::new()).await?;

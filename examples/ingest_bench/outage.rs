@@ -54,6 +54,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let extras = LoadExtras {
         fixes_per_device: None,
         counters: Some(counters.clone()),
+        track: None,
     };
     let opts = b.load("bench", a.rate, a.duration);
     let started = Instant::now();

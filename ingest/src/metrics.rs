@@ -40,6 +40,9 @@ pub struct Metrics {
     /// 1 while messages are held and nothing was committed for the watchdog's time.
     pub ingest_stalled: IntGauge,
     pub engine_skipped: IntCounter,
+    /// The engines' estimated memory and the devices it is for.
+    pub engine_bytes: IntGauge,
+    pub engine_devices: IntGauge,
     pub alerts_opened: IntCounterVec,
     pub alerts_open: IntGaugeVec,
     pub alerts_unack_oldest: GaugeVec,
@@ -143,6 +146,14 @@ impl Metrics {
                 "sweepwatch_engine_skipped_total",
                 "Messages whose fixes were stored without engine evaluation because what the engine derived could not be stored",
             )?,
+            engine_bytes: IntGauge::new(
+                "sweepwatch_engine_bytes",
+                "Estimated bytes held by the geofence engines (device state, coverage cells, last-served maps)",
+            )?,
+            engine_devices: IntGauge::new(
+                "sweepwatch_engine_devices",
+                "Devices with state in the geofence engines",
+            )?,
             alerts_opened: IntCounterVec::new(
                 Opts::new(
                     "sweepwatch_alerts_opened_total",
@@ -205,6 +216,8 @@ impl Metrics {
         registry.register(Box::new(m.alerts_opened.clone()))?;
         registry.register(Box::new(m.ingest_stalled.clone()))?;
         registry.register(Box::new(m.engine_skipped.clone()))?;
+        registry.register(Box::new(m.engine_bytes.clone()))?;
+        registry.register(Box::new(m.engine_devices.clone()))?;
         registry.register(Box::new(m.queue_pauses.clone()))?;
         // Every label value exists from the start, so rate() works from the first scrape.
         for result in ["accepted", "rejected", "duplicate"] {

@@ -454,9 +454,12 @@ impl Writer {
         self.metrics.devices_online.set(online as i64);
         let mut client = self.pool.get().await?;
         let host = self.host(&client).await?;
+        let (devices, bytes) = host.memory();
         let mut fx = Effects::default();
         host.tick_wall(Utc::now(), &mut fx);
         host.collect(&mut fx);
+        self.metrics.engine_devices.set(devices as i64);
+        self.metrics.engine_bytes.set(bytes as i64);
         if !fx.is_empty() {
             let result = async {
                 let tx = client.transaction().await?;

@@ -533,6 +533,17 @@ async fn sos_stays_open_and_only_a_long_excursion_is_off_area() {
             .await
             >= 0.0
     );
+    // The engines report their size (docs/PERFORMANCE.md: bytes per device).
+    eventually(
+        Duration::from_secs(15),
+        "the engine gauges to count wk-1 and wk-2",
+        || async {
+            let devices = t.svc.metric("sweepwatch_engine_devices").await;
+            let bytes = t.svc.metric("sweepwatch_engine_bytes").await;
+            (devices >= 2.0 && bytes >= 200.0 * devices).then_some(())
+        },
+    )
+    .await;
     let off = of(&alerts, "wk-2", "off_area");
     assert_eq!(
         off.len(),

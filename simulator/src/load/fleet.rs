@@ -2,6 +2,7 @@
 //! the contract-v1 JSON of its next fix. Pure: the wall-clock time is a parameter.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use geofence::geodesy::{LocalFrame, local_distance_m};
@@ -31,7 +32,30 @@ pub fn fix_topic(org: &str, device: &str) -> String {
     format!("sweepwatch/v1/{org}/{device}/fix")
 }
 
+/// Where a load device is at an instant, when the caller decides (e.g. along the
+/// route or inside the beat a scenario assigns it) instead of the random walk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackPoint {
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kmh: f64,
+    pub heading_deg: f64,
+}
+
+/// A caller's track: `(device number, epoch milliseconds)` to where that device
+/// is then. Pure and cheap: it is called once per fix.
+#[derive(Clone)]
+pub struct Track(pub Arc<dyn Fn(u32, i64) -> TrackPoint + Send + Sync>);
+
+impl std::fmt::Debug for Track {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Track(..)")
+    }
+}
+
 struct Device {
+    /// The device's number (see [`device_id`]).
+    number: u32,
     topic: String,
     lat: f64,
     lon: f64,
@@ -58,6 +82,7 @@ pub struct Fleet {
     devices: Vec<Device>,
     next: usize,
     rng: StdRng,
+    track: Option<Track>,
 }
 
 impl Fleet {
@@ -72,6 +97,7 @@ impl Fleet {
                 let bearing = rng.random_range(0.0..360.0_f64);
                 let (lat, lon) = offset(CENTRE_LAT, CENTRE_LON, bearing, r);
                 Device {
+                    number: n,
                     topic: fix_topic(org, &device_id(n)),
                     lat,
                     lon,
@@ -87,7 +113,15 @@ impl Fleet {
             devices,
             next: 0,
             rng,
+            track: None,
         }
+    }
+
+    /// The same fleet, its devices placed by `track` at each fix instead of
+    /// wandering (speed and heading from the track too).
+    pub fn with_track(mut self, track: Option<Track>) -> Self {
+        self.track = track;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -121,7 +155,14 @@ impl Fleet {
         } else {
             ((ts_ms - d.last_ms) as f64 / 1000.0).min(MAX_STEP_S)
         };
-        d.step(rng, dt_s);
+        match &self.track {
+            Some(Track(at)) => {
+                let p = at(d.number, ts_ms);
+                (d.lat, d.lon, d.speed_kmh, d.heading_deg) =
+                    (p.lat, p.lon, p.speed_kmh, p.heading_deg.rem_euclid(360.0));
+            }
+            None => d.step(rng, dt_s),
+        }
         d.last_ms = ts_ms;
         d.seq += 1;
         let acc = rng.random_range(2.5..8.0_f64);
@@ -307,6 +348,29 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn a_track_places_each_device() {
+        let track = Track(Arc::new(|n, ts_ms| TrackPoint {
+            lat: 22.0 + f64::from(n) * 0.001,
+            lon: 113.0 + (ts_ms - NOW) as f64 * 1e-6,
+            speed_kmh: 9.5,
+            heading_deg: -90.0,
+        }));
+        let mut fleet = Fleet::new("o", [4, 9], 1).with_track(Some(track));
+        let mut buf = String::new();
+        for (i, (n, dt)) in [(4u32, 0i64), (9, 0), (4, 1_000)].into_iter().enumerate() {
+            let m = fleet.next_fix(NOW + dt, &mut buf).unwrap();
+            assert_eq!(m.device, i % 2);
+            let v: Value = serde_json::from_str(&buf).unwrap();
+            let lat = v["lat"].as_f64().unwrap();
+            let lon = v["lon"].as_f64().unwrap();
+            assert!((lat - (22.0 + f64::from(n) * 0.001)).abs() < 1e-9, "{buf}");
+            assert!((lon - (113.0 + dt as f64 * 1e-6)).abs() < 1e-9, "{buf}");
+            assert_eq!(v["speed"], 9.5);
+            assert_eq!(v["heading"], 270);
+        }
     }
 
     #[test]

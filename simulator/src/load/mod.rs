@@ -116,6 +116,9 @@ pub struct LoadExtras {
     /// Live totals over all connections, updated every [`COUNTERS_EVERY`] and once
     /// more at the end, for a caller that watches the run while it goes.
     pub counters: Option<Arc<LoadCounters>>,
+    /// Where each device is at each fix (e.g. on its assigned route), instead of
+    /// the random walk around Humen.
+    pub track: Option<fleet::Track>,
 }
 
 /// Running totals of a load (see [`LoadExtras::counters`]).
@@ -185,7 +188,8 @@ pub async fn run_load_with(
     }
     let mut lanes = JoinSet::new();
     for (i, c) in conns.iter().enumerate() {
-        let lane = plan.lane(opts, i as u32, c, extras.fixes_per_device);
+        let mut lane = plan.lane(opts, i as u32, c, extras.fixes_per_device);
+        lane.fleet = lane.fleet.with_track(extras.track.clone());
         lanes.spawn(publisher::publish_loop(
             lane,
             start + opts.duration,

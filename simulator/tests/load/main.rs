@@ -226,6 +226,7 @@ async fn a_per_device_limit_publishes_exactly_that_many_per_device() {
         let extras = LoadExtras {
             fixes_per_device: Some(25),
             counters: Some(counters.clone()),
+            track: None,
         };
         let started = Instant::now();
         let report = run_load_with(&opts, &extras, CancellationToken::new())
