@@ -124,7 +124,7 @@ pub struct Bench {
     pub mqtt: String,
     pub db_name: String,
     pub db_url: String,
-    _broker: Guard,
+    _broker: testkit::Mosquitto,
     _db: Guard,
 }
 
@@ -163,21 +163,6 @@ pub fn uptime() -> String {
         .unwrap_or_else(|e| format!("uptime: {e}"))
 }
 
-/// Once the broker (stopped when the bench is dropped) has exited, deletes its
-/// persistence file: a run that did not catch up leaves millions of queued fixes
-/// there (1 GB after the 100,000-device run), which nobody will read.
-async fn forget_broker_store(pid: Option<u32>) {
-    let Some(pid) = pid else { return };
-    for _ in 0..100 {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let dir = std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id()));
-    let _ = std::fs::remove_file(dir.join("mosquitto.db"));
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
@@ -205,9 +190,8 @@ async fn main() -> anyhow::Result<()> {
         a,
     };
     let result = run::run(&bench).await;
-    let broker_pid = bench._broker.pidfile_pid();
+    // The broker (and its queue file, gigabytes after a city run) goes with the bench.
     drop(bench);
-    forget_broker_store(broker_pid).await;
     if let Some(l) = load_average() {
         println!(
             "load average at the end: {:.2} {:.2} {:.2}",

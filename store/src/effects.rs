@@ -173,9 +173,13 @@ WITH upd AS (
 )
 SELECT id, reopen_count FROM upd";
 
+/// One statement for every route of the batch (a batch of a large city touches
+/// a thousand routes: one statement each was most of the writer's time).
 const UPSERT_COVERAGE: &str = "
 INSERT INTO coverage (org, route_id, shift_id, shift_date, total_m, covered_m, complete_m, fraction, report, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+SELECT o, r, s, d, t, c, k, f, rep, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::float8[], $6::float8[], $7::float8[],
+            $8::float8[], $9::jsonb[]) AS u(o, r, s, d, t, c, k, f, rep)
 ON CONFLICT (org, route_id, shift_id, shift_date) DO UPDATE SET
     total_m = excluded.total_m, covered_m = excluded.covered_m, complete_m = excluded.complete_m,
     fraction = excluded.fraction, report = excluded.report, updated_at = excluded.updated_at";
@@ -208,24 +212,27 @@ pub async fn write_effects(
         }
     }
     if !fx.coverage.is_empty() {
+        // A row may not be upserted twice by one statement: the last one of a
+        // route's shift instance in the batch wins.
+        let c = last_per_key(&fx.coverage, |c| {
+            (&c.org, &c.route_id, &c.shift_id, c.shift_date)
+        });
         let stmt = tx.prepare_cached(UPSERT_COVERAGE).await?;
-        for c in &fx.coverage {
-            tx.execute(
-                &stmt,
-                &[
-                    &c.org,
-                    &c.route_id,
-                    &c.shift_id,
-                    &c.shift_date,
-                    &c.total_m,
-                    &c.covered_m,
-                    &c.complete_m,
-                    &c.fraction,
-                    &Json(&c.report),
-                ],
-            )
-            .await?;
-        }
+        tx.execute(
+            &stmt,
+            &[
+                &c.iter().map(|x| x.org.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.route_id.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.shift_id.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.shift_date).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.total_m).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.covered_m).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.complete_m).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.fraction).collect::<Vec<_>>(),
+                &c.iter().map(|x| Json(&x.report)).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
     }
     if !fx.daily.is_empty() {
         let d = &fx.daily;
@@ -361,13 +368,53 @@ pub async fn write_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<(
         )
         .await?;
     }
-    for (org, route, shift, date, snap) in &cp.coverage {
+    if !cp.coverage.is_empty() {
+        let c = last_per_key(&cp.coverage, |(o, r, s, d, _)| (o, r, s, *d));
         tx.execute(
-            "INSERT INTO coverage_state (org, route_id, shift_id, shift_date, snapshot) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO coverage_state (org, route_id, shift_id, shift_date, snapshot)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bytea[])
              ON CONFLICT (org, route_id, shift_id, shift_date) DO UPDATE SET snapshot = excluded.snapshot",
-            &[org, route, shift, date, &snap.as_slice()],
+            &[
+                &c.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.2.as_str()).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.3).collect::<Vec<_>>(),
+                &c.iter().map(|x| x.4.as_slice()).collect::<Vec<_>>(),
+            ],
         )
         .await?;
     }
     Ok(())
+}
+
+/// The last item of each key, in the order of their first appearance (an
+/// `ON CONFLICT DO UPDATE` statement may not touch one row twice).
+fn last_per_key<'a, T, K: std::hash::Hash + Eq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut index = std::collections::HashMap::with_capacity(items.len());
+    let mut out: Vec<&T> = Vec::with_capacity(items.len());
+    for item in items {
+        match index.entry(key(item)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = item,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_per_key;
+
+    #[test]
+    fn the_last_item_of_a_key_wins_in_first_seen_order() {
+        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let got: Vec<_> = last_per_key(&items, |x| x.0).into_iter().copied().collect();
+        assert_eq!(got, [("a", 3), ("b", 5), ("c", 4)]);
+    }
 }
