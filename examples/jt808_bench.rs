@@ -188,6 +188,10 @@ async fn terminal(
 }
 
 #[tokio::main]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a benchmark's phases in the order they run and print, read top to bottom like its report"
+)]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
     let root = env!("CARGO_MANIFEST_DIR");

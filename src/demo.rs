@@ -65,39 +65,8 @@ pub async fn run(
     cfg.mqtt.orgs = Vec::new();
     cfg.database.url = with_dbname(cfg.database.url.expose_secret(), "sweepwatch_demo")?.into();
 
-    // A fresh database: replaying the same shift into an old one would only find duplicates.
-    let target = cfg.database.target()?;
-    store::db::recreate_database(&target).await.context(
-        "while creating the demo database (is PostgreSQL running? deploy/local/services.sh)",
-    )?;
-    let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
-    crate::app::migrate(&cfg, &pool)
-        .await
-        .context("while migrating the demo database")?;
-    let file = geofence::scenario::ScenarioFile::from_json(BUNDLED_SCENARIO)?;
-    let scenario = file.validate()?;
-    {
-        let mut client = pool.get().await?;
-        store::orgconfig::import(&mut client, &file, &scenario)
-            .await
-            .context("while importing the scenario")?;
-    }
-
-    // API tokens for the three roles, unless the configuration has its own.
-    let mut demo_tokens = Vec::new();
-    if cfg.api.tokens.is_empty() {
-        for role in ["viewer", "operator", "admin"] {
-            let token: String = (0..24)
-                .map(|_| format!("{:x}", rand::random::<u8>() % 16))
-                .collect();
-            demo_tokens.push((role, token));
-        }
-        let list: Vec<String> = demo_tokens
-            .iter()
-            .map(|(r, t)| format!("demo-{r}:{r}:{t}"))
-            .collect();
-        cfg.api.tokens = api::config::parse_token_list(&list.join(","))?;
-    }
+    let (pool, file, scenario) = fresh_database(&cfg).await?;
+    let demo_tokens = demo_tokens(&mut cfg)?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
         .await
@@ -127,61 +96,15 @@ pub async fn run(
     run.duration = opts.duration;
     run.seed = opts.seed;
 
-    let wall = opts.duration.as_secs_f64() / opts.speed;
-    println!(
-        "\nsweepwatch demo: {} ({} areas, {} devices), replaying the {} shift of {} at {}x ({:.0} min).\n",
-        file.org.name,
-        scenario.areas.len(),
-        scenario.devices.len(),
-        opts.shift,
-        start
-            .with_timezone(&scenario.tz)
-            .format("%Y-%m-%d %H:%M %Z"),
-        opts.speed,
-        wall / 60.0
-    );
-    println!(
-        "  dashboard:          {http}/   (sign in with a token below){}",
-        if std::path::Path::new(&cfg.web.dir)
-            .join("index.html")
-            .is_file()
-        {
-            ""
-        } else {
-            "  -- not built: cd web && npm ci && npm run build"
-        }
-    );
-    println!("  health, readiness:  {http}/healthz   {http}/readyz");
-    println!("  metrics:            {http}/metrics");
-    println!(
-        "  HTTP API:           {http}/api/v1/openapi.json  (the contract; every call needs a bearer token)"
-    );
-    for (role, token) in &demo_tokens {
-        println!("      {role:<9} token: {token}");
-    }
-    if let Some((_, token)) = demo_tokens.first() {
-        println!(
-            "      e.g. curl -H 'Authorization: Bearer {token}' '{http}/api/v1/alerts?state=open'"
-        );
-        println!(
-            "           curl -N -H 'Authorization: Bearer {token}' '{http}/api/v1/stream'   (live positions and alerts)"
-        );
-    }
-    println!(
-        "  MQTT broker:        {}   (e.g. mosquitto_sub -p {} -t 'sweepwatch/v1/#' -v)",
-        cfg.mqtt.url, broker.port
-    );
-    println!("  database:           psql '{}'", cfg.database.url);
-    println!("      alerts:   SELECT kind, state, count(*) FROM alerts GROUP BY 1, 2;");
-    println!(
-        "      coverage: SELECT route_id, shift_date, round(fraction::numeric, 2) FROM coverage ORDER BY 3;"
-    );
-    println!(
-        "\n  Expect: fixes from {} vehicles and cleaners; alerts for the planted troubles (a silent device,\n  \
-         an SOS, a cleaner standing still outside a service station, one leaving her beat, a late start,\n  \
-         a tunnel dropout and a store-and-forward backlog); rejects for a few malformed messages;\n  \
-         coverage climbing on the routes being swept. Ctrl-C stops everything.\n",
-        scenario.devices.len()
+    print_banner(
+        &file,
+        &scenario,
+        &opts,
+        start,
+        &http,
+        &cfg,
+        &demo_tokens,
+        broker.port,
     );
 
     let sim = tokio::spawn({
@@ -238,4 +161,121 @@ async fn progress_loop(pool: store::Pool, shutdown: CancellationToken) {
             );
         }
     }
+}
+
+/// API tokens for the three roles, unless the configuration has its own.
+fn demo_tokens(cfg: &mut Config) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut demo_tokens = Vec::new();
+    if cfg.api.tokens.is_empty() {
+        for role in ["viewer", "operator", "admin"] {
+            let token: String = (0..24)
+                .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+                .collect();
+            demo_tokens.push((role, token));
+        }
+        let list: Vec<String> = demo_tokens
+            .iter()
+            .map(|(r, t)| format!("demo-{r}:{r}:{t}"))
+            .collect();
+        cfg.api.tokens = api::config::parse_token_list(&list.join(","))?;
+    }
+    Ok(demo_tokens)
+}
+
+/// What the demo serves and how to look at it.
+#[allow(clippy::too_many_arguments)]
+fn print_banner(
+    file: &geofence::scenario::ScenarioFile,
+    scenario: &geofence::scenario::Scenario,
+    opts: &DemoOptions,
+    start: chrono::DateTime<chrono::Utc>,
+    http: &str,
+    cfg: &Config,
+    demo_tokens: &[(&str, String)],
+    broker_port: u16,
+) {
+    let wall = opts.duration.as_secs_f64() / opts.speed;
+    println!(
+        "\nsweepwatch demo: {} ({} areas, {} devices), replaying the {} shift of {} at {}x ({:.0} min).\n",
+        file.org.name,
+        scenario.areas.len(),
+        scenario.devices.len(),
+        opts.shift,
+        start
+            .with_timezone(&scenario.tz)
+            .format("%Y-%m-%d %H:%M %Z"),
+        opts.speed,
+        wall / 60.0
+    );
+    println!(
+        "  dashboard:          {http}/   (sign in with a token below){}",
+        if std::path::Path::new(&cfg.web.dir)
+            .join("index.html")
+            .is_file()
+        {
+            ""
+        } else {
+            "  -- not built: cd web && npm ci && npm run build"
+        }
+    );
+    println!("  health, readiness:  {http}/healthz   {http}/readyz");
+    println!("  metrics:            {http}/metrics");
+    println!(
+        "  HTTP API:           {http}/api/v1/openapi.json  (the contract; every call needs a bearer token)"
+    );
+    for (role, token) in demo_tokens {
+        println!("      {role:<9} token: {token}");
+    }
+    if let Some((_, token)) = demo_tokens.first() {
+        println!(
+            "      e.g. curl -H 'Authorization: Bearer {token}' '{http}/api/v1/alerts?state=open'"
+        );
+        println!(
+            "           curl -N -H 'Authorization: Bearer {token}' '{http}/api/v1/stream'   (live positions and alerts)"
+        );
+    }
+    println!(
+        "  MQTT broker:        {}   (e.g. mosquitto_sub -p {} -t 'sweepwatch/v1/#' -v)",
+        cfg.mqtt.url, broker_port
+    );
+    println!("  database:           psql '{}'", cfg.database.url);
+    println!("      alerts:   SELECT kind, state, count(*) FROM alerts GROUP BY 1, 2;");
+    println!(
+        "      coverage: SELECT route_id, shift_date, round(fraction::numeric, 2) FROM coverage ORDER BY 3;"
+    );
+    println!(
+        "\n  Expect: fixes from {} vehicles and cleaners; alerts for the planted troubles (a silent device,\n  \
+         an SOS, a cleaner standing still outside a service station, one leaving her beat, a late start,\n  \
+         a tunnel dropout and a store-and-forward backlog); rejects for a few malformed messages;\n  \
+         coverage climbing on the routes being swept. Ctrl-C stops everything.\n",
+        scenario.devices.len()
+    );
+}
+
+/// A fresh database with the bundled scenario: replaying the same shift into an
+/// old one would only find duplicates.
+async fn fresh_database(
+    cfg: &Config,
+) -> anyhow::Result<(
+    store::Pool,
+    geofence::scenario::ScenarioFile,
+    geofence::scenario::Scenario,
+)> {
+    let target = cfg.database.target()?;
+    store::db::recreate_database(&target).await.context(
+        "while creating the demo database (is PostgreSQL running? deploy/local/services.sh)",
+    )?;
+    let pool = store::connect_pool(&target, cfg.database.pool_size.max(2))?;
+    crate::app::migrate(cfg, &pool)
+        .await
+        .context("while migrating the demo database")?;
+    let file = geofence::scenario::ScenarioFile::from_json(BUNDLED_SCENARIO)?;
+    let scenario = file.validate()?;
+    {
+        let mut client = pool.get().await?;
+        store::orgconfig::import(&mut client, &file, &scenario)
+            .await
+            .context("while importing the scenario")?;
+    }
+    Ok((pool, file, scenario))
 }

@@ -27,6 +27,10 @@ struct Sample {
     rss: u64,
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "a benchmark's phases in the order they run and print, read top to bottom like its report"
+)]
 pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let a = &b.a;
     let (cut_at, restore_at) = (a.cut_at, a.cut_at + a.outage);

@@ -8,6 +8,10 @@ use tokio_util::sync::CancellationToken;
 use crate::common::{scrape, start_serve_logged, wait_ready};
 use crate::{Bench, verify};
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "a benchmark's phases in the order they run and print, read top to bottom like its report"
+)]
 pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let a = &b.a;
     println!("load: {} fixes/s target for {:.0} s", a.rate, a.duration);

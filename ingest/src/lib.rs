@@ -120,12 +120,7 @@ pub async fn run(
         metrics.clone(),
         stop_connection.clone(),
     )?;
-    let settings = writer::WriterSettings {
-        owntracks_org: mqtt_cfg.owntracks_org.clone(),
-        orgs: mqtt_cfg.orgs.clone(),
-        checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
-        relays: emqx_jt808.is_some().then(|| jt808_cfg.clone()),
-    };
+    let settings = writer_settings(mqtt_cfg, pipeline_cfg, jt808_cfg, emqx_jt808.is_some());
     let writer = writer::Writer::new(pool.clone(), metrics.clone(), settings, live);
     let writer = tokio::spawn(writer.run(pipeline.clone()));
     // Terminals stop being accepted at shutdown; their connections end only
@@ -185,6 +180,22 @@ pub async fn run(
     match ended_early {
         Some(why) => Err(IngestError::Task("writer", why)),
         None => Ok(()),
+    }
+}
+
+/// What the writer needs to know of the configuration (`relays`: EMQX's JT/T
+/// 808 input is on, so its terminals are mapped by the `[jt808]` rules).
+fn writer_settings(
+    mqtt_cfg: &MqttConfig,
+    pipeline_cfg: &PipelineConfig,
+    jt808_cfg: &Jt808Config,
+    relays: bool,
+) -> writer::WriterSettings {
+    writer::WriterSettings {
+        owntracks_org: mqtt_cfg.owntracks_org.clone(),
+        orgs: mqtt_cfg.orgs.clone(),
+        checkpoint_every: Duration::from_millis(pipeline_cfg.checkpoint_interval_ms),
+        relays: relays.then(|| jt808_cfg.clone()),
     }
 }
 
