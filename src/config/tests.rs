@@ -273,9 +273,15 @@ fn file_errors_name_the_file_and_the_key() {
         e.starts_with(&format!("{}: mqtt.orgs: \"Humen\"", file.0.display())),
         "{e}"
     );
+    // A syntax error is figment's, which names the file relative to the
+    // working directory (`../sweepwatch-config-….toml` when run from /tmp/x).
     let file = TempFile::new("[mqtt\n");
     let e = format!("{:#}", file.load(&[]).err().unwrap());
-    assert!(e.contains(&file.0.display().to_string()), "{e}");
+    let name = file.0.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        e.contains(&name) && e.contains("invalid table header"),
+        "{e}"
+    );
 }
 
 #[test]
