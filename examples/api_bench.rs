@@ -41,6 +41,7 @@ use store::writer::FixRow;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
+use common::city::{point, to_deg};
 use common::{Guard, cpu_model, num_cpus, start_broker, start_serve, wait_ready};
 
 const DB_NAME: &str = "sweepwatch_apibench";
@@ -52,9 +53,6 @@ const DISTRICT_M: f64 = 3000.0;
 const ROUTE_LEN_M: f64 = 2500.0;
 const BEATS_PER_DISTRICT: usize = 10;
 const STATIONS_PER_DISTRICT: usize = 5;
-/// The city's south-west corner.
-const LAT0: f64 = 22.70;
-const LON0: f64 = 113.55;
 
 struct Args {
     devices: usize,
@@ -108,18 +106,6 @@ fn args() -> anyhow::Result<Args> {
         "--parked-interval-s must be a multiple of --interval-s"
     );
     Ok(a)
-}
-
-/// Local metres east/north of the city corner to (lat, lon).
-fn to_deg(x: f64, y: f64) -> (f64, f64) {
-    let lat = LAT0 + y / 111_320.0;
-    let lon = LON0 + x / (111_320.0 * LAT0.to_radians().cos());
-    (lat, lon)
-}
-
-fn point(x: f64, y: f64) -> Value {
-    let (lat, lon) = to_deg(x, y);
-    json!([(lon * 1e7).round() / 1e7, (lat * 1e7).round() / 1e7])
 }
 
 fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
@@ -392,21 +378,6 @@ fn position(
     }
 }
 
-fn sweepwatch(bin: &str, db_url: &str, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new(bin)
-        .args(args)
-        .env("SWEEPWATCH_DATABASE_URL", db_url)
-        .env("SWEEPWATCH_LOG", "warn")
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "sweepwatch {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 /// Copies fixes into `fixes`, in one `COPY ... FROM STDIN BINARY`.
 async fn copy_fixes(client: &tokio_postgres::Client, rows: &[FixRow]) -> anyhow::Result<()> {
     let sink = client
@@ -466,13 +437,13 @@ async fn generate(a: &Args, bin: &str, db_url: &str, end: DateTime<Utc>) -> anyh
     let started = Instant::now();
     let target: store::DbTarget = db_url.parse()?;
     store::db::recreate_database(&target).await?;
-    sweepwatch(bin, db_url, &["migrate"])?;
+    common::sweepwatch_cli(bin, db_url, &["migrate"])?;
     let city = city(a);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/api-bench");
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("scenario.json");
     std::fs::write(&file, serde_json::to_vec(&city.scenario)?)?;
-    sweepwatch(bin, db_url, &["import", file.to_str().context("path")?])?;
+    common::sweepwatch_cli(bin, db_url, &["import", file.to_str().context("path")?])?;
     println!(
         "imported {} routes, {} devices ({:.1}s)",
         city.routes,
@@ -725,12 +696,7 @@ fn wrk(
 )]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let bin = format!("{root}/target/release/sweepwatch");
-    anyhow::ensure!(
-        std::path::Path::new(&bin).exists(),
-        "build first: cargo build --release"
-    );
+    let bin = common::release_bin()?;
     anyhow::ensure!(
         Command::new("wrk").arg("-v").output().is_ok(),
         "wrk not found: apt-get install wrk"

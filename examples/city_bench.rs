@@ -140,18 +140,7 @@ impl Bench {
 
     /// `sweepwatch <args>` on the run's database.
     pub fn sweepwatch(&self, args: &[&str]) -> anyhow::Result<()> {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .env("SWEEPWATCH_DATABASE_URL", &self.db_url)
-            .env("SWEEPWATCH_LOG", "warn")
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "sweepwatch {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
+        common::sweepwatch_cli(&self.bin, &self.db_url, args)
     }
 }
 
@@ -166,12 +155,7 @@ pub fn uptime() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let bin = format!("{root}/target/release/sweepwatch");
-    anyhow::ensure!(
-        std::path::Path::new(&bin).exists(),
-        "build first: cargo build --release --bin sweepwatch"
-    );
+    let bin = common::release_bin()?;
     std::fs::create_dir_all(&a.log_dir)
         .with_context(|| format!("while creating {}", a.log_dir.display()))?;
     println!("machine: {} cores, {}", num_cpus(), cpu_model());

@@ -255,12 +255,7 @@ impl Bench {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let bin = format!("{root}/target/release/sweepwatch");
-    anyhow::ensure!(
-        std::path::Path::new(&bin).exists(),
-        "build first: cargo build --release"
-    );
+    let bin = common::release_bin()?;
     std::fs::create_dir_all(&a.log_dir)
         .with_context(|| format!("while creating {}", a.log_dir.display()))?;
     println!("machine: {} cores, {}", num_cpus(), cpu_model());

@@ -194,12 +194,7 @@ async fn terminal(
 )]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let root = env!("CARGO_MANIFEST_DIR");
-    let bin = format!("{root}/target/release/sweepwatch");
-    anyhow::ensure!(
-        std::path::Path::new(&bin).exists(),
-        "build first: cargo build --release"
-    );
+    let bin = common::release_bin()?;
     println!("machine: {} cores, {}", num_cpus(), cpu_model());
     let (mqtt, _broker) = start_broker()?;
     let db = testkit::TestDb::create_with_prefix("sweepwatch_jt808_bench_").await;

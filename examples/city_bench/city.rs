@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::common::city::{point, to_deg};
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
 use simulator::load::fleet::{Track, TrackPoint, device_id};
@@ -17,21 +18,6 @@ const COLUMNS: usize = 50;
 /// A route runs this far east, over four beats, with a jog at each vertex.
 const ROUTE_LEN_M: f64 = 1_200.0;
 const JOGS_M: [f64; 5] = [0.0, 15.0, 0.0, -15.0, 0.0];
-/// The city's south-west corner.
-const LAT0: f64 = 22.70;
-const LON0: f64 = 113.55;
-
-/// Local metres east/north of the city corner to (lat, lon).
-fn to_deg(x: f64, y: f64) -> (f64, f64) {
-    let lat = LAT0 + y / 111_320.0;
-    let lon = LON0 + x / (111_320.0 * LAT0.to_radians().cos());
-    (lat, lon)
-}
-
-fn point(x: f64, y: f64) -> Value {
-    let (lat, lon) = to_deg(x, y);
-    json!([(lon * 1e7).round() / 1e7, (lat * 1e7).round() / 1e7])
-}
 
 /// A small deterministic hash (splitmix64) for the city's variety.
 pub fn mix(mut z: u64) -> u64 {

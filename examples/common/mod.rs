@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod city;
 pub mod machine;
 pub mod proxy;
 pub mod scrape;
@@ -154,4 +155,31 @@ pub fn start_serve_logged(
     }
     let child = cmd.spawn()?;
     Ok((format!("http://{addr}"), Guard::Child(child)))
+}
+
+/// The release binary the benchmarks run (they measure it, never a debug build).
+pub fn release_bin() -> anyhow::Result<String> {
+    let bin = format!("{}/target/release/sweepwatch", env!("CARGO_MANIFEST_DIR"));
+    anyhow::ensure!(
+        std::path::Path::new(&bin).exists(),
+        "build first: cargo build --release --bin sweepwatch"
+    );
+    Ok(bin)
+}
+
+/// `bin <args>` (a one-shot command: `migrate`, `import`) on `db_url`; its
+/// output in the error when it fails.
+pub fn sweepwatch_cli(bin: &str, db_url: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(bin)
+        .args(args)
+        .env("SWEEPWATCH_DATABASE_URL", db_url)
+        .env("SWEEPWATCH_LOG", "warn")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "sweepwatch {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
