@@ -6,6 +6,7 @@
 //!     [--ceiling-duration 30] [--ceiling-rate 200000]
 //!     [--fixes-per-device 100] [--no-backlog-ceiling]        (drain)
 //!     [--cut-at 60] [--outage 120]                           (outage)
+//!     [--scenario scenarios/humen.json]                      (steady)
 //!     [--catch-up-timeout 600] [--max-load 1.5] [--quiet-wait 1200] [--log-dir DIR]
 //! ```
 //!
@@ -19,7 +20,10 @@
 //!   service does not subscribe to), then the same load paced at `--rate` to the
 //!   service (org `bench`): fixes/s committed (steady state and overall),
 //!   publish-to-commit p50/p99 (the service's `sweepwatch_ingest_lag_seconds`: a fix's
-//!   `ts` is its publish time), peak RSS, loss. See `steady.rs`.
+//!   `ts` is its publish time), peak RSS, loss, and CPU microseconds per committed
+//!   fix of the service, PostgreSQL, the broker, the publisher and the machine.
+//!   `--scenario FILE` first imports a scenario into the bench org with its devices
+//!   renamed to the load's, so the engine works on their fixes. See `steady.rs`.
 //! - **drain** (`--rate 200000` is the backlog's publish rate): the ceiling, then the
 //!   broker-only *backlog* ceiling (a persistent subscriber reconnecting to
 //!   `devices × fixes-per-device` queued fixes); the service started once (session and
@@ -85,6 +89,8 @@ pub struct Args {
     pub max_load: f64,
     pub quiet_wait: f64,
     pub log_dir: PathBuf,
+    /// A scenario imported into the bench org before the steady load (see `steady.rs`).
+    pub scenario: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -106,6 +112,7 @@ fn args() -> anyhow::Result<Args> {
         catch_up_timeout: 600.0,
         max_load: 1.5,
         quiet_wait: 1200.0,
+        scenario: None,
         log_dir: std::env::temp_dir().join(format!("sweepwatch-bench-{}", std::process::id())),
     };
     let mut it = std::env::args().skip(1);
@@ -134,6 +141,7 @@ fn args() -> anyhow::Result<Args> {
             "--max-load" => a.max_load = v()?.parse()?,
             "--quiet-wait" => a.quiet_wait = v()?.parse()?,
             "--log-dir" => a.log_dir = v()?.into(),
+            "--scenario" => a.scenario = Some(v()?.into()),
             other => bail!("unknown argument {other}"),
         }
     }

@@ -83,6 +83,8 @@ pub struct CpuUse {
     /// Cores' worth of time the hypervisor took (steal).
     pub steal: f64,
     pub cores: usize,
+    /// Seconds between the two snapshots.
+    pub secs: f64,
 }
 
 /// The services a benchmark runs, which other work on the machine may run too:
@@ -195,7 +197,27 @@ impl CpuSnapshot {
             machine_busy: later.busy.saturating_sub(self.busy) as f64 / all * cores as f64,
             steal: later.steal.saturating_sub(self.steal) as f64 / all * cores as f64,
             cores,
+            secs,
         }
+    }
+}
+
+impl CpuUse {
+    /// CPU microseconds the processes with one of these names spent per item,
+    /// over `items` items.
+    pub fn us_per(&self, names: &[&str], items: u64) -> f64 {
+        let cores: f64 = self
+            .by_name
+            .iter()
+            .filter(|(n, _)| names.contains(&n.as_str()))
+            .map(|(_, c)| c)
+            .sum();
+        cores * self.secs * 1e6 / items.max(1) as f64
+    }
+
+    /// The whole machine's busy CPU microseconds per item.
+    pub fn machine_us_per(&self, items: u64) -> f64 {
+        self.machine_busy * self.secs * 1e6 / items.max(1) as f64
     }
 }
 

@@ -16,6 +16,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let a = &b.a;
     println!("load: {} fixes/s target for {:.0} s", a.rate, a.duration);
     let ceiling = b.live_ceiling().await?;
+    if let Some(path) = &a.scenario {
+        import_scenario(b, path)?;
+    }
 
     let (http, mut svc) = start_serve_logged(
         &b.bin,
@@ -107,6 +110,7 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     );
     println!("service peak RSS: {:.1} MiB", rss as f64 / 1024.0);
     println!("CPU while publishing and committing: {cpu}");
+    print_cost(&cpu, report.acknowledged);
     let (Some(first), Some(last)) = (report.first_ts, report.last_ts) else {
         anyhow::bail!("nothing was published");
     };
@@ -117,4 +121,63 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
         &stored,
         &verify::Counted::from(&text),
     )
+}
+
+/// CPU microseconds per committed fix of each process of the run (issue 18's
+/// cost figures): the service, PostgreSQL (this database's backends, and the
+/// server's own processes: WAL writer, checkpointer, …), the broker, the
+/// publisher (this benchmark's process) and the whole machine.
+fn print_cost(cpu: &crate::common::machine::CpuUse, committed: u64) {
+    let backends = cpu.us_per(&["postgres"], committed);
+    let server = cpu.us_per(&["postgres(server)"], committed);
+    println!(
+        "CPU per committed fix ({committed} fixes): sweepwatch serve {:.1} µs, PostgreSQL {:.1} µs \
+         (backends {backends:.1}, server processes {server:.1}), mosquitto {:.1} µs, \
+         publisher {:.1} µs, whole machine {:.1} µs",
+        cpu.us_per(&["sweepwatch"], committed),
+        backends + server,
+        cpu.us_per(&["mosquitto"], committed),
+        cpu.us_per(&["ingest_bench"], committed),
+        cpu.machine_us_per(committed),
+    );
+}
+
+/// Imports a scenario (e.g. the bundled `scenarios/humen.json`) into the bench
+/// org, its devices renamed to the load's (`load-000001`, … in the file's order),
+/// so that the engine, coverage and effects do real work on those devices'
+/// fixes; the load's other devices stay unassigned.
+fn import_scenario(b: &Bench, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut s: serde_json::Value = serde_json::from_str(&text)?;
+    s["org"]["id"] = "bench".into();
+    let mut names = std::collections::HashMap::new();
+    if let Some(devices) = s["devices"].as_array_mut() {
+        for (i, d) in devices.iter_mut().enumerate() {
+            let id = simulator::load::fleet::device_id(i as u32 + 1);
+            names.insert(d["id"].as_str().unwrap_or_default().to_owned(), id.clone());
+            d["id"] = id.into();
+            d["owntracks_id"] = serde_json::Value::Null;
+        }
+    }
+    if let Some(assignments) = s["assignments"].as_array_mut() {
+        for x in assignments {
+            if let Some(new) = x["device"].as_str().and_then(|d| names.get(d)) {
+                x["device"] = new.clone().into();
+            }
+        }
+    }
+    let file = b.a.log_dir.join("scenario.json");
+    std::fs::write(&file, serde_json::to_vec(&s)?)?;
+    let db = &b.db_url;
+    crate::common::sweepwatch_cli(&b.bin, db, &["migrate"])?;
+    crate::common::sweepwatch_cli(&b.bin, db, &["import", file.to_str().context("path")?])?;
+    println!(
+        "scenario {} imported into org bench: {} devices (load-000001…) with {} assignments",
+        path.display(),
+        names.len(),
+        s["assignments"].as_array().map_or(0, Vec::len)
+    );
+    Ok(())
 }

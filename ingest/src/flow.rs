@@ -101,6 +101,12 @@ pub struct Changes {
     pub resumed: bool,
     /// Acknowledgements are waiting to be written.
     pub acks_ready: bool,
+    /// The writer's wait changes: the queue was empty (a batch deadline now
+    /// exists) or it has just reached a full batch. Otherwise a message
+    /// changes nothing the waiting writer needs to know, so the shell need
+    /// not wake it (at 20,000 messages/s, waking it per message cost more
+    /// CPU than the commits).
+    pub batch_due: bool,
 }
 
 pub struct Flow<T> {
@@ -193,6 +199,8 @@ impl<T> Flow<T> {
             // Work appears: the stall clock starts now, not at the last commit.
             self.progress_at = Some(now);
         }
+        let was_empty = self.queue.is_empty();
+        let below_full = self.queued_rows < self.limits.batch_rows;
         self.queue.push_back(Entry {
             item,
             ack: pkid.map(|p| (self.epoch, p)),
@@ -203,7 +211,10 @@ impl<T> Flow<T> {
         self.queued_rows += rows.max(1);
         self.held_messages += 1;
         self.held_bytes += bytes;
-        self.update_reading()
+        let mut changes = self.update_reading();
+        changes.batch_due =
+            was_empty || self.closing || (below_full && self.queued_rows >= self.limits.batch_rows);
+        changes
     }
 
     /// The next batch, if one is due: a full batch's rows are queued, the

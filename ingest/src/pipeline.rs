@@ -159,9 +159,11 @@ impl Pipeline {
         };
         self.metrics.queue_depth.set(held as i64);
         self.apply(changes);
-        // The writer forms a batch when one is due; waking it per message is
-        // cheap (a permit is stored when it is busy).
-        self.batch_due.notify_one();
+        // The writer waits for the first queued message's age or a full
+        // batch; only a message that changes either wakes it.
+        if changes.batch_due {
+            self.batch_due.notify_one();
+        }
     }
 
     fn note_reject(&self, topic: &str, r: &Reject) {

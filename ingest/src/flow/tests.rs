@@ -104,6 +104,36 @@ fn batches_by_rows_by_age_and_on_close() {
 }
 
 #[test]
+fn only_a_message_that_changes_the_writers_wait_wakes_it() {
+    let t0 = Instant::now();
+    let mut f = Flow::new(limits());
+    f.connected(false);
+    let due = |c: Changes| c.batch_due;
+    // The first queued message sets the deadline the writer waits for.
+    assert!(due(f.received("a", Some(1), 4, 10, t0)));
+    // Later ones change nothing until the queue holds a full batch (10 rows).
+    assert!(!due(f.received("b", Some(2), 4, 10, ms(t0, 1))));
+    assert!(
+        due(f.received("c", Some(3), 4, 10, ms(t0, 2))),
+        "12 rows: full"
+    );
+    assert!(
+        !due(f.received("d", Some(4), 4, 10, ms(t0, 3))),
+        "already full"
+    );
+    let b = f.next_batch(ms(t0, 3)).expect("full");
+    assert_eq!(b.items, vec!["a", "b"]);
+    // Still queued (c, d: 8 rows): the writer learns of them at the commit.
+    assert!(!due(f.received("e", Some(5), 1, 10, ms(t0, 4))));
+    f.committed(b.id, ms(t0, 5));
+    let b = f.next_batch(ms(t0, 60)).expect("due by age");
+    assert_eq!(b.items, vec!["c", "d", "e"]);
+    f.committed(b.id, ms(t0, 61));
+    // The queue is empty again: the next message sets a new deadline.
+    assert!(due(f.received("f", Some(6), 1, 10, ms(t0, 62))));
+}
+
+#[test]
 fn acks_follow_the_order_of_batches_even_when_commits_do_not() {
     let t0 = Instant::now();
     let mut f = Flow::new(FlowLimits {
