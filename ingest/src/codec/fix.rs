@@ -28,12 +28,36 @@ pub struct Fix {
     pub seq: Option<i64>,
 }
 
-/// `ts` is RFC 3339 or integer epoch milliseconds.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WireTs {
-    Millis(i64),
-    Text(String),
+/// `ts` is RFC 3339 or integer epoch milliseconds; `None` when it is one of
+/// those but names no instant (refused as an invalid value). Read in one pass
+/// without buffering: an untagged enum buffered every fix's text and built and
+/// formatted an error for it (the integer variant tried first) before taking it.
+struct WireTs(Option<DateTime<Utc>>);
+
+impl<'de> Deserialize<'de> for WireTs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = WireTs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("RFC 3339 text or integer epoch milliseconds")
+            }
+            fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<WireTs, E> {
+                Ok(WireTs(DateTime::from_timestamp_millis(ms)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, ms: u64) -> Result<WireTs, E> {
+                let ms = i64::try_from(ms)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(ms), &self))?;
+                self.visit_i64(ms)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WireTs, E> {
+                Ok(WireTs(
+                    DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc()),
+                ))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Deserialize)]
@@ -81,11 +105,10 @@ pub(super) fn parse_fix(
             format!("payload device {d:?} differs from topic device {topic_device:?}"),
         ));
     }
-    let ts = match wire.ts {
-        WireTs::Millis(ms) => DateTime::from_timestamp_millis(ms),
-        WireTs::Text(s) => DateTime::parse_from_rfc3339(&s).ok().map(|t| t.to_utc()),
-    }
-    .ok_or_else(|| Reject::new(RejectReason::InvalidValue, "ts is not RFC 3339 or epoch ms"))?;
+    let ts = wire
+        .ts
+        .0
+        .ok_or_else(|| Reject::new(RejectReason::InvalidValue, "ts is not RFC 3339 or epoch ms"))?;
     let fix = Fix {
         ts,
         lat: wire.lat,

@@ -63,6 +63,38 @@ fn every_reject_class() {
         ("bad/topic", "{}".into(), RejectReason::InvalidTopic),
         (T, "{not json".into(), RejectReason::InvalidJson),
         (T, r#"{"lat":1,"lon":2}"#.into(), RejectReason::InvalidJson),
+        // `ts` of another type than text or an integer, or past i64: not JSON
+        // of the contract; text or an integer naming no instant: a bad value.
+        (
+            T,
+            r#"{"ts":1.5e12,"lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidJson,
+        ),
+        (
+            T,
+            r#"{"ts":true,"lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidJson,
+        ),
+        (
+            T,
+            r#"{"ts":null,"lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidJson,
+        ),
+        (
+            T,
+            r#"{"ts":18446744073709551615,"lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidJson,
+        ),
+        (
+            T,
+            r#"{"ts":"yesterday","lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidValue,
+        ),
+        (
+            T,
+            r#"{"ts":9223372036854775807,"lat":1,"lon":2}"#.into(),
+            RejectReason::InvalidValue,
+        ),
         (
             T,
             format!(r#"{{"ts":"{ok_ts}","lat":"22","lon":2}}"#),
