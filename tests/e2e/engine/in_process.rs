@@ -3,8 +3,8 @@
 //! to `ingest::InProcess` (the same decoder, flow, writer, engines and
 //! transaction as `sweepwatch serve` over MQTT, with `[mqtt]` and
 //! `[pipeline]` at their defaults, as the service of `over_mqtt` runs), and
-//! the alert and coverage gauges refreshed by `ingest::gauges` as `serve`
-//! does. `settled` returns once every message sent is committed with what
+//! the alert and coverage gauges refreshed by `ingest::gauges::refresh` (what
+//! `serve`'s gauges task runs every 5 s). `settled` returns once every message sent is committed with what
 //! the engines derived from it, so the tests read the results at once.
 //!
 //! The offline test stays honest without a broker: its fixes are days old
@@ -15,7 +15,6 @@
 use std::time::Duration;
 
 use testkit::script::{Fix, backlog_payload, backlog_topic};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{alerts, coverage, of};
 use crate::helpers::api::import;
@@ -23,11 +22,10 @@ use crate::helpers::db::TestDb;
 use crate::helpers::eventually;
 use crate::helpers::town::{self, ORG, Script, local};
 
-/// Field order is drop order: the writer and the gauges stop before the
-/// database is dropped.
+/// Field order is drop order: the writer stops before the database is dropped.
 struct Town {
     ingest: ingest::InProcess,
-    _gauges: DropGuard,
+    pool: store::Pool,
     db: TestDb,
 }
 
@@ -41,18 +39,7 @@ async fn town() -> Town {
         &ingest::MqttConfig::default(),
         &ingest::PipelineConfig::default(),
     );
-    let stop = CancellationToken::new();
-    tokio::spawn(ingest::gauges::run(
-        pool,
-        ingest.metrics().clone(),
-        Vec::new(),
-        stop.clone(),
-    ));
-    Town {
-        ingest,
-        _gauges: stop.drop_guard(),
-        db,
-    }
+    Town { ingest, pool, db }
 }
 
 impl Town {
@@ -86,6 +73,13 @@ impl Town {
         date: chrono::NaiveDate,
     ) -> Option<(f64, Vec<(f64, f64)>)> {
         coverage(&self.db, route, shift, date).await
+    }
+
+    /// The alert and coverage gauges, refreshed as `serve`'s gauges task does.
+    async fn refresh_gauges(&self) {
+        ingest::gauges::refresh(&self.pool, self.ingest.metrics(), &[], chrono::Utc::now())
+            .await
+            .unwrap();
     }
 
     /// A sample of the pipeline's metrics, as `/metrics` would show it.
@@ -395,12 +389,9 @@ async fn sos_stays_open_and_only_a_long_excursion_is_off_area() {
         t.metric("sweepwatch_alerts_opened_total{kind=\"sos\"}"),
         1.0
     );
-    eventually(
-        Duration::from_secs(15),
-        "the open-alert gauge to count the SOS",
-        || async { (t.metric("sweepwatch_alerts_open{kind=\"sos\"}") == 1.0).then_some(()) },
-    )
-    .await;
+    // The gauges as `serve` refreshes them every 5 s; once is enough after the commit.
+    t.refresh_gauges().await;
+    assert_eq!(t.metric("sweepwatch_alerts_open{kind=\"sos\"}"), 1.0);
     assert!(t.metric("sweepwatch_alerts_unacknowledged_oldest_seconds{kind=\"sos\"}") >= 0.0);
     // The engines report their size (docs/PERFORMANCE.md: bytes per device).
     eventually(
