@@ -46,7 +46,8 @@ pub struct InProcess {
 impl InProcess {
     /// Starts the writer on `pool` with the settings `serve` would take from
     /// `[mqtt]` (orgs served, OwnTracks) and `[pipeline]`. Its metrics are in
-    /// a registry of its own ([`InProcess::registry`]).
+    /// a registry of its own ([`InProcess::registry`]). Spawns the writer:
+    /// call it inside a Tokio runtime.
     pub fn start(pool: store::Pool, mqtt: &MqttConfig, pipeline: &PipelineConfig) -> Self {
         let registry = prometheus::Registry::new();
         let metrics = Metrics::register(&registry).expect("a fresh registry takes every metric");

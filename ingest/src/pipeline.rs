@@ -31,8 +31,8 @@ pub(crate) struct Item {
     pub received_at: DateTime<Utc>,
     pub decoded: Result<Message, Reject>,
     /// Told once the item is committed (stored, or kept as a reject): how a
-    /// source without MQTT packet ids (a JT/T 808 terminal) learns when to
-    /// answer. Dropped uncommitted (shutdown, a connection purged) it says
+    /// source without MQTT packet ids (a JT/T 808 terminal, [`crate::InProcess`])
+    /// learns when to answer. Dropped uncommitted (shutdown, a connection purged) it says
     /// nothing, so nothing is answered.
     pub committed: Option<tokio::sync::oneshot::Sender<()>>,
 }
