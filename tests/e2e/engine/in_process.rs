@@ -4,8 +4,9 @@
 //! transaction as `sweepwatch serve` over MQTT, with `[mqtt]` and
 //! `[pipeline]` at their defaults, as the service of `over_mqtt` runs), and
 //! the alert and coverage gauges refreshed by `ingest::gauges::refresh` (what
-//! `serve`'s gauges task runs every 5 s). `settled` returns once every message sent is committed with what
-//! the engines derived from it, so the tests read the results at once.
+//! `serve`'s gauges task runs every 5 s). `settled` returns once every message
+//! sent is committed with what the engines derived from it, so the tests read
+//! the results at once instead of polling.
 //!
 //! The offline test stays honest without a broker: its fixes are days old
 //! (a replay), so its org's timers run on event time only (the writer's
