@@ -1,6 +1,6 @@
-//! The engine's results through the transport and across a process restart:
-//! the test town imported, `sweepwatch serve` as a child process, fixes
-//! published to a Mosquitto of the test's own.
+//! The engine's results through the transport and across a process restart,
+//! and the gauges `serve` refreshes: the test town imported, `sweepwatch
+//! serve` as a child process, fixes published to a Mosquitto of the test's own.
 
 use std::time::Duration;
 
@@ -173,5 +173,31 @@ async fn the_publishing_speed_does_not_change_the_results() {
     assert_eq!(
         coverage(&fast.db, "route-a", "day", d).await,
         coverage(&slow.db, "route-a", "day", d).await
+    );
+}
+
+/// `serve` refreshes the alert gauges from the database (its gauges task,
+/// every 5 s) into the registry `/metrics` shows: an SOS is counted open.
+/// (The engine's side of the SOS is `in_process::sos_stays_open_…`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_counts_an_open_sos_in_its_alert_gauges() {
+    let t = town().await;
+    let d = town::test_date();
+    let mut s = town::script();
+    s.sos("wk-1", town::local(d, 6, 10, 7), (200.0, 600.0), true);
+    t.run(&s).await;
+    eventually(
+        Duration::from_secs(15),
+        "the open-alert gauge to count the SOS",
+        || async {
+            (t.svc.metric("sweepwatch_alerts_open{kind=\"sos\"}").await == 1.0).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        t.svc
+            .metric("sweepwatch_alerts_unacknowledged_oldest_seconds{kind=\"sos\"}")
+            .await
+            > 0.0
     );
 }
