@@ -29,7 +29,9 @@ pub async fn run(pool: Pool, metrics: Metrics, orgs: Vec<String>, shutdown: Canc
     }
 }
 
-async fn refresh(
+/// One refresh of the gauges for `orgs` (empty: all) at `now`: what [`run`]
+/// does every few seconds (the engine tests call it once, after a commit).
+pub async fn refresh(
     pool: &Pool,
     m: &Metrics,
     orgs: &[String],

@@ -20,6 +20,8 @@
 //! - `watchdog`: says when messages are held and nothing is committed
 //!   although the database answers (`/readyz`, `sweepwatch_ingest_stalled`).
 //! - [`metrics`]: the `sweepwatch_*` ingest metrics.
+//! - [`InProcess`]: the same pipeline and writer fed in-process (topic +
+//!   payload, no broker), for the tests of the engine's behaviour.
 //!
 //! The writer hands committed positions and alert transitions to the `live`
 //! crate's view, which the API reads.
@@ -34,6 +36,7 @@ pub mod config;
 pub mod flow;
 pub mod gauges;
 pub mod host;
+mod inprocess;
 pub mod jt808;
 pub mod metrics;
 pub mod mqtt;
@@ -50,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::{Jt808Config, MqttConfig, PipelineConfig};
+pub use inprocess::InProcess;
 pub use jt808::Jt808Listener;
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
@@ -82,6 +86,8 @@ pub enum IngestError {
     Config(String),
     #[error("the {0} ended unexpectedly: {1}")]
     Task(&'static str, String),
+    #[error("no subscription of this instance matches the topic {0:?}")]
+    NotSubscribed(String),
 }
 
 /// Runs ingest until `shutdown` is cancelled, then stops reading, commits and

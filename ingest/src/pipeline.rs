@@ -31,8 +31,8 @@ pub(crate) struct Item {
     pub received_at: DateTime<Utc>,
     pub decoded: Result<Message, Reject>,
     /// Told once the item is committed (stored, or kept as a reject): how a
-    /// source without MQTT packet ids (a JT/T 808 terminal) learns when to
-    /// answer. Dropped uncommitted (shutdown, a connection purged) it says
+    /// source without MQTT packet ids (a JT/T 808 terminal, [`crate::InProcess`])
+    /// learns when to answer. Dropped uncommitted (shutdown, a connection purged) it says
     /// nothing, so nothing is answered.
     pub committed: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -88,13 +88,36 @@ impl Pipeline {
     /// Decodes a message from the socket and queues it. `pkid` is `Some` for QoS 1.
     pub fn received(&self, topic: String, payload: bytes::Bytes, pkid: Option<u16>) {
         let received_at = Utc::now();
-        let decoded = match &self.emqx_jt808 {
-            Some(filter) if rumqttc::matches(&topic, filter) => {
-                codec::decode_emqx(&payload, &self.limits, received_at)
-            }
-            _ => codec::decode(&topic, &payload, &self.limits, received_at),
-        };
+        let decoded = self.decode(&topic, &payload, received_at);
         self.queue(topic, payload, pkid, received_at, decoded, None);
+    }
+
+    /// A message handed over in-process ([`crate::InProcess`]): decoded and
+    /// queued exactly as one read from the connection, with no packet id;
+    /// `committed` fires once it is committed.
+    pub fn received_in_process(
+        &self,
+        topic: String,
+        payload: bytes::Bytes,
+        committed: tokio::sync::oneshot::Sender<()>,
+    ) {
+        let received_at = Utc::now();
+        let decoded = self.decode(&topic, &payload, received_at);
+        self.queue(topic, payload, None, received_at, decoded, Some(committed));
+    }
+
+    fn decode(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Message, Reject> {
+        match &self.emqx_jt808 {
+            Some(filter) if rumqttc::matches(topic, filter) => {
+                codec::decode_emqx(payload, &self.limits, received_at)
+            }
+            _ => codec::decode(topic, payload, &self.limits, received_at),
+        }
     }
 
     /// A PUBLISH over the connection's packet limit: only its head was kept.

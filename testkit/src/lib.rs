@@ -8,7 +8,10 @@
 //! - [`RabbitMq`] and [`Nats`]: the other brokers sweepwatch supports, each a
 //!   node of the test's own, and [`AnyBroker`] over the three;
 //! - [`TestDb`]: a PostgreSQL database of the test's own, dropped on drop;
-//! - [`free_port`], [`unique`], [`eventually`].
+//! - [`free_port`], [`unique`], [`eventually`];
+//! - `script` (feature `script`): the fix-script language, timed fixes of
+//!   several devices in local metres, rendered as the MQTT contract's
+//!   payloads (or adapted to `geofence::Fix` by the engine's tests).
 //!
 //! Nothing here is a stand-in: every launcher starts the real server binary.
 //! Set `TEST_LOG=1` to see the servers' output.
@@ -18,6 +21,8 @@ pub mod db;
 pub mod mosquitto;
 pub mod nats;
 pub mod rabbitmq;
+#[cfg(feature = "script")]
+pub mod script;
 
 pub use brokers::{AnyBroker, Kind};
 pub use db::TestDb;

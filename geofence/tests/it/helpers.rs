@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc, Weekday};
 use geo::{LineString, MultiPolygon, Polygon};
 use geofence::geodesy::LocalFrame;
 use geofence::*;
+pub use testkit::script::Script;
 
 pub const LON0: f64 = 113.6721;
 pub const LAT0: f64 = 22.8143;
@@ -32,6 +33,30 @@ pub fn secs(base: DateTime<Utc>, s: i64) -> DateTime<Utc> {
 pub fn fix(ts: DateTime<Utc>, x: f64, y: f64) -> Fix {
     let (lon, lat) = ll(x, y);
     Fix::at(ts, lat, lon)
+}
+
+/// A fix script (`testkit::script`) in this town's metres: fixes with no
+/// speed (the engine derives it), no accuracy, the work flag as given.
+pub fn script() -> Script {
+    Script::new(ll).without_speed()
+}
+
+/// The adapter from the test kit's fixes to the engine's (`testkit` cannot
+/// depend on `geofence`: this crate's tests depend on `testkit`).
+pub fn engine_fix(f: &testkit::script::Fix) -> Fix {
+    let mut fix = Fix::at(f.ts, f.lat, f.lon);
+    fix.speed_kmh = f.speed_kmh;
+    fix.acc_m = f.acc_m;
+    fix.work = f.work;
+    fix.sos = f.sos;
+    fix
+}
+
+/// Feeds a script's fixes, in time order, and collects every transition.
+pub fn feed_script(e: &mut Engine, s: &Script) -> Vec<AlertTransition> {
+    s.fixes()
+        .flat_map(|(dev, f)| e.on_fix(&DeviceKey::new(dev).unwrap(), &engine_fix(f)))
+        .collect()
 }
 
 pub fn id<T: TryFrom<&'static str>>(s: &'static str) -> T

@@ -60,28 +60,6 @@ fn town() -> Engine {
     e
 }
 
-/// Fixes every `step` s along straight legs between `points` (x, y), each leg
-/// taking `leg_s` seconds, starting at `start`.
-fn walk(start: DateTime<Utc>, points: &[(f64, f64)], leg_s: i64, step: i64) -> Vec<Fix> {
-    let mut out = Vec::new();
-    let mut t0 = 0;
-    for w in points.windows(2) {
-        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-        for s in (0..leg_s).step_by(step as usize) {
-            let f = s as f64 / leg_s as f64;
-            out.push(fix(
-                secs(start, t0 + s),
-                x0 + f * (x1 - x0),
-                y0 + f * (y1 - y0),
-            ));
-        }
-        t0 += leg_s;
-    }
-    let &(x, y) = points.last().unwrap();
-    out.push(fix(secs(start, t0), x, y));
-    out
-}
-
 fn kinds_opened(out: &[AlertTransition]) -> Vec<AlertKind> {
     out.iter()
         .filter(|t| t.change == Change::Open)
@@ -92,71 +70,116 @@ fn kinds_opened(out: &[AlertTransition]) -> Vec<AlertKind> {
 #[test]
 fn transit_between_assigned_routes_with_the_broom_up_raises_nothing() {
     let mut e = town();
-    let mut fixes = walk(t(8, 5, 0), &[(100.0, 0.0), (900.0, 0.0)], 600, 5);
-    // Broom up, 600 m across to route-2 by a dog-leg street, 12 minutes.
-    fixes.extend(
-        walk(
-            t(8, 15, 5),
-            &[(900.0, 0.0), (1100.0, 300.0), (900.0, 600.0)],
-            360,
-            5,
-        )
-        .into_iter()
-        .map(|f| f.working(false)),
+    let mut s = script();
+    s.path(
+        SWEEPER,
+        t(8, 5, 0),
+        &[(100.0, 0.0), (900.0, 0.0)],
+        600,
+        5,
+        None,
     );
-    fixes.extend(walk(
+    // Broom up, 600 m across to route-2 by a dog-leg street, 12 minutes.
+    s.path(
+        SWEEPER,
+        t(8, 15, 5),
+        &[(900.0, 0.0), (1100.0, 300.0), (900.0, 600.0)],
+        360,
+        5,
+        false,
+    );
+    s.path(
+        SWEEPER,
         t(8, 27, 10),
         &[(900.0, 600.0), (100.0, 600.0)],
         600,
         5,
-    ));
-    let out = feed(&mut e, SWEEPER, &fixes);
+        None,
+    );
+    let out = feed_script(&mut e, &s);
     assert!(kinds_opened(&out).is_empty(), "{out:?}");
 }
 
 #[test]
 fn a_collectors_trip_to_its_transfer_station_and_the_wait_there_raise_nothing() {
     let mut e = town();
-    let mut fixes = walk(t(9, 0, 0), &[(100.0, 0.0), (900.0, 0.0)], 300, 5);
-    // 1.1 km to the transfer station, 6 minutes; tipping, 15 minutes; and back.
-    fixes.extend(walk(t(9, 5, 5), &[(900.0, 0.0), (2050.0, 50.0)], 360, 5));
-    fixes.extend(
-        walk(t(9, 11, 10), &[(2050.0, 50.0), (2052.0, 51.0)], 900, 10)
-            .into_iter()
-            .map(|f| f.working(true)),
+    let mut s = script();
+    s.path(
+        COLLECTOR,
+        t(9, 0, 0),
+        &[(100.0, 0.0), (900.0, 0.0)],
+        300,
+        5,
+        None,
     );
-    fixes.extend(walk(t(9, 26, 20), &[(2052.0, 51.0), (500.0, 0.0)], 420, 5));
-    let out = feed(&mut e, COLLECTOR, &fixes);
+    // 1.1 km to the transfer station, 6 minutes; tipping, 15 minutes; and back.
+    s.path(
+        COLLECTOR,
+        t(9, 5, 5),
+        &[(900.0, 0.0), (2050.0, 50.0)],
+        360,
+        5,
+        None,
+    );
+    s.path(
+        COLLECTOR,
+        t(9, 11, 10),
+        &[(2050.0, 50.0), (2052.0, 51.0)],
+        900,
+        10,
+        true,
+    );
+    s.path(
+        COLLECTOR,
+        t(9, 26, 20),
+        &[(2052.0, 51.0), (500.0, 0.0)],
+        420,
+        5,
+        None,
+    );
+    let out = feed_script(&mut e, &s);
     assert!(kinds_opened(&out).is_empty(), "{out:?}");
 }
 
 #[test]
 fn a_truck_taken_away_is_off_area_once() {
     let mut e = town();
-    let mut fixes = walk(t(10, 0, 0), &[(100.0, 0.0), (500.0, 0.0)], 120, 5);
+    let mut s = script();
+    s.path(
+        SWEEPER,
+        t(10, 0, 0),
+        &[(100.0, 0.0), (500.0, 0.0)],
+        120,
+        5,
+        false,
+    );
     // Off to the north-west, 1.5 km from everything it is assigned, parked
     // there 12 minutes: one case (off_area), not also an idle one.
-    fixes.extend(walk(t(10, 2, 5), &[(500.0, 0.0), (-1200.0, 900.0)], 240, 5));
-    fixes.extend(walk(
+    s.path(
+        SWEEPER,
+        t(10, 2, 5),
+        &[(500.0, 0.0), (-1200.0, 900.0)],
+        240,
+        5,
+        false,
+    );
+    s.path(
+        SWEEPER,
         t(10, 6, 10),
         &[(-1200.0, 900.0), (-1201.0, 901.0)],
         720,
         5,
-    ));
-    fixes.extend(walk(
+        false,
+    );
+    s.path(
+        SWEEPER,
         t(10, 18, 15),
         &[(-1201.0, 901.0), (500.0, 0.0)],
         240,
         5,
-    ));
-    let out = feed(
-        &mut e,
-        SWEEPER,
-        &fixes
-            .iter()
-            .map(|f| f.clone().working(false))
-            .collect::<Vec<_>>(),
+        false,
     );
+    let out = feed_script(&mut e, &s);
     let opens = of(AlertKind::OffArea, &out)
         .into_iter()
         .filter(|t| t.change == Change::Open)
@@ -172,73 +195,129 @@ fn a_truck_taken_away_is_off_area_once() {
 #[test]
 fn a_cleaners_break_at_a_service_station_raises_nothing() {
     let mut e = town();
-    let mut fixes = walk(t(9, 0, 0), &[(100.0, 100.0), (150.0, 200.0)], 600, 10);
+    let mut s = script();
+    s.path(
+        WORKER,
+        t(9, 0, 0),
+        &[(100.0, 100.0), (150.0, 200.0)],
+        600,
+        10,
+        None,
+    );
     // Walk 300 m to rest-1 (5 min), rest 20 min off duty, walk back.
-    fixes.extend(walk(
+    s.path(
+        WORKER,
         t(9, 10, 10),
         &[(150.0, 200.0), (515.0, 115.0)],
         300,
         10,
-    ));
-    fixes.extend(
-        walk(t(9, 15, 20), &[(515.0, 115.0), (516.0, 116.0)], 1200, 10)
-            .into_iter()
-            .map(|f| f.working(false)),
+        None,
     );
-    fixes.extend(walk(
+    s.path(
+        WORKER,
+        t(9, 15, 20),
+        &[(515.0, 115.0), (516.0, 116.0)],
+        1200,
+        10,
+        false,
+    );
+    s.path(
+        WORKER,
         t(9, 35, 30),
         &[(516.0, 116.0), (100.0, 100.0)],
         360,
         10,
-    ));
-    let out = feed(&mut e, WORKER, &fixes);
+        None,
+    );
+    let out = feed_script(&mut e, &s);
     assert!(kinds_opened(&out).is_empty(), "{out:?}");
 }
 
 #[test]
 fn a_cleaner_leaving_her_beat_elsewhere_is_off_area_once() {
     let mut e = town();
-    let mut fixes = walk(t(9, 0, 0), &[(100.0, 100.0), (100.0, 200.0)], 300, 10);
+    let mut s = script();
+    s.path(
+        WORKER,
+        t(9, 0, 0),
+        &[(100.0, 100.0), (100.0, 200.0)],
+        300,
+        10,
+        None,
+    );
     // 120 m north of her beat, away from any rest zone, for 6 minutes.
-    fixes.extend(walk(t(9, 5, 10), &[(100.0, 200.0), (60.0, 370.0)], 150, 10));
-    fixes.extend(walk(t(9, 7, 50), &[(60.0, 370.0), (70.0, 372.0)], 360, 10));
-    fixes.extend(walk(
+    s.path(
+        WORKER,
+        t(9, 5, 10),
+        &[(100.0, 200.0), (60.0, 370.0)],
+        150,
+        10,
+        None,
+    );
+    s.path(
+        WORKER,
+        t(9, 7, 50),
+        &[(60.0, 370.0), (70.0, 372.0)],
+        360,
+        10,
+        None,
+    );
+    s.path(
+        WORKER,
         t(9, 13, 50),
         &[(70.0, 372.0), (100.0, 150.0)],
         150,
         10,
-    ));
-    let out = feed(&mut e, WORKER, &fixes);
+        None,
+    );
+    let out = feed_script(&mut e, &s);
     assert_eq!(kinds_opened(&out), vec![AlertKind::OffArea], "{out:?}");
 }
 
 #[test]
 fn a_cleaner_on_her_beats_edge_with_gps_noise_raises_nothing() {
     let mut e = town();
+    let mut s = script();
     // Along the east edge (x = 200), wandering 8 m either side for 40 minutes.
-    let fixes: Vec<Fix> = (0..240)
-        .map(|i| {
-            let x = 200.0 + [-8.0, 8.0, 3.0, -4.0, 7.5, -1.0][i % 6];
-            fix(
-                secs(t(11, 0, 0), i as i64 * 10),
-                x,
-                60.0 + (i % 40) as f64 * 4.5,
-            )
-        })
-        .collect();
-    let out = feed(&mut e, WORKER, &fixes);
+    for i in 0..240 {
+        let x = 200.0 + [-8.0, 8.0, 3.0, -4.0, 7.5, -1.0][i % 6];
+        let y = 60.0 + (i % 40) as f64 * 4.5;
+        s.fix(WORKER, secs(t(11, 0, 0), i as i64 * 10), (x, y), None, None);
+    }
+    let out = feed_script(&mut e, &s);
     assert!(kinds_opened(&out).is_empty(), "{out:?}");
 }
 
 #[test]
 fn working_off_the_assigned_routes_is_its_own_kind() {
     let mut e = town();
-    let mut fixes = walk(t(9, 0, 0), &[(100.0, 0.0), (300.0, 0.0)], 120, 5);
+    let mut s = script();
+    s.path(
+        SWEEPER,
+        t(9, 0, 0),
+        &[(100.0, 0.0), (300.0, 0.0)],
+        120,
+        5,
+        true,
+    );
     // Broom down on a street 150 m north of route-1, not assigned: 5 minutes.
-    fixes.extend(walk(t(9, 2, 5), &[(300.0, 150.0), (700.0, 150.0)], 300, 5));
-    fixes.extend(walk(t(9, 7, 10), &[(700.0, 0.0), (900.0, 0.0)], 120, 5));
-    let fixes: Vec<Fix> = fixes.into_iter().map(|f| f.working(true)).collect();
-    let out = feed(&mut e, SWEEPER, &fixes);
+    s.path(
+        SWEEPER,
+        t(9, 2, 5),
+        &[(300.0, 150.0), (700.0, 150.0)],
+        300,
+        5,
+        true,
+    );
+    s.path(
+        SWEEPER,
+        t(9, 7, 10),
+        &[(700.0, 0.0), (900.0, 0.0)],
+        120,
+        5,
+        true,
+    );
+    let out = feed_script(&mut e, &s);
     assert_eq!(kinds_opened(&out), vec![AlertKind::WorkOffRoute], "{out:?}");
     let open = of(AlertKind::WorkOffRoute, &out)[0];
     assert_eq!(open.at, secs(t(9, 2, 5), 60), "opens after 60 s");
@@ -248,11 +327,16 @@ fn working_off_the_assigned_routes_is_its_own_kind() {
 #[test]
 fn a_cleaners_work_flag_never_raises_work_off_route() {
     let mut e = town();
-    let fixes: Vec<Fix> = walk(t(9, 0, 0), &[(100.0, 100.0), (515.0, 115.0)], 600, 10)
-        .into_iter()
-        .map(|f| f.working(true))
-        .collect();
-    let out = feed(&mut e, WORKER, &fixes);
+    let mut s = script();
+    s.path(
+        WORKER,
+        t(9, 0, 0),
+        &[(100.0, 100.0), (515.0, 115.0)],
+        600,
+        10,
+        true,
+    );
+    let out = feed_script(&mut e, &s);
     assert!(!opened(AlertKind::WorkOffRoute, &out), "{out:?}");
 }
 
@@ -263,14 +347,20 @@ fn a_condition_recurring_within_the_window_is_a_recurrence_and_later_a_new_case(
     for (gap_min, recurs) in [(5, true), (11, true), (13, false)] {
         let mut e = town();
         let far = (-1500.0, 900.0);
-        let mut fixes = vec![fix(t(10, 0, 0), 100.0, 0.0)];
-        fixes.extend(walk(t(10, 0, 5), &[far, far], 240, 5)); // off_area opens
-        fixes.push(fix(t(10, 5, 0), 100.0, 0.0)); // clears
+        let mut s = script();
+        s.fix(SWEEPER, t(10, 0, 0), (100.0, 0.0), None, false);
+        s.path(SWEEPER, t(10, 0, 5), &[far, far], 240, 5, false); // off_area opens
+        s.fix(SWEEPER, t(10, 5, 0), (100.0, 0.0), None, false); // clears
         let back = t(10, 5, 0) + chrono::Duration::minutes(gap_min);
-        fixes.push(fix(back - chrono::Duration::seconds(5), 100.0, 0.0));
-        fixes.extend(walk(back, &[far, far], 240, 5)); // opens again
-        let fixes: Vec<Fix> = fixes.into_iter().map(|f| f.working(false)).collect();
-        let out = feed(&mut e, SWEEPER, &fixes);
+        s.fix(
+            SWEEPER,
+            back - chrono::Duration::seconds(5),
+            (100.0, 0.0),
+            None,
+            false,
+        );
+        s.path(SWEEPER, back, &[far, far], 240, 5, false); // opens again
+        let out = feed_script(&mut e, &s);
         let opens: Vec<&AlertTransition> = of(AlertKind::OffArea, &out)
             .into_iter()
             .filter(|t| t.change == Change::Open)
@@ -303,11 +393,16 @@ fn route_alerts(e: &mut Engine, at: DateTime<Utc>) -> Vec<RouteAlert> {
 fn an_unswept_route_raises_coverage_at_risk_once_an_hour_before_the_end() {
     let mut e = town();
     // route-1 swept in full; route-2 never.
-    let fixes: Vec<Fix> = walk(t(8, 30, 0), &[(0.0, 0.0), (1000.0, 0.0)], 600, 5)
-        .into_iter()
-        .map(|f| f.working(true))
-        .collect();
-    feed(&mut e, SWEEPER, &fixes);
+    let mut s = script();
+    s.path(
+        SWEEPER,
+        t(8, 30, 0),
+        &[(0.0, 0.0), (1000.0, 0.0)],
+        600,
+        5,
+        true,
+    );
+    feed_script(&mut e, &s);
     assert!(route_alerts(&mut e, t(14, 59, 59)).is_empty());
     let raised = route_alerts(&mut e, t(15, 0, 0));
     assert_eq!(raised.len(), 1, "{raised:?}");
@@ -343,16 +438,15 @@ fn an_unswept_route_raises_coverage_at_risk_once_an_hour_before_the_end() {
 #[test]
 fn a_second_sweeper_in_time_clears_coverage_at_risk() {
     let mut e = town();
-    let sweep = |from: DateTime<Utc>, y: f64| -> Vec<Fix> {
-        walk(from, &[(0.0, y), (1000.0, y)], 600, 5)
-            .into_iter()
-            .map(|f| f.working(true))
-            .collect()
+    let sweep = |from: DateTime<Utc>, y: f64| -> Script {
+        let mut s = script();
+        s.path(SWEEPER, from, &[(0.0, y), (1000.0, y)], 600, 5, true);
+        s
     };
-    feed(&mut e, SWEEPER, &sweep(t(8, 30, 0), 0.0));
+    feed_script(&mut e, &sweep(t(8, 30, 0), 0.0));
     assert_eq!(route_alerts(&mut e, t(15, 0, 0)).len(), 1);
     // Sent while there is time: route-2 swept between 15:10 and 15:20.
-    feed(&mut e, SWEEPER, &sweep(t(15, 10, 0), 600.0));
+    feed_script(&mut e, &sweep(t(15, 10, 0), 600.0));
     let cleared = route_alerts(&mut e, t(15, 20, 30));
     assert_eq!(cleared.len(), 1, "{cleared:?}");
     assert_eq!(cleared[0].change, Change::Clear);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::api::{ApiTown, OPERATOR, VIEWER, walk};
+use crate::helpers::api::{ApiTown, OPERATOR, VIEWER, device_payloads};
 use crate::helpers::town::{self, local};
 
 /// Reads SSE events until one of `event` kind arrives; its data as JSON.
@@ -121,15 +121,18 @@ async fn a_client_that_stops_reading_does_not_delay_ingest() {
     let d = town::test_date();
     let mut msgs = Vec::new();
     for (i, dev) in ["sw-1", "wa-1", "wk-1", "wk-2"].iter().enumerate() {
-        msgs.extend(walk(
+        // One device after the other, as before: each device's 1,501 fixes in a row.
+        let mut s = town::script();
+        s.walk(
             dev,
             local(d, 7, 0, 0),
-            1500,
-            1,
+            local(d, 7, 25, 0),
             (0.0, i as f64 * 10.0),
             (1500.0, i as f64 * 10.0),
+            1,
             true,
-        ));
+        );
+        msgs.extend(device_payloads(&s));
     }
     let started = Instant::now();
     t.publish(&msgs).await; // waits until every fix is stored

@@ -9,12 +9,12 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use crate::helpers::api::{ApiTown, TOKENS, import, walk};
+use crate::helpers::api::{ApiTown, TOKENS, device_payloads, import, standard_day_script};
 use crate::helpers::broker::Broker;
 use crate::helpers::db::TestDb;
 use crate::helpers::publisher::Publisher;
 use crate::helpers::service::Service;
-use crate::helpers::town::{self, local};
+use crate::helpers::town;
 use crate::helpers::{eventually, unique};
 
 /// The org the scoped tokens may see.
@@ -89,38 +89,8 @@ impl Towns {
     /// for both towns' coverage, SOS and daily summaries.
     async fn day(&self) {
         let d = self.date;
-        let mut msgs = walk(
-            "sw-1",
-            local(d, 6, 0, 0),
-            72,
-            5,
-            (0.0, 0.0),
-            (800.0, 0.0),
-            true,
-        );
-        msgs.extend(walk(
-            "wk-1",
-            local(d, 6, 0, 0),
-            40,
-            15,
-            (0.0, 600.0),
-            (200.0, 600.0),
-            true,
-        ));
-        let (lon, lat) = town::pt(200.0, 600.0);
-        msgs.push((
-            "wk-1".into(),
-            json!({"ts": local(d, 6, 10, 7).timestamp_millis(), "lat": lat, "lon": lon, "work": true, "sos": true})
-                .to_string(),
-        ));
-        msgs.sort_by_key(|(_, p)| {
-            let v: Value = serde_json::from_str(p).unwrap();
-            v["ts"].as_i64().unwrap_or_else(|| {
-                chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap())
-                    .unwrap()
-                    .timestamp_millis()
-            })
-        });
+        // The standard day (sorted by time, as devices would publish it live).
+        let msgs = device_payloads(&standard_day_script(d));
         for org in [A, B] {
             self.publish_to(org, &msgs).await;
         }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -12,7 +12,7 @@ use super::broker::Broker;
 use super::db::TestDb;
 use super::publisher::Publisher;
 use super::service::Service;
-use super::town::{self, fix_at, local};
+use super::town::{self, Script, local};
 use super::{eventually, unique};
 
 pub const VIEWER: &str = "viewer-token";
@@ -99,36 +99,12 @@ impl ApiTown {
         .await;
     }
 
-    /// The standard day: sw-1 sweeps 0..800 m of route-a from 06:00 to 06:06
-    /// (coverage 80.8 %), wk-1 walks its beat and presses SOS at 06:10:07.
+    /// The standard day ([`standard_day_script`]), published; waits for its
+    /// coverage and SOS alert.
     pub async fn standard_day(&self) -> NaiveDate {
         let d = town::test_date();
-        let mut msgs = walk(
-            "sw-1",
-            local(d, 6, 0, 0),
-            72,
-            5,
-            (0.0, 0.0),
-            (800.0, 0.0),
-            true,
-        );
-        msgs.extend(walk(
-            "wk-1",
-            local(d, 6, 0, 0),
-            40,
-            15,
-            (0.0, 600.0),
-            (200.0, 600.0),
-            true,
-        ));
-        let (lon, lat) = town::pt(200.0, 600.0);
-        msgs.push((
-            "wk-1".into(),
-            serde_json::json!({"ts": local(d, 6, 10, 7).timestamp_millis(), "lat": lat, "lon": lon, "work": true, "sos": true})
-                .to_string(),
-        ));
-        msgs.sort_by_key(|a| ts_of(&a.1));
-        self.publish(&msgs).await;
+        self.publish(&device_payloads(&standard_day_script(d)))
+            .await;
         eventually(
             Duration::from_secs(20),
             "coverage and the SOS alert",
@@ -160,42 +136,36 @@ impl ApiTown {
     }
 }
 
-fn ts_of(payload: &str) -> i64 {
-    let v: Value = serde_json::from_str(payload).unwrap();
-    v["ts"].as_i64().unwrap_or_else(|| {
-        DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap())
-            .unwrap()
-            .timestamp_millis()
-    })
+/// The standard day on `d`: sw-1 sweeps 0..800 m of route-a from 06:00 to
+/// 06:06 (coverage 80.8 %), wk-1 walks its beat and presses SOS at 06:10:07.
+pub fn standard_day_script(d: NaiveDate) -> Script {
+    let mut s = town::script();
+    s.walk(
+        "sw-1",
+        local(d, 6, 0, 0),
+        local(d, 6, 6, 0),
+        (0.0, 0.0),
+        (800.0, 0.0),
+        5,
+        true,
+    );
+    s.walk(
+        "wk-1",
+        local(d, 6, 0, 0),
+        local(d, 6, 10, 0),
+        (0.0, 600.0),
+        (200.0, 600.0),
+        15,
+        true,
+    );
+    s.sos("wk-1", local(d, 6, 10, 7), (200.0, 600.0), true);
+    s
 }
 
-/// `n` fixes of `dev` every `every` seconds from `start`, along `a`→`b`.
-pub fn walk(
-    dev: &str,
-    start: DateTime<Utc>,
-    n: i64,
-    every: i64,
-    a: (f64, f64),
-    b: (f64, f64),
-    work: bool,
-) -> Vec<(String, String)> {
-    let dist = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
-    let speed = dist / ((n * every).max(1) as f64) * 3.6;
-    (0..=n)
-        .map(|i| {
-            let f = i as f64 / n as f64;
-            let ts = start + chrono::Duration::seconds(i * every);
-            (
-                dev.to_owned(),
-                fix_at(
-                    ts,
-                    a.0 + f * (b.0 - a.0),
-                    a.1 + f * (b.1 - a.1),
-                    speed,
-                    work,
-                ),
-            )
-        })
+/// (device, payload) of a script's fixes, in time order.
+pub fn device_payloads(s: &Script) -> Vec<(String, String)> {
+    s.fixes()
+        .map(|(dev, f)| (dev.to_owned(), f.payload()))
         .collect()
 }
 

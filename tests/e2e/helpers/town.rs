@@ -1,9 +1,14 @@
 //! A small test town: one sweep route, one wash route, a cleaner's beat with a
-//! service station, day and night shifts; and the geometry to walk it.
+//! service station, day and night shifts; and the geometry to walk it (fix
+//! scripts in the town's metres, `testkit::script`).
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde_json::json;
+pub use testkit::script::Script;
+
+/// The town's org id (its topics are `sweepwatch/v1/humen/…`).
+pub const ORG: &str = "humen";
 
 pub const LON0: f64 = 113.67;
 pub const LAT0: f64 = 22.82;
@@ -79,10 +84,14 @@ pub fn local(date: NaiveDate, h: u32, m: u32, s: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// A fix payload at `x`,`y` metres.
+/// A fix script in the town's metres, every fix reporting 4 m accuracy (as
+/// the town's devices do).
+pub fn script() -> Script {
+    Script::new(pt).with_accuracy(4.0)
+}
+
+/// A fix payload at `x`,`y` metres (a one-fix script).
 pub fn fix_at(ts: DateTime<Utc>, x: f64, y: f64, speed: f64, work: bool) -> String {
-    let (lon, lat) = pt(x, y);
-    json!({"ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "lat": lat, "lon": lon,
-           "speed": speed, "acc": 4.0, "work": work})
-    .to_string()
+    let mut s = script();
+    s.fix("one", ts, (x, y), Some(speed), work).payload()
 }
