@@ -193,13 +193,14 @@ impl EngineHost {
         received_at: DateTime<Utc>,
         out: &mut Effects,
     ) {
-        let Some((org_id, key)) = self.keys.get(&device_id).cloned() else {
+        // Borrowed, not cloned: this runs for every stored fix.
+        let Some((org_id, key)) = self.keys.get(&device_id) else {
             return;
         };
-        let org = self
-            .orgs
-            .entry(org_id.clone())
-            .or_insert_with(OrgEngine::new);
+        if !self.orgs.contains_key(org_id) {
+            self.orgs.insert(org_id.clone(), OrgEngine::new());
+        }
+        let org = self.orgs.get_mut(org_id).expect("inserted above");
         let candidate = fix.ts.min(received_at);
         if org.watermark.is_none_or(|w| candidate > w) {
             org.watermark = Some(candidate);
@@ -211,13 +212,13 @@ impl EngineHost {
                 org.last_tick = Some(target);
                 let ts = org.engine.tick(target);
                 let routes = org.engine.drain_route_alerts();
-                self.emit(&org_id, ts, out);
-                self.emit_routes(&org_id, routes, out);
+                self.emit(org_id, ts, out);
+                self.emit_routes(org_id, routes, out);
             }
         }
-        let org = self.orgs.get_mut(&org_id).expect("inserted above");
-        let ts = org.engine.on_fix(&key, fix);
-        self.emit(&org_id, ts, out);
+        let org = self.orgs.get_mut(org_id).expect("inserted above");
+        let ts = org.engine.on_fix(key, fix);
+        self.emit(org_id, ts, out);
         self.dirty_devices.insert(device_id);
         self.received_upto = self.received_upto.max(Some(received_at));
     }

@@ -384,13 +384,13 @@ impl Writer {
         range: Range<usize>,
         batch: &Batch,
         owner: &[usize],
-        mut inserted: std::collections::HashSet<(i32, DateTime<Utc>)>,
+        mut inserted: store::Inserted,
         fallback: &HashMap<usize, Fallback>,
     ) {
         let committed = Utc::now();
         let mut stored_any = vec![false; range.len()];
         for (row, &idx) in batch.fixes.iter().zip(owner) {
-            if inserted.remove(&(row.device_id, row.ts)) {
+            if inserted.take(&(row.device_id, row.ts)) {
                 stored_any[idx - range.start] = true;
                 self.metrics.fixes_stored.inc();
                 self.metrics
@@ -412,11 +412,7 @@ impl Writer {
     }
 
     /// The newest committed fix of each device in the batch, to the live view.
-    fn publish_positions(
-        &self,
-        batch: &Batch,
-        inserted: &std::collections::HashSet<(i32, DateTime<Utc>)>,
-    ) {
+    fn publish_positions(&self, batch: &Batch, inserted: &store::Inserted) {
         let mut latest: HashMap<i32, &FixRow> = HashMap::new();
         for f in batch
             .fixes

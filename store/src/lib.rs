@@ -50,7 +50,7 @@ pub use db::{DbTarget, Pool, SslMode, TlsOptions, connect_pool, create_database_
 pub use devices::{DeviceKey, DeviceRegistry};
 pub use edit::{AuditEntry, ConfigEdit};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};
-pub use writer::{Batch, BatchOutcome, FixRow, RejectRow, StatusRow, insert_batch};
+pub use writer::{Batch, BatchOutcome, FixRow, Inserted, RejectRow, StatusRow, insert_batch};
 
 /// Errors of the storage layer. Each message ends in its cause (the
 /// server's words, the IO or TLS error): the causes are part of the
