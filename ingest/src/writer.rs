@@ -389,20 +389,32 @@ impl Writer {
     ) {
         let committed = Utc::now();
         let mut stored_any = vec![false; range.len()];
+        let (mut stored, mut duplicates) = (0, 0);
         for (row, &idx) in batch.fixes.iter().zip(owner) {
             if inserted.take(&(row.device_id, row.ts)) {
                 stored_any[idx - range.start] = true;
-                self.metrics.fixes_stored.inc();
+                stored += 1;
                 self.metrics
                     .ingest_lag
                     .observe((committed - row.ts).as_seconds_f64().max(0.0));
             } else {
-                self.metrics.fixes_duplicate.inc();
+                duplicates += 1;
             }
         }
+        self.metrics.fixes_stored.inc_by(stored);
+        self.metrics.fixes_duplicate.inc_by(duplicates);
+        // Counted per label, then added once each: a labelled counter is
+        // looked up (hashed, under a lock) on every `with_label_values`.
+        let mut results: Vec<(&'static str, u64)> = Vec::with_capacity(3);
         for (idx, stored) in range.clone().zip(stored_any) {
             let label = rows::result_label(&items[idx], stored, fallback.get(&idx));
-            self.metrics.messages.with_label_values(&[label]).inc();
+            match results.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => results.push((label, 1)),
+            }
+        }
+        for (label, n) in results {
+            self.metrics.messages.with_label_values(&[label]).inc_by(n);
         }
         debug!(
             fixes = batch.fixes.len(),
