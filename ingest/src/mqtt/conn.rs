@@ -571,7 +571,21 @@ async fn read_oversize<R: AsyncRead + Unpin>(
     })
 }
 
+/// A read smaller than this found the socket nearly dry: the broker is
+/// sending a few messages at a time.
+const SMALL_READ: usize = 4 * 1024;
+/// How long the reader lets a trickle accumulate after a small read.
+const COALESCE: Duration = Duration::from_millis(1);
+
 /// Reads at least `want` more bytes (or what the socket has, in chunks).
+///
+/// After a small read the reader waits [`COALESCE`] before going on, so that
+/// the next read takes what arrived meanwhile in one go: at 20,000 messages/s
+/// the broker's writes arrive a few messages each, and waking the connection's
+/// thread for every one (5,000 times a second) cost a quarter of the service's
+/// CPU in context switches. A message waits at most that millisecond more,
+/// against the 50 ms a batch may wait to fill; acknowledgements and pings are
+/// written by the other half meanwhile.
 async fn fill<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -585,6 +599,12 @@ async fn fill<R: AsyncRead + Unpin>(
             return Err(ConnError::Closed);
         }
         got += n;
+    }
+    if got < SMALL_READ {
+        // The thread itself sleeps: a sleeping task would leave the runtime
+        // in `epoll_wait`, woken by every segment that arrives all the same.
+        // This runtime is the connection's own (`spawn_connection`).
+        std::thread::sleep(COALESCE);
     }
     Ok(())
 }
