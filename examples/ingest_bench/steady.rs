@@ -114,6 +114,9 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let (Some(first), Some(last)) = (report.first_ts, report.last_ts) else {
         anyhow::bail!("nothing was published");
     };
+    if a.scenario.is_some() {
+        print_engine_work(&b.db_url).await?;
+    }
     let stored = verify::stored(&b.db_url, "bench", first, last, None).await?;
     verify::report(
         report.published,
@@ -178,6 +181,29 @@ fn import_scenario(b: &Bench, path: &std::path::Path) -> anyhow::Result<()> {
         path.display(),
         names.len(),
         s["assignments"].as_array().map_or(0, Vec::len)
+    );
+    Ok(())
+}
+
+/// What the engines derived during the run (with `--scenario`), to show they
+/// worked: alert transitions, coverage rows, device-day summaries.
+async fn print_engine_work(db_url: &str) -> anyhow::Result<()> {
+    let client = testkit::db::connect(db_url).await;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM alert_transitions), (SELECT count(*) FROM alerts),
+                    (SELECT count(*) FROM coverage), (SELECT coalesce(sum(covered_m), 0)::float8 FROM coverage),
+                    (SELECT count(*) FROM device_daily)",
+            &[],
+        )
+        .await?;
+    println!(
+        "engine work: {} alert transitions ({} alerts), {} coverage rows ({:.0} m covered), {} device-day summaries",
+        row.get::<_, i64>(0),
+        row.get::<_, i64>(1),
+        row.get::<_, i64>(2),
+        row.get::<_, f64>(3),
+        row.get::<_, i64>(4)
     );
     Ok(())
 }
