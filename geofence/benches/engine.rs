@@ -6,16 +6,19 @@
 //! 10,000 devices (4,000 sweepers, 2,000 washers, 2,000 collectors, 2,000
 //! workers), each assigned to an area in an all-day shift, all driving.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/main/target-geofence cargo bench -p geofence --bench engine`
+//! Run: `cargo bench -p geofence --bench engine`. It exits non-zero when the
+//! engine state per device is over its budget (memory is deterministic);
+//! `geofence/benches/check-engine.sh` also compares `on_fix` and `tick` with a
+//! saved criterion baseline (docs/PERFORMANCE.md, Geofence engine).
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use geo::{LineString, MultiPolygon, Polygon};
 use geofence::geodesy::LocalFrame;
 use geofence::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 struct Counting;
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
@@ -229,6 +232,12 @@ fn build(city: &City) -> (Engine, Vec<DeviceKey>, usize) {
     (e, keys, before)
 }
 
+/// The budget of engine state per device (issue 3): the bench fails above it.
+const BYTES_PER_DEVICE_BUDGET: f64 = 2_048.0;
+
+/// Whether the memory report found the engine over its budget (checked at the end).
+static OVER_BUDGET: AtomicBool = AtomicBool::new(false);
+
 fn memory_report(city: &City) {
     let (mut e, keys, before) = build(city);
     for k in 0..(REORDER_WINDOW + 4) {
@@ -236,6 +245,10 @@ fn memory_report(city: &City) {
             e.on_fix(key, &fix_for(city, i, k));
         }
     }
+    // what the pipeline does after every batch: report the changed coverage
+    // and summaries (a changed cell stays until it is reported)
+    let dirty_cells = e.drain_dirty_coverage().len();
+    let dirty_summaries = e.drain_dirty_summaries().len();
     let warm = allocated();
     let report = e.memory_report();
     let cells = e.drop_coverage_ended_before(base() + Duration::days(400));
@@ -249,14 +262,33 @@ fn memory_report(city: &City) {
         "memory: {DEVICES} devices, {} areas ({ROUTES} routes, 50,000 route segments)",
         city.areas.len()
     );
-    println!("memory: engine state per device (allocator-measured): {per_device:.0} B");
+    println!(
+        "memory: engine state per device (allocator-measured): {per_device:.0} B (budget {BYTES_PER_DEVICE_BUDGET:.0} B)"
+    );
     println!(
         "memory: coverage: {cells} (route, shift instance) cells, {} B allocator-measured, {} B estimated; last-served maps {} B estimated",
         warm - after_cov,
         report.coverage_bytes,
         report.last_served_bytes
     );
+    println!(
+        "memory: drained before measuring: {dirty_cells} changed cells, {dirty_summaries} changed summaries"
+    );
     println!("memory: engine.memory_report() = {report:?}");
+    if cells != report.coverage_cells {
+        // cells left in the engine would be counted as per-device state
+        eprintln!(
+            "memory: FAILED: {} coverage cells were not dropped, the per-device figure is wrong",
+            report.coverage_cells - cells
+        );
+        OVER_BUDGET.store(true, Ordering::Relaxed);
+    }
+    if per_device > BYTES_PER_DEVICE_BUDGET {
+        eprintln!(
+            "memory: FAILED: {per_device:.0} B of engine state per device is over the budget of {BYTES_PER_DEVICE_BUDGET:.0} B"
+        );
+        OVER_BUDGET.store(true, Ordering::Relaxed);
+    }
     let _ = city.frame;
 }
 
@@ -297,4 +329,13 @@ criterion_group! {
     config = Criterion::default().sample_size(40).measurement_time(std::time::Duration::from_secs(8));
     targets = bench
 }
-criterion_main!(benches);
+
+// `criterion_main!` with the memory budget checked at the end: a run over
+// budget exits non-zero after printing every figure.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if OVER_BUDGET.load(Ordering::Relaxed) {
+        std::process::exit(1);
+    }
+}

@@ -126,6 +126,9 @@ pub struct Engine {
     pub(crate) cell_index: FxMap<CellKey, u32>,
     pub(crate) cell_by_key: HashMap<(AreaId, ShiftInstanceKey), u32>,
     pub(crate) next_cell: u32,
+    /// The cells of the buffered fixes whose outgoing pass segment touched
+    /// more than one (`device::MANY_CELLS`), by (device, fix time).
+    pub(crate) many_cells: FxMap<(u32, i64), Box<[u32]>>,
     /// Coverage of shift instances that ended before this is final: their
     /// cells were dropped and late fixes no longer reopen them.
     pub(crate) coverage_final_before: Option<DateTime<Utc>>,
@@ -163,6 +166,7 @@ impl Engine {
             cell_index: FxMap::default(),
             cell_by_key: HashMap::new(),
             next_cell: 0,
+            many_cells: FxMap::default(),
             coverage_final_before: None,
             served: Vec::new(),
             dirty_cells: FxSet::default(),
@@ -253,6 +257,15 @@ impl Engine {
     /// Replace the device registry (key and kind). Devices not listed keep their
     /// state but become `Unknown`.
     pub fn set_devices(&mut self, devices: Vec<(DeviceKey, DeviceKind)>) {
+        // The registry is loaded whole: room for exactly its new devices, not
+        // the up to twice as much that growing one push at a time leaves.
+        let new = devices
+            .iter()
+            .filter(|(k, _)| !self.dev_ids.contains_key(k))
+            .count();
+        self.devices.reserve_exact(new);
+        self.dev_keys.reserve_exact(new);
+        self.dev_ids.reserve(new);
         let mut listed = vec![false; self.devices.len()];
         for (key, kind) in devices {
             let d = self.device_index(&key) as usize;
@@ -374,7 +387,12 @@ impl Engine {
             .iter()
             .zip(&self.dev_keys)
             .map(|(d, k)| std::mem::size_of::<DeviceState>() + d.heap_bytes() + per_key(k))
-            .sum();
+            .sum::<usize>()
+            + self
+                .many_cells
+                .values()
+                .map(|v| 32 + v.len() * 4)
+                .sum::<usize>();
         let coverage_bytes = self.cells.values().map(Cell::heap_bytes).sum::<usize>();
         let last_served_bytes = self.served.iter().map(|m| m.len() * 48).sum::<usize>();
         MemoryReport {

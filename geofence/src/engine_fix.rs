@@ -1,7 +1,7 @@
 //! `Engine::on_fix`, `Engine::tick`, device snapshots and daily summaries.
 
 use crate::alert::{AlertKind, AlertTransition, Change};
-use crate::device::{DeviceSnapshot, TrackPoint};
+use crate::device::{DeviceSnapshot, NO_CELL, TrackPoint};
 use crate::engine::DayCache;
 use crate::engine::Engine;
 use crate::engine_place::Placement;
@@ -89,7 +89,7 @@ impl Engine {
         let d = self.device_index(device);
         let kind = self.devices[d as usize].kind;
         let tp = TrackPoint::from_fix(fix, kind);
-        let prev = self.devices[d as usize].newest().copied();
+        let prev = self.devices[d as usize].newest();
         let in_order = prev.is_none_or(|p| tp.ts_ms > p.ts_ms);
         let inserted = self.feed_coverage(d, tp);
         if !in_order {
@@ -310,7 +310,11 @@ impl Engine {
             st.kind = self.devices[d].kind;
         }
         for b in &mut st.buf {
-            b.cells = Default::default();
+            b.cell = NO_CELL;
+        }
+        if !self.many_cells.is_empty() {
+            let d = d as u32;
+            self.many_cells.retain(|&(dd, _), _| dd != d);
         }
         self.devices[d] = st;
     }
