@@ -9,6 +9,7 @@ use crate::fxhash::FxSet;
 use crate::geodesy::local_distance_m;
 use crate::ids::AreaId;
 use crate::report::{self, CoverageReport};
+use crate::rules_config::RuleParams;
 use crate::shift::ShiftInstanceKey;
 use chrono::{DateTime, Utc};
 
@@ -25,7 +26,8 @@ fn count_interval(covered: &[(f64, f64)], sa: f64, sb: f64) -> Option<(f64, f64)
 impl Engine {
     /// Put a fix in the device's reorder window and update coverage. Returns
     /// false for a duplicate timestamp or a fix older than the whole window.
-    pub(crate) fn feed_coverage(&mut self, d: u32, tp: TrackPoint) -> bool {
+    /// `base`: the device's rule parameters outside any area.
+    pub(crate) fn feed_coverage(&mut self, d: u32, tp: TrackPoint, base: &RuleParams) -> bool {
         let buf = &self.devices[d as usize].buf;
         let pos = buf.partition_point(|b| b.ts_ms() < tp.ts_ms);
         if buf.get(pos).is_some_and(|b| b.ts_ms() == tp.ts_ms) {
@@ -46,11 +48,11 @@ impl Engine {
             }
         }
         if let Some(p) = pred {
-            let cells = self.add_segment(d, &p, &tp);
+            let cells = self.add_segment(d, &p, &tp, base);
             self.put_cells(d, pos - 1, cells);
         }
         let cells = match succ {
-            Some(s) => self.add_segment(d, &tp, &s),
+            Some(s) => self.add_segment(d, &tp, &s, base),
             None => CellRefs::None,
         };
         let buf = &mut self.devices[d as usize].buf;
@@ -99,12 +101,8 @@ impl Engine {
 
     /// Add the pass segment a→b of device `d` to every route cell it covers;
     /// returns the cells touched.
-    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint) -> CellRefs {
+    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, p: &RuleParams) -> CellRefs {
         let kind = self.devices[d as usize].kind;
-        let p = self
-            .config
-            .rules
-            .resolve(kind, None, &self.dev_keys[d as usize]);
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
         let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {

@@ -9,6 +9,7 @@ use crate::fix::Fix;
 use crate::geodesy::local_distance_m;
 use crate::ids::DeviceKey;
 use crate::rules::{self, Active, Emitter, FixCtx};
+use crate::rules_config::RuleParams;
 use crate::summary::{Activity, DailySummary};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
@@ -18,6 +19,8 @@ struct Found {
     area: u32,
     cal: u32,
     inside: bool,
+    /// The rule parameters of the device in this assignment's area.
+    params: RuleParams,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
                 area,
                 cal,
                 inside,
+                params,
             };
             match &best {
                 None => best = Some(f),
@@ -91,7 +95,9 @@ impl Engine {
         let tp = TrackPoint::from_fix(fix, kind);
         let prev = self.devices[d as usize].newest();
         let in_order = prev.is_none_or(|p| tp.ts_ms > p.ts_ms);
-        let inserted = self.feed_coverage(d, tp);
+        // the device's parameters outside any area, resolved once per fix
+        let base = self.config.rules.resolve(kind, None, device);
+        let inserted = self.feed_coverage(d, tp, &base);
         if !in_order {
             if inserted && fix.sos {
                 self.late_sos(d, device, fix, tp.ts_ms, &mut out);
@@ -100,15 +106,13 @@ impl Engine {
         }
         let speed_kmh = speed_kmh(fix, prev.as_ref(), tp.ts_ms);
         if let Some(p) = prev {
-            self.add_to_summary(d, &p, &tp, speed_kmh);
+            self.add_to_summary(d, &p, &tp, speed_kmh, &base);
         }
         let found = self.find_active(d, tp.ts_ms, Some((fix.lon, fix.lat)));
         let rest = self.index.in_rest_zone(fix.lon, fix.lat);
         let st_kind = self.devices[d as usize].kind;
-        let area_id = found
-            .as_ref()
-            .map(|f| &self.assignments[f.asg as usize].area);
-        let params = self.config.rules.resolve(st_kind, area_id, device);
+        // in the primary assignment's area, as `find_active` resolved them
+        let params = found.as_ref().map_or(base, |f| f.params);
         let inside = found.as_ref().is_some_and(|f| f.inside);
         let areas = std::mem::take(&mut self.scratch.active);
         let placement = if found.is_some() {
@@ -188,12 +192,15 @@ impl Engine {
         }
     }
 
-    fn add_to_summary(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, speed_kmh: f64) {
-        let kind = self.devices[d as usize].kind;
-        let p = self
-            .config
-            .rules
-            .resolve(kind, None, &self.dev_keys[d as usize]);
+    /// `p`: the device's parameters outside any area.
+    fn add_to_summary(
+        &mut self,
+        d: u32,
+        a: &TrackPoint,
+        b: &TrackPoint,
+        speed_kmh: f64,
+        p: &RuleParams,
+    ) {
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
         let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {

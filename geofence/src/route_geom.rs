@@ -187,6 +187,7 @@ impl RouteGeom {
 
     /// Nearest point on the route: (distance, along-route position), or `None`
     /// if nothing is within `reach` metres.
+    #[cfg(test)]
     pub fn locate(&self, p: [f64; 2], reach: f64) -> Option<(f64, f64)> {
         let mut best: Option<(f64, f64)> = None;
         let min = [p[0] - reach, p[1] - reach];
@@ -198,6 +199,27 @@ impl RouteGeom {
             }
         });
         best
+    }
+
+    /// Whether some point of the route is within `reach` metres of `p`:
+    /// `locate(p, reach).is_some()`, stopping at the first segment that is.
+    pub fn within(&self, p: [f64; 2], reach: f64) -> bool {
+        let min = [p[0] - reach, p[1] - reach];
+        let max = [p[0] + reach, p[1] + reach];
+        let near = |i: usize| self.nearest_on(i, p).0 <= reach;
+        match &self.tree {
+            Some(tree) => tree
+                .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+                .any(|s| near(s.data as usize)),
+            None => self.pts.windows(2).enumerate().any(|(i, w)| {
+                let (a, b) = (w[0], w[1]);
+                a[0].max(b[0]) >= min[0]
+                    && a[0].min(b[0]) <= max[0]
+                    && a[1].max(b[1]) >= min[1]
+                    && a[1].min(b[1]) <= max[1]
+                    && near(i)
+            }),
+        }
     }
 
     /// The stretches `[from_m, to_m]` of the route lying within the corridor
@@ -281,6 +303,35 @@ impl RouteGeom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `within` is `locate(..).is_some()`, for routes scanned linearly and
+    /// through their segment tree, on points inside, outside and on the edge.
+    #[test]
+    fn within_is_locate_found() {
+        for nseg in [3usize, 40, 200] {
+            let f = LocalFrame::new(113.67, 22.81);
+            let line: LineString<f64> = (0..=nseg)
+                .map(|i| {
+                    let x = i as f64 * 9.0;
+                    f.unproject([x, 25.0 * (x / 40.0).sin()])
+                })
+                .collect::<Vec<_>>()
+                .into();
+            let r = RouteGeom::new(&line, 8.0);
+            let mut found = 0;
+            for ix in -40..(nseg as i32 * 9 / 3 + 40) {
+                for iy in -30..=30 {
+                    let p = [f64::from(ix) * 3.0 + 0.37, f64::from(iy) * 1.51];
+                    for reach in [0.0, 8.0, 8.0 + 1e-6, 23.0] {
+                        let expect = r.locate(p, reach).is_some();
+                        assert_eq!(r.within(p, reach), expect, "{nseg} {p:?} {reach}");
+                        found += usize::from(expect);
+                    }
+                }
+            }
+            assert!(found > 100, "{found}");
+        }
+    }
 
     #[test]
     fn capsule_of_crossing_segment() {

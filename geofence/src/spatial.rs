@@ -29,12 +29,10 @@ impl CompiledArea {
     /// or inside (boundary included) a zone.
     pub fn contains(&self, lon: f64, lat: f64, margin_m: f64) -> bool {
         match &self.shape {
-            Shape::Route(r) => r
-                .locate(
-                    r.frame.project(lon, lat),
-                    r.half_width + margin_m + EDGE_EPS_M,
-                )
-                .is_some(),
+            Shape::Route(r) => r.within(
+                r.frame.project(lon, lat),
+                r.half_width + margin_m + EDGE_EPS_M,
+            ),
             Shape::Zone(mp) => mp.intersects(&Point::new(lon, lat)),
         }
     }
