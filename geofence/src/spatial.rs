@@ -3,6 +3,7 @@
 //! is tested only against the areas near it, then exact tests per area.
 
 use crate::area::{Area, AreaGeometry, AreaKind};
+use crate::fxhash::FxMap;
 use crate::ids::AreaId;
 use crate::route_geom::RouteGeom;
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
@@ -62,6 +63,118 @@ pub(crate) const EDGE_EPS_M: f64 = 1e-6;
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
+/// Boxes (WGS84 degrees) on a uniform grid: the box queries run on every fix
+/// (which routes a pass segment may touch, which rest zones hold a fix) in a
+/// hash lookup or two, instead of a walk down an R-tree. A query reports
+/// exactly the boxes intersecting it (boundaries included), as the R-tree's
+/// `locate_in_envelope_intersecting` does, each once, in no particular order.
+#[derive(Debug, Default)]
+pub(crate) struct BoxGrid {
+    origin: [f64; 2],
+    /// Cell size per axis, degrees (> 0).
+    size: [f64; 2],
+    /// Box, first cell it covers, and its value.
+    boxes: Vec<([f64; 2], [f64; 2], [i32; 2], u32)>,
+    /// Per cell: the boxes covering it (indices into `boxes`).
+    cells: FxMap<(i32, i32), Vec<u32>>,
+    /// Boxes covering more than [`BoxGrid::MAX_CELLS`] cells: tested on every query.
+    big: Vec<u32>,
+}
+
+impl BoxGrid {
+    /// A box covering more cells than this is kept apart (a long arterial route).
+    const MAX_CELLS: i64 = 16;
+
+    /// Grid cells twice the median box size, so most boxes cover one to four.
+    fn build(boxes: impl IntoIterator<Item = ([f64; 2], [f64; 2], u32)>) -> Self {
+        let boxes: Vec<([f64; 2], [f64; 2], u32)> = boxes.into_iter().collect();
+        if boxes.is_empty() {
+            return BoxGrid::default();
+        }
+        let median = |axis: usize| {
+            let mut w: Vec<f64> = boxes.iter().map(|b| b.1[axis] - b.0[axis]).collect();
+            w.sort_by(f64::total_cmp);
+            (w[w.len() / 2] * 2.0).max(1e-7)
+        };
+        let origin = [0, 1].map(|a| boxes.iter().map(|b| b.0[a]).fold(f64::INFINITY, f64::min));
+        let mut g = BoxGrid {
+            origin,
+            size: [median(0), median(1)],
+            ..BoxGrid::default()
+        };
+        for (i, (lo, hi, v)) in boxes.into_iter().enumerate() {
+            let (c0, c1) = (g.cell(lo), g.cell(hi));
+            g.boxes.push((lo, hi, c0, v));
+            let n = (i64::from(c1[0]) - i64::from(c0[0]) + 1)
+                * (i64::from(c1[1]) - i64::from(c0[1]) + 1);
+            if n > Self::MAX_CELLS {
+                g.big.push(i as u32);
+                continue;
+            }
+            for cx in c0[0]..=c1[0] {
+                for cy in c0[1]..=c1[1] {
+                    g.cells.entry((cx, cy)).or_default().push(i as u32);
+                }
+            }
+        }
+        g
+    }
+
+    /// The cell of a position (monotonic in each coordinate).
+    #[inline]
+    fn cell(&self, p: [f64; 2]) -> [i32; 2] {
+        [0, 1].map(|a| {
+            let c = ((p[a] - self.origin[a]) / self.size[a]).floor();
+            // NaN and far-off positions land on the grid's edge cells
+            if c.is_nan() {
+                0
+            } else {
+                c.clamp(-1e9, 1e9) as i32
+            }
+        })
+    }
+
+    /// Values of the boxes intersecting `[min, max]` (boundaries included).
+    pub fn query(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
+        let hits = |b: &([f64; 2], [f64; 2], [i32; 2], u32)| {
+            b.0[0] <= max[0] && min[0] <= b.1[0] && b.0[1] <= max[1] && min[1] <= b.1[1]
+        };
+        if self.boxes.is_empty() {
+            return;
+        }
+        let (q0, q1) = (self.cell(min), self.cell(max));
+        let n =
+            (i64::from(q1[0]) - i64::from(q0[0]) + 1) * (i64::from(q1[1]) - i64::from(q0[1]) + 1);
+        if n > Self::MAX_CELLS * 4 {
+            // a wide query: every box once
+            for b in self.boxes.iter().filter(|b| hits(b)) {
+                f(b.3);
+            }
+            return;
+        }
+        for cx in q0[0]..=q1[0] {
+            for cy in q0[1]..=q1[1] {
+                let Some(list) = self.cells.get(&(cx, cy)) else {
+                    continue;
+                };
+                for &i in list {
+                    let b = &self.boxes[i as usize];
+                    // reported from the first cell the box and the query share
+                    if cx == b.2[0].max(q0[0]) && cy == b.2[1].max(q0[1]) && hits(b) {
+                        f(b.3);
+                    }
+                }
+            }
+        }
+        for &i in &self.big {
+            let b = &self.boxes[i as usize];
+            if hits(b) {
+                f(b.3);
+            }
+        }
+    }
+}
+
 /// All areas of an org, indexed.
 #[derive(Debug, Default)]
 pub(crate) struct AreaIndex {
@@ -70,9 +183,9 @@ pub(crate) struct AreaIndex {
     /// Every area.
     tree: RTree<Entry>,
     /// Routes only (pass segments are tested against these).
-    routes: RTree<Entry>,
+    routes: BoxGrid,
     /// Rest zones only (every fix is tested against these).
-    rest: RTree<Entry>,
+    rest: BoxGrid,
 }
 
 fn envelope(a: &CompiledArea) -> Option<([f64; 2], [f64; 2])> {
@@ -129,12 +242,12 @@ impl AreaIndex {
             })
             .collect();
         let pick = |f: &dyn Fn(&CompiledArea) -> bool| {
-            let sel = entries
-                .iter()
-                .filter(|e| f(&compiled[e.data as usize]))
-                .cloned()
-                .collect();
-            RTree::bulk_load(sel)
+            BoxGrid::build(
+                entries
+                    .iter()
+                    .filter(|e| f(&compiled[e.data as usize]))
+                    .map(|e| (e.geom().lower(), e.geom().upper(), e.data)),
+            )
         };
         let routes = pick(&|c| c.route().is_some());
         let rest = pick(&|c| c.area.is_rest_zone());
@@ -158,30 +271,22 @@ impl AreaIndex {
     }
 
     /// Indices of routes whose (widened) box intersects the given degree box.
-    pub fn near_routes(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
-        for e in self
-            .routes
-            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
-        {
-            f(e.data);
-        }
+    pub fn near_routes(&self, min: [f64; 2], max: [f64; 2], f: impl FnMut(u32)) {
+        self.routes.query(min, max, f);
     }
 
     /// Indices of rest zones whose box intersects the given degree box.
-    pub fn near_rest(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
-        for e in self
-            .rest
-            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
-        {
-            f(e.data);
-        }
+    pub fn near_rest(&self, min: [f64; 2], max: [f64; 2], f: impl FnMut(u32)) {
+        self.rest.query(min, max, f);
     }
 
     /// Whether the point is inside a rest zone.
     pub fn in_rest_zone(&self, lon: f64, lat: f64) -> bool {
-        self.rest
-            .locate_all_at_point(&[lon, lat])
-            .any(|e| self.areas[e.data as usize].contains(lon, lat, 0.0))
+        let mut inside = false;
+        self.rest.query([lon, lat], [lon, lat], |i| {
+            inside = inside || self.areas[i as usize].contains(lon, lat, 0.0);
+        });
+        inside
     }
 
     /// The first area (lowest index) containing the point, if any.
@@ -193,5 +298,69 @@ impl AreaIndex {
             }
         });
         first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grid reports what the R-tree it replaced reports: every box
+    /// intersecting the query, boundaries included, once; for small, large and
+    /// point queries, queries on a box's very corner, and boxes of every size.
+    #[test]
+    fn box_grid_finds_what_the_r_tree_finds() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut boxes = Vec::new();
+        for i in 0..600u32 {
+            let (x, y) = (113.5 + rnd() * 0.2, 22.9 + rnd() * 0.2);
+            let (w, h) = match i % 10 {
+                0 => (rnd() * 0.1, rnd() * 0.1), // long arterials
+                1 => (0.0, rnd() * 0.003),       // a north-south street
+                _ => (rnd() * 0.004, rnd() * 0.004),
+            };
+            boxes.push(([x, y], [x + w, y + h], i));
+        }
+        let grid = BoxGrid::build(boxes.clone());
+        let tree: RTree<Entry> = RTree::bulk_load(
+            boxes
+                .iter()
+                .map(|&(lo, hi, v)| GeomWithData::new(Rectangle::from_corners(lo, hi), v))
+                .collect(),
+        );
+        let mut queries = Vec::new();
+        for k in 0..3000 {
+            let (x, y) = (113.48 + rnd() * 0.24, 22.88 + rnd() * 0.24);
+            let r = [0.0, 0.0001, 0.001, 0.02, 0.3][k % 5];
+            queries.push(([x - r, y - r], [x + r * rnd(), y + r * rnd()]));
+        }
+        for &(lo, hi, _) in &boxes[..200] {
+            queries.push((hi, hi));
+            queries.push((lo, lo));
+            queries.push(([hi[0], lo[1]], [hi[0] + 0.001, lo[1]]));
+        }
+        let mut total = 0;
+        for (min, max) in queries {
+            let mut got = Vec::new();
+            grid.query(min, max, |v| got.push(v));
+            got.sort_unstable();
+            let mut want: Vec<u32> = tree
+                .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+                .map(|e| e.data)
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "{min:?} {max:?}");
+            total += got.len();
+        }
+        assert!(total > 5000, "{total}");
+        let mut none = Vec::new();
+        BoxGrid::default().query([0.0, 0.0], [1.0, 1.0], |v| none.push(v));
+        assert!(none.is_empty());
     }
 }
