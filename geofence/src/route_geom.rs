@@ -33,6 +33,19 @@ fn dot(a: [f64; 2], b: [f64; 2]) -> f64 {
     a[0] * b[0] + a[1] * b[1]
 }
 
+/// Whether the bounding box of segment `a`-`b` meets the box `[min, max]`:
+/// `max(a, b) >= min && min(a, b) <= max` on both axes, written as the
+/// comparisons it amounts to (`f64::max`/`min` would also be NaN-aware, which
+/// this is too: a NaN coordinate simply compares false) for the linear scan
+/// of a route's segments, which runs twice per fix.
+#[inline]
+fn seg_box_meets(a: [f64; 2], b: [f64; 2], min: [f64; 2], max: [f64; 2]) -> bool {
+    (a[0] >= min[0] || b[0] >= min[0])
+        && (a[0] <= max[0] || b[0] <= max[0])
+        && (a[1] >= min[1] || b[1] >= min[1])
+        && (a[1] <= max[1] || b[1] <= max[1])
+}
+
 /// Parameter interval `t` in [0,1] where `p + t d` lies in the disk (c, r).
 fn disk_interval(p: [f64; 2], d: [f64; 2], c: [f64; 2], r: f64) -> Option<(f64, f64)> {
     let pc = sub(p, c);
@@ -161,12 +174,7 @@ impl RouteGeom {
             }
             None => {
                 for (i, w) in self.pts.windows(2).enumerate() {
-                    let (a, b) = (w[0], w[1]);
-                    if a[0].max(b[0]) >= min[0]
-                        && a[0].min(b[0]) <= max[0]
-                        && a[1].max(b[1]) >= min[1]
-                        && a[1].min(b[1]) <= max[1]
-                    {
+                    if seg_box_meets(w[0], w[1], min, max) {
                         f(i);
                     }
                 }
@@ -211,14 +219,11 @@ impl RouteGeom {
             Some(tree) => tree
                 .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
                 .any(|s| near(s.data as usize)),
-            None => self.pts.windows(2).enumerate().any(|(i, w)| {
-                let (a, b) = (w[0], w[1]);
-                a[0].max(b[0]) >= min[0]
-                    && a[0].min(b[0]) <= max[0]
-                    && a[1].max(b[1]) >= min[1]
-                    && a[1].min(b[1]) <= max[1]
-                    && near(i)
-            }),
+            None => self
+                .pts
+                .windows(2)
+                .enumerate()
+                .any(|(i, w)| seg_box_meets(w[0], w[1], min, max) && near(i)),
         }
     }
 
@@ -303,6 +308,25 @@ impl RouteGeom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The comparisons are `max(a, b) >= min && min(a, b) <= max`, NaN included.
+    #[test]
+    fn seg_box_meets_is_the_min_max_test() {
+        let vals = [f64::NAN, -1.0, 0.0, 0.5, 1.0, 2.0];
+        for &a0 in &vals {
+            for &b0 in &vals {
+                for &lo in &vals[1..] {
+                    for &hi in &vals[1..] {
+                        let want = a0.max(b0) >= lo && a0.min(b0) <= hi;
+                        let got = seg_box_meets([a0, 0.0], [b0, 0.0], [lo, -1.0], [hi, 1.0]);
+                        assert_eq!(got, want, "{a0} {b0} {lo} {hi}");
+                        let got = seg_box_meets([0.0, a0], [0.0, b0], [-1.0, lo], [1.0, hi]);
+                        assert_eq!(got, want, "{a0} {b0} {lo} {hi}");
+                    }
+                }
+            }
+        }
+    }
 
     /// `within` is `locate(..).is_some()`, for routes scanned linearly and
     /// through their segment tree, on points inside, outside and on the edge.
