@@ -135,8 +135,12 @@ pub struct Engine {
     /// Per area index (routes only are ever filled): when each stretch was last served.
     pub(crate) served: Vec<MaxMap>,
     pub(crate) dirty_cells: FxSet<u32>,
-    pub(crate) summaries: FxMap<(u32, NaiveDate), DailySummary>,
-    pub(crate) dirty_summaries: FxSet<(u32, NaiveDate)>,
+    /// Daily summaries by (device, local date), each with whether it changed
+    /// since the last `drain_dirty_summaries` (one lookup per fix, not two).
+    pub(crate) summaries: FxMap<(u32, NaiveDate), (DailySummary, bool)>,
+    /// The keys whose changed flag was set since the last drain (a key may
+    /// repeat after `drop_summaries_before`; the flag reports it once).
+    pub(crate) dirty_summaries: Vec<(u32, NaiveDate)>,
     pub(crate) day: Option<DayCache>,
     pub(crate) scratch: Scratch,
     /// Metres between two areas (by index, smaller first), computed on demand.
@@ -171,7 +175,7 @@ impl Engine {
             served: Vec::new(),
             dirty_cells: FxSet::default(),
             summaries: FxMap::default(),
-            dirty_summaries: FxSet::default(),
+            dirty_summaries: Vec::new(),
             day: None,
             scratch: Scratch::default(),
             gaps: FxMap::default(),

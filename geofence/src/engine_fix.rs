@@ -216,11 +216,12 @@ impl Engine {
         let Some(date) = self.local_date(a.ts_ms) else {
             return;
         };
-        self.summaries
-            .entry((d, date))
-            .or_default()
-            .add(activity, dist, dt_s);
-        self.dirty_summaries.insert((d, date));
+        let (summary, changed) = self.summaries.entry((d, date)).or_default();
+        summary.add(activity, dist, dt_s);
+        if !*changed {
+            *changed = true;
+            self.dirty_summaries.push((d, date));
+        }
     }
 
     /// The org-local date of an instant, cached for the current day.
@@ -329,19 +330,19 @@ impl Engine {
     /// The daily summary of a device on a local date (org time zone).
     pub fn daily_summary(&self, device: &DeviceKey, date: NaiveDate) -> Option<DailySummary> {
         let &d = self.dev_ids.get(device)?;
-        self.summaries.get(&(d, date)).copied()
+        self.summaries.get(&(d, date)).map(|e| e.0)
     }
 
     /// The (device, date) summaries changed since the last call, with their values.
     pub fn drain_dirty_summaries(&mut self) -> Vec<(DeviceKey, NaiveDate, DailySummary)> {
-        let mut out: Vec<_> = self
-            .dirty_summaries
-            .drain()
-            .filter_map(|(d, date)| {
-                let s = *self.summaries.get(&(d, date))?;
-                Some((self.dev_keys[d as usize].clone(), date, s))
-            })
-            .collect();
+        let mut out = Vec::with_capacity(self.dirty_summaries.len());
+        for (d, date) in self.dirty_summaries.drain(..) {
+            if let Some((s, changed)) = self.summaries.get_mut(&(d, date))
+                && std::mem::take(changed)
+            {
+                out.push((self.dev_keys[d as usize].clone(), date, *s));
+            }
+        }
         out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         out
     }
@@ -349,7 +350,10 @@ impl Engine {
     /// Put back a summary saved before a restart (it is not marked dirty).
     pub fn restore_summary(&mut self, device: &DeviceKey, date: NaiveDate, summary: DailySummary) {
         let d = self.device_index(device);
-        self.summaries.insert((d, date), summary);
+        self.summaries
+            .entry((d, date))
+            .and_modify(|e| e.0 = summary)
+            .or_insert((summary, false));
     }
 
     /// Forget summaries of local dates before `date`; returns how many.
