@@ -281,50 +281,67 @@ impl MaxMap {
         if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) {
             return;
         }
-        let left = self.map.last_below(key(a)).filter(|(_, (e, _))| *e > a);
+        // entries [i, j) start in [a, b); entry i - 1 starts before a
+        let i = self.map.lower(key(a));
+        let j = self.map.lower(key(b)).max(i);
+        let left = i
+            .checked_sub(1)
+            .map(|k| self.map.v[k])
+            .filter(|(_, (e, _))| *e > a);
         let newest = left.is_none_or(|(_, (_, t))| t <= v)
-            && self
-                .map
-                .range(key(a), key(b))
-                .iter()
-                .all(|(_, (_, t))| *t <= v);
+            && self.map.v[i..j].iter().all(|(_, (_, t))| *t <= v);
         if newest {
-            self.overwrite(a, b, v, left);
+            self.overwrite(a, b, v, (i, j), left.is_some());
         } else {
             self.raise_general(a, b, v);
         }
     }
 
     /// `raise` when `v` is at least every value under `[a, b)` (the usual case:
-    /// passes arrive in time order): overwrite without allocating.
-    fn overwrite(&mut self, a: f64, b: f64, v: i64, left: Option<(u64, (f64, i64))>) {
-        if let Some((lk, (le, lt))) = left {
-            self.map.insert(lk, (a, lt));
+    /// passes arrive in time order): one splice in place of the entries under
+    /// `[a, b)` (`i..j`, found by `raise`; `left`: entry `i - 1` reaches past
+    /// `a`). The stretch becomes `v`, merged with a neighbour of value `v`
+    /// that touches it; what an old entry had beyond `b` is kept from `b` on.
+    fn overwrite(&mut self, a: f64, b: f64, v: i64, (i, j): (usize, usize), left: bool) {
+        let kb = key(b);
+        let m = &mut self.map.v;
+        // what reaches beyond b: the left entry, or the last entry under [a, b)
+        let mut tail: Option<(f64, i64)> = None;
+        if left {
+            let (le, lt) = m[i - 1].1;
+            m[i - 1].1.0 = a;
             if le > b {
-                self.map.insert(key(b), (le, lt));
+                tail = Some((le, lt));
             }
         }
-        while let Some(&(k, (e, t))) = self.map.range(key(a), key(b)).first() {
-            self.map.remove(k);
+        if j > i {
+            let (e, t) = m[j - 1].1;
             if e > b {
-                self.map.insert(key(b), (e, t));
+                tail = Some((e, t));
             }
         }
-        let mut start = key(a);
-        let mut end = b;
-        if let Some((pk, (pe, pt))) = self.map.last_below(key(a))
-            && pe == a
-            && pt == v
-        {
-            start = pk;
+        let (mut from, mut start) = (i, key(a));
+        if i > 0 {
+            let (pk, (pe, pt)) = m[i - 1];
+            if pe == a && pt == v {
+                (from, start) = (i - 1, pk);
+            }
         }
-        if let Some((ne, nt)) = self.map.get(key(b))
-            && nt == v
-        {
-            self.map.remove(key(b));
-            end = ne;
+        let (mut to, mut end) = (j, b);
+        let mut after = None;
+        match tail {
+            Some((e, t)) if t == v => end = e,
+            Some(rest) => after = Some((kb, rest)),
+            None => {
+                if let Some(&(k, (ne, nt))) = m.get(j)
+                    && k == kb
+                    && nt == v
+                {
+                    (to, end) = (j + 1, ne);
+                }
+            }
         }
-        self.map.insert(start, (end, v));
+        m.splice(from..to, std::iter::once((start, (end, v))).chain(after));
     }
 
     fn raise_general(&mut self, a: f64, b: f64, v: i64) {
