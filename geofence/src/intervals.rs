@@ -46,11 +46,6 @@ impl<V: Copy> SortedMap<V> {
     fn lower(&self, k: u64) -> usize {
         self.v.partition_point(|e| e.0 < k)
     }
-    /// Index of the first entry with key `> k`.
-    #[inline]
-    fn upper(&self, k: u64) -> usize {
-        self.v.partition_point(|e| e.0 <= k)
-    }
     fn get(&self, k: u64) -> Option<V> {
         let i = self.lower(k);
         self.v.get(i).filter(|e| e.0 == k).map(|e| e.1)
@@ -71,10 +66,6 @@ impl<V: Copy> SortedMap<V> {
             None
         }
     }
-    /// `range(..=k).next_back()`
-    fn last_at_or_below(&self, k: u64) -> Option<(u64, V)> {
-        self.upper(k).checked_sub(1).map(|i| self.v[i])
-    }
     /// `range(..k).next_back()`
     fn last_below(&self, k: u64) -> Option<(u64, V)> {
         self.lower(k).checked_sub(1).map(|i| self.v[i])
@@ -83,12 +74,6 @@ impl<V: Copy> SortedMap<V> {
     fn range(&self, lo: u64, hi: u64) -> &[(u64, V)] {
         let i = self.lower(lo);
         let j = self.lower(hi).max(i);
-        &self.v[i..j]
-    }
-    /// `range(lo..=hi)` (empty when `lo > hi`)
-    fn range_incl(&self, lo: u64, hi: u64) -> &[(u64, V)] {
-        let i = self.lower(lo);
-        let j = self.upper(hi).max(i);
         &self.v[i..j]
     }
     /// `range(lo..)`
@@ -135,18 +120,26 @@ impl IntervalSet {
         if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) {
             return;
         }
-        if let Some((k, e)) = self.map.last_at_or_below(key(a))
+        // the interval starting at or before a, if it reaches a, is merged
+        // (an interval starting exactly at a always is)
+        let m = &mut self.map.v;
+        let mut from = m.partition_point(|e| e.0 <= key(a));
+        let mut to = from;
+        if let Some(&(k, e)) = from.checked_sub(1).and_then(|i| m.get(i))
             && e >= a
         {
             a = val(k);
             b = b.max(e);
-            self.map.remove(k);
+            from -= 1;
         }
-        while let Some(&(k, e)) = self.map.range_incl(key(a), key(b)).first() {
+        // and every interval starting in [a, b], b growing as they merge
+        while let Some(&(k, e)) = m.get(to)
+            && k <= key(b)
+        {
             b = b.max(e);
-            self.map.remove(k);
+            to += 1;
         }
-        self.map.insert(key(a), b);
+        m.splice(from..to, std::iter::once((key(a), b)));
     }
 
     /// The intervals in order.
