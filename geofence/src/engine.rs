@@ -97,6 +97,26 @@ pub(crate) struct Scratch {
     pub touched: Vec<u32>,
     /// The areas of a device's running assignments.
     pub active: Vec<u32>,
+    /// The last `local_distance_m` asked for by the hot path: its inputs'
+    /// bits and its result. An in-order fix asks for the same segment's
+    /// length twice, for coverage and for the daily summary.
+    pub last_distance: Option<([u64; 4], f64)>,
+}
+
+impl Scratch {
+    /// `local_distance_m(lon1, lat1, lon2, lat2)`, the last one remembered.
+    #[inline]
+    pub fn distance_m(&mut self, lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+        let key = [lon1, lat1, lon2, lat2].map(f64::to_bits);
+        if let Some((k, d)) = self.last_distance
+            && k == key
+        {
+            return d;
+        }
+        let d = crate::geodesy::local_distance_m(lon1, lat1, lon2, lat2);
+        self.last_distance = Some((key, d));
+        d
+    }
 }
 
 /// The local date of the org's time zone for instants in `[lo_ms, hi_ms)`.

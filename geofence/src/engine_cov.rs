@@ -6,7 +6,6 @@ use crate::device::{Buffered, CellRefs, MANY_CELLS, NO_CELL, REORDER_WINDOW, Tra
 use crate::engine::Engine;
 use crate::error::GeofenceError;
 use crate::fxhash::FxSet;
-use crate::geodesy::local_distance_m;
 use crate::ids::AreaId;
 use crate::report::{self, CoverageReport};
 use crate::rules_config::RuleParams;
@@ -104,7 +103,7 @@ impl Engine {
     fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, p: &RuleParams) -> CellRefs {
         let kind = self.devices[d as usize].kind;
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
-        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        let dist = self.scratch.distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
             return CellRefs::None;
         }

@@ -202,7 +202,7 @@ impl Engine {
         p: &RuleParams,
     ) {
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
-        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        let dist = self.scratch.distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
             return;
         }

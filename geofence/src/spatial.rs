@@ -124,13 +124,12 @@ impl BoxGrid {
     #[inline]
     fn cell(&self, p: [f64; 2]) -> [i32; 2] {
         [0, 1].map(|a| {
-            let c = ((p[a] - self.origin[a]) / self.size[a]).floor();
-            // NaN and far-off positions land on the grid's edge cells
-            if c.is_nan() {
-                0
-            } else {
-                c.clamp(-1e9, 1e9) as i32
-            }
+            // floor without the library call (this target has no SSE4.1
+            // rounding): truncate, then step down below zero; NaN becomes 0
+            // and far-off positions the grid's edge cells
+            let q = ((p[a] - self.origin[a]) / self.size[a]).clamp(-1e9, 1e9);
+            let t = q as i32;
+            if f64::from(t) > q { t - 1 } else { t }
         })
     }
 
@@ -304,6 +303,22 @@ impl AreaIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_cells_are_floors() {
+        let g = BoxGrid {
+            size: [0.5, 2.0],
+            ..BoxGrid::default()
+        };
+        for x in [
+            -3.0, -2.5, -2.25, -0.5, -1e-12, 0.0, 1e-12, 0.5, 0.75, 7.0, 1e12, -1e12,
+        ] {
+            let want =
+                [(x / 0.5f64).floor(), (x / 2.0f64).floor()].map(|c| c.clamp(-1e9, 1e9) as i32);
+            assert_eq!(g.cell([x, x]), want, "{x}");
+        }
+        assert_eq!(g.cell([f64::NAN, f64::NAN]), [0, 0]);
+    }
 
     /// The grid reports what the R-tree it replaced reports: every box
     /// intersecting the query, boundaries included, once; for small, large and
