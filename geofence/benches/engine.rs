@@ -425,9 +425,44 @@ criterion_group! {
     targets = bench_cpu
 }
 
+/// For a profiler instead of criterion (`ENGINE_PROFILE_ROUNDS=3`): the same org
+/// warmed up as for the benchmark, then `rounds` fixes per device through
+/// [`profile_rounds`], which a profiler can single out, e.g.
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='engine::profile_rounds'`.
+fn profile(rounds: usize) {
+    let city = city();
+    let (mut e, keys, _) = build(&city);
+    for k in 0..(REORDER_WINDOW + 2) {
+        for (i, key) in keys.iter().enumerate() {
+            e.on_fix(key, &fix_for(&city, i, k));
+        }
+    }
+    let fixes = profile_rounds(&mut e, &keys, &city, rounds);
+    println!("profile: {fixes} fixes after the warm-up");
+}
+
+#[inline(never)]
+fn profile_rounds(e: &mut Engine, keys: &[DeviceKey], city: &City, rounds: usize) -> usize {
+    let first = REORDER_WINDOW + 2;
+    for k in first..first + rounds {
+        for (i, key) in keys.iter().enumerate() {
+            black_box(e.on_fix(key, black_box(&fix_for(city, i, k))));
+        }
+    }
+    rounds * keys.len()
+}
+
 // `criterion_main!` with the memory budget checked at the end: a run over
 // budget exits non-zero after printing every figure.
 fn main() {
+    if let Ok(rounds) = std::env::var("ENGINE_PROFILE_ROUNDS") {
+        profile(
+            rounds
+                .parse()
+                .expect("ENGINE_PROFILE_ROUNDS: a number of rounds"),
+        );
+        return;
+    }
     benches();
     cpu_benches();
     Criterion::default().configure_from_args().final_summary();

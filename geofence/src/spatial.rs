@@ -73,12 +73,20 @@ pub(crate) struct BoxGrid {
     origin: [f64; 2],
     /// Cell size per axis, degrees (> 0).
     size: [f64; 2],
-    /// Box, first cell it covers, and its value.
-    boxes: Vec<([f64; 2], [f64; 2], [i32; 2], u32)>,
+    boxes: Vec<GridBox>,
     /// Per cell: the boxes covering it (indices into `boxes`).
     cells: FxMap<(i32, i32), Vec<u32>>,
     /// Boxes covering more than [`BoxGrid::MAX_CELLS`] cells: tested on every query.
     big: Vec<u32>,
+}
+
+/// A box of a [`BoxGrid`]: its corners, the first cell it covers, its value.
+#[derive(Debug)]
+struct GridBox {
+    lo: [f64; 2],
+    hi: [f64; 2],
+    cell: [i32; 2],
+    value: u32,
 }
 
 impl BoxGrid {
@@ -104,7 +112,12 @@ impl BoxGrid {
         };
         for (i, (lo, hi, v)) in boxes.into_iter().enumerate() {
             let (c0, c1) = (g.cell(lo), g.cell(hi));
-            g.boxes.push((lo, hi, c0, v));
+            g.boxes.push(GridBox {
+                lo,
+                hi,
+                cell: c0,
+                value: v,
+            });
             let n = (i64::from(c1[0]) - i64::from(c0[0]) + 1)
                 * (i64::from(c1[1]) - i64::from(c0[1]) + 1);
             if n > Self::MAX_CELLS {
@@ -135,8 +148,8 @@ impl BoxGrid {
 
     /// Values of the boxes intersecting `[min, max]` (boundaries included).
     pub fn query(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
-        let hits = |b: &([f64; 2], [f64; 2], [i32; 2], u32)| {
-            b.0[0] <= max[0] && min[0] <= b.1[0] && b.0[1] <= max[1] && min[1] <= b.1[1]
+        let hits = |b: &GridBox| {
+            b.lo[0] <= max[0] && min[0] <= b.hi[0] && b.lo[1] <= max[1] && min[1] <= b.hi[1]
         };
         if self.boxes.is_empty() {
             return;
@@ -147,7 +160,7 @@ impl BoxGrid {
         if n > Self::MAX_CELLS * 4 {
             // a wide query: every box once
             for b in self.boxes.iter().filter(|b| hits(b)) {
-                f(b.3);
+                f(b.value);
             }
             return;
         }
@@ -159,8 +172,8 @@ impl BoxGrid {
                 for &i in list {
                     let b = &self.boxes[i as usize];
                     // reported from the first cell the box and the query share
-                    if cx == b.2[0].max(q0[0]) && cy == b.2[1].max(q0[1]) && hits(b) {
-                        f(b.3);
+                    if cx == b.cell[0].max(q0[0]) && cy == b.cell[1].max(q0[1]) && hits(b) {
+                        f(b.value);
                     }
                 }
             }
@@ -168,7 +181,7 @@ impl BoxGrid {
         for &i in &self.big {
             let b = &self.boxes[i as usize];
             if hits(b) {
-                f(b.3);
+                f(b.value);
             }
         }
     }

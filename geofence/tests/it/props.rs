@@ -201,7 +201,7 @@ proptest! {
 /// Like `prop_engine`, with a second route `r2` on the same line, assigned
 /// too: every pass segment touches two coverage cells.
 fn twin_engine(c: &Case) -> Engine {
-    let mut e = prop_engine(&c);
+    let mut e = prop_engine(c);
     let pts: Vec<(f64, f64)> = c.route.iter().map(|p| ll(p[0], p[1])).collect();
     e.set_areas(vec![
         Area::route(id("r"), &pts, c.hw, 1).unwrap(),
