@@ -76,8 +76,13 @@ pub(crate) struct BoxGrid {
     boxes: Vec<GridBox>,
     /// Per cell: the boxes covering it (indices into `boxes`).
     cells: FxMap<(i32, i32), Vec<u32>>,
-    /// Boxes covering more than [`BoxGrid::MAX_CELLS`] cells: tested on every query.
+    /// Boxes covering more than [`BoxGrid::MAX_CELLS`] cells, when there are
+    /// few: tested on every query.
     big: Vec<u32>,
+    /// When there are many (an org of short alleys and long arterials): a
+    /// grid of their own, with cells sized for them (one level: what is big
+    /// even for it is scanned).
+    coarse: Option<Box<BoxGrid>>,
 }
 
 /// A box of a [`BoxGrid`]: its corners, the first cell it covers, its value.
@@ -87,18 +92,27 @@ struct GridBox {
     hi: [f64; 2],
     cell: [i32; 2],
     value: u32,
+    /// Left to the coarse grid (reported by it, not by this level).
+    coarse: bool,
 }
 
 impl BoxGrid {
     /// A box covering more cells than this is kept apart (a long arterial route).
     const MAX_CELLS: i64 = 16;
+    /// More boxes kept apart than this get a grid of their own.
+    const MAX_BIG: usize = 32;
 
     /// Grid cells twice the median box size, so most boxes cover one to four.
-    fn build(boxes: impl IntoIterator<Item = ([f64; 2], [f64; 2], u32)>) -> Self {
-        let boxes: Vec<([f64; 2], [f64; 2], u32)> = boxes.into_iter().collect();
+    fn build(boxes: Vec<([f64; 2], [f64; 2], u32)>) -> Self {
+        Self::build_level(boxes, true)
+    }
+
+    /// `build`; a coarse grid for many big boxes only if `coarse`.
+    fn build_level(boxes: Vec<([f64; 2], [f64; 2], u32)>, coarse: bool) -> Self {
         if boxes.is_empty() {
             return BoxGrid::default();
         }
+        let n = boxes.len();
         let median = |axis: usize| {
             let mut w: Vec<f64> = boxes.iter().map(|b| b.1[axis] - b.0[axis]).collect();
             w.sort_by(f64::total_cmp);
@@ -117,6 +131,7 @@ impl BoxGrid {
                 hi,
                 cell: c0,
                 value: v,
+                coarse: false,
             });
             let n = (i64::from(c1[0]) - i64::from(c0[0]) + 1)
                 * (i64::from(c1[1]) - i64::from(c0[1]) + 1);
@@ -129,6 +144,20 @@ impl BoxGrid {
                     g.cells.entry((cx, cy)).or_default().push(i as u32);
                 }
             }
+        }
+        // Many big boxes get their own grid (its cells sized by their median),
+        // unless they are all of them: then no grid fits better than a scan.
+        if coarse && g.big.len() > Self::MAX_BIG && g.big.len() < n {
+            let big = std::mem::take(&mut g.big);
+            let big: Vec<([f64; 2], [f64; 2], u32)> = big
+                .iter()
+                .map(|&i| {
+                    let b = &mut g.boxes[i as usize];
+                    b.coarse = true;
+                    (b.lo, b.hi, b.value)
+                })
+                .collect();
+            g.coarse = Some(Box::new(BoxGrid::build_level(big, false)));
         }
         g
     }
@@ -148,6 +177,16 @@ impl BoxGrid {
 
     /// Values of the boxes intersecting `[min, max]` (boundaries included).
     pub fn query(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
+        self.scan(min, max, &mut f);
+        if let Some(coarse) = &self.coarse {
+            coarse.scan(min, max, &mut f);
+        }
+    }
+
+    /// `query` on this level's cells and its big boxes (a coarse grid has no
+    /// coarse grid of its own).
+    #[inline(always)]
+    fn scan(&self, min: [f64; 2], max: [f64; 2], f: &mut impl FnMut(u32)) {
         let hits = |b: &GridBox| {
             b.lo[0] <= max[0] && min[0] <= b.hi[0] && b.lo[1] <= max[1] && min[1] <= b.hi[1]
         };
@@ -159,7 +198,7 @@ impl BoxGrid {
             (i64::from(q1[0]) - i64::from(q0[0]) + 1) * (i64::from(q1[1]) - i64::from(q0[1]) + 1);
         if n > Self::MAX_CELLS * 4 {
             // a wide query: every box once
-            for b in self.boxes.iter().filter(|b| hits(b)) {
+            for b in self.boxes.iter().filter(|b| !b.coarse && hits(b)) {
                 f(b.value);
             }
             return;
@@ -258,7 +297,8 @@ impl AreaIndex {
                 entries
                     .iter()
                     .filter(|e| f(&compiled[e.data as usize]))
-                    .map(|e| (e.geom().lower(), e.geom().upper(), e.data)),
+                    .map(|e| (e.geom().lower(), e.geom().upper(), e.data))
+                    .collect(),
             )
         };
         let routes = pick(&|c| c.route().is_some());
@@ -355,7 +395,18 @@ mod tests {
             };
             boxes.push(([x, y], [x + w, y + h], i));
         }
+        // and an org of short alleys and, as many, long arterials
+        for i in 600..1200u32 {
+            let (x, y) = (113.5 + rnd() * 0.2, 22.9 + rnd() * 0.2);
+            let (w, h) = if i % 2 == 0 {
+                (rnd() * 0.0005, rnd() * 0.0005)
+            } else {
+                (0.02 + rnd() * 0.05, rnd() * 0.01)
+            };
+            boxes.push(([x, y], [x + w, y + h], i));
+        }
         let grid = BoxGrid::build(boxes.clone());
+        assert!(grid.coarse.is_some());
         let tree: RTree<Entry> = RTree::bulk_load(
             boxes
                 .iter()
