@@ -6,16 +6,20 @@
 //! 10,000 devices (4,000 sweepers, 2,000 washers, 2,000 collectors, 2,000
 //! workers), each assigned to an area in an all-day shift, all driving.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/main/target-geofence cargo bench -p geofence --bench engine`
+//! Run: `cargo bench -p geofence --bench engine`. It exits non-zero when the
+//! engine state per device is over its budget (memory is deterministic);
+//! `geofence/benches/check-engine.sh` also compares `on_fix` and `tick` with a
+//! saved criterion baseline (docs/PERFORMANCE.md, Geofence engine).
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{Criterion, Throughput, criterion_group};
 use geo::{LineString, MultiPolygon, Polygon};
 use geofence::geodesy::LocalFrame;
 use geofence::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 struct Counting;
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
@@ -229,6 +233,12 @@ fn build(city: &City) -> (Engine, Vec<DeviceKey>, usize) {
     (e, keys, before)
 }
 
+/// The budget of engine state per device (issue 3): the bench fails above it.
+const BYTES_PER_DEVICE_BUDGET: f64 = 2_048.0;
+
+/// Whether the memory report found the engine over its budget (checked at the end).
+static OVER_BUDGET: AtomicBool = AtomicBool::new(false);
+
 fn memory_report(city: &City) {
     let (mut e, keys, before) = build(city);
     for k in 0..(REORDER_WINDOW + 4) {
@@ -236,6 +246,10 @@ fn memory_report(city: &City) {
             e.on_fix(key, &fix_for(city, i, k));
         }
     }
+    // what the pipeline does after every batch: report the changed coverage
+    // and summaries (a changed cell stays until it is reported)
+    let dirty_cells = e.drain_dirty_coverage().len();
+    let dirty_summaries = e.drain_dirty_summaries().len();
     let warm = allocated();
     let report = e.memory_report();
     let cells = e.drop_coverage_ended_before(base() + Duration::days(400));
@@ -249,42 +263,64 @@ fn memory_report(city: &City) {
         "memory: {DEVICES} devices, {} areas ({ROUTES} routes, 50,000 route segments)",
         city.areas.len()
     );
-    println!("memory: engine state per device (allocator-measured): {per_device:.0} B");
+    println!(
+        "memory: engine state per device (allocator-measured): {per_device:.0} B (budget {BYTES_PER_DEVICE_BUDGET:.0} B)"
+    );
     println!(
         "memory: coverage: {cells} (route, shift instance) cells, {} B allocator-measured, {} B estimated; last-served maps {} B estimated",
         warm - after_cov,
         report.coverage_bytes,
         report.last_served_bytes
     );
+    println!(
+        "memory: drained before measuring: {dirty_cells} changed cells, {dirty_summaries} changed summaries"
+    );
     println!("memory: engine.memory_report() = {report:?}");
+    if cells != report.coverage_cells {
+        // cells left in the engine would be counted as per-device state
+        eprintln!(
+            "memory: FAILED: {} coverage cells were not dropped, the per-device figure is wrong",
+            report.coverage_cells - cells
+        );
+        OVER_BUDGET.store(true, Ordering::Relaxed);
+    }
+    if per_device > BYTES_PER_DEVICE_BUDGET {
+        eprintln!(
+            "memory: FAILED: {per_device:.0} B of engine state per device is over the budget of {BYTES_PER_DEVICE_BUDGET:.0} B"
+        );
+        OVER_BUDGET.store(true, Ordering::Relaxed);
+    }
     let _ = city.frame;
 }
 
-fn bench(c: &mut Criterion) {
-    let city = city();
-    memory_report(&city);
-    let (mut e, keys, _) = build(&city);
+/// `on_fix` and `tick` under criterion with measurement `M`, names suffixed
+/// by `label`.
+fn bench_engine<M: Measurement + 'static>(c: &mut Criterion<M>, city: &City, label: &str) {
+    let (mut e, keys, _) = build(city);
     for k in 0..(REORDER_WINDOW + 2) {
         for (i, key) in keys.iter().enumerate() {
-            e.on_fix(key, &fix_for(&city, i, k));
+            e.on_fix(key, &fix_for(city, i, k));
         }
     }
     let mut round = REORDER_WINDOW + 2;
     let mut i = 0usize;
-    c.bench_function("on_fix (2,000 areas, 10,000 devices)", |b| {
-        b.iter(|| {
-            let f = fix_for(&city, i, round);
-            let out = e.on_fix(&keys[i], black_box(&f));
-            i += 1;
-            if i == DEVICES {
-                i = 0;
-                round += 1;
-            }
-            black_box(out)
-        })
-    });
+    c.bench_function(
+        &format!("on_fix (2,000 areas, 10,000 devices){label}"),
+        |b| {
+            b.iter(|| {
+                let f = fix_for(city, i, round);
+                let out = e.on_fix(&keys[i], black_box(&f));
+                i += 1;
+                if i == DEVICES {
+                    i = 0;
+                    round += 1;
+                }
+                black_box(out)
+            })
+        },
+    );
     let mut now = base() + Duration::hours(3);
-    c.bench_function("tick (10,000 devices)", |b| {
+    c.bench_function(&format!("tick (10,000 devices){label}"), |b| {
         b.iter(|| {
             now += Duration::seconds(30);
             black_box(e.tick(now))
@@ -292,9 +328,145 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+fn bench(c: &mut Criterion) {
+    let city = city();
+    memory_report(&city);
+    bench_engine(c, &city, "");
+}
+
+fn bench_cpu(c: &mut Criterion<ThreadCpu>) {
+    bench_engine(c, &city(), ", CPU time");
+}
+
+/// The CPU time of the benchmark's thread (`CLOCK_THREAD_CPUTIME_ID`), in
+/// nanoseconds: on a machine shared with other work, what the engine itself
+/// costs, apart from the time it waits for a core (which the wall-clock
+/// figures include).
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to write.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, started: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(started)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Nanoseconds of CPU time, shown as criterion shows durations.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e3, "µs"),
+            t if t < 1e9 => (1e6, "ms"),
+            _ => (1e9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+    fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match t {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => *n,
+            Throughput::Bits(n) => *n,
+            Throughput::ElementsAndBytes { elements, .. } => *elements,
+        } as f64;
+        let _ = typical;
+        values.iter_mut().for_each(|v| *v = n * 1e9 / *v);
+        "/s (CPU)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(40)
+        .measurement_time(std::time::Duration::from_secs(8))
+}
+
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(40).measurement_time(std::time::Duration::from_secs(8));
+    config = config();
     targets = bench
 }
-criterion_main!(benches);
+
+criterion_group! {
+    name = cpu_benches;
+    config = config().with_measurement(ThreadCpu);
+    targets = bench_cpu
+}
+
+/// For a profiler instead of criterion (`ENGINE_PROFILE_ROUNDS=3`): the same org
+/// warmed up as for the benchmark, then `rounds` fixes per device through
+/// [`profile_rounds`], which a profiler can single out, e.g.
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='engine::profile_rounds'`.
+fn profile(rounds: usize) {
+    let city = city();
+    let (mut e, keys, _) = build(&city);
+    for k in 0..(REORDER_WINDOW + 2) {
+        for (i, key) in keys.iter().enumerate() {
+            e.on_fix(key, &fix_for(&city, i, k));
+        }
+    }
+    let fixes = profile_rounds(&mut e, &keys, &city, rounds);
+    println!("profile: {fixes} fixes after the warm-up");
+}
+
+#[inline(never)]
+fn profile_rounds(e: &mut Engine, keys: &[DeviceKey], city: &City, rounds: usize) -> usize {
+    let first = REORDER_WINDOW + 2;
+    for k in first..first + rounds {
+        for (i, key) in keys.iter().enumerate() {
+            black_box(e.on_fix(key, black_box(&fix_for(city, i, k))));
+        }
+    }
+    rounds * keys.len()
+}
+
+// `criterion_main!` with the memory budget checked at the end: a run over
+// budget exits non-zero after printing every figure.
+fn main() {
+    if let Ok(rounds) = std::env::var("ENGINE_PROFILE_ROUNDS") {
+        profile(
+            rounds
+                .parse()
+                .expect("ENGINE_PROFILE_ROUNDS: a number of rounds"),
+        );
+        return;
+    }
+    benches();
+    cpu_benches();
+    Criterion::default().configure_from_args().final_summary();
+    if OVER_BUDGET.load(Ordering::Relaxed) {
+        std::process::exit(1);
+    }
+}

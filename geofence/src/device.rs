@@ -72,12 +72,105 @@ impl CellRefs {
     }
 }
 
-/// A buffered fix and the coverage cells its outgoing pass segment touched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// [`Buffered::cell`]: the outgoing pass segment touched no coverage cell.
+pub(crate) const NO_CELL: u32 = u32::MAX;
+/// [`Buffered::cell`]: it touched several; the engine keeps their list by
+/// (device, fix time) in `Engine::many_cells` (a crossing, or two shifts).
+/// Cell ids count up from 0 and never reach these two values.
+pub(crate) const MANY_CELLS: u32 = u32::MAX - 1;
+
+/// The bit pattern of a [`Buffered`] speed that was not reported: a
+/// signalling NaN, which no reported speed is stored as (a reported NaN is
+/// stored as the quiet `f32::NAN`), so `None` and `Some(NaN)` stay apart.
+const NO_SPEED: u32 = 0x7fa0_0001;
+
+/// Work flag codes in the low two bits of [`Buffered`]'s packed time.
+const WORK_NONE: i64 = 0;
+const WORK_OFF: i64 = 1;
+const WORK_ON: i64 = 2;
+
+/// Fix times are chrono instants (within ±2^53 ms); the packed time keeps them
+/// all exactly (a snapshot's time beyond ±2^60 ms is clamped to that).
+const TS_LIMIT: i64 = 1 << 60;
+
+/// A buffered fix, packed into 32 bytes (a device keeps 13 of them, so this is
+/// most of its state): the [`TrackPoint`] with its time and work flag in one
+/// word and its speed as an `f32` with a `None` pattern, and the coverage
+/// cells its outgoing pass segment touched.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(from = "BufferedRepr", into = "BufferedRepr")]
 pub(crate) struct Buffered {
-    pub p: TrackPoint,
-    #[serde(skip)]
-    pub cells: CellRefs,
+    /// `ts_ms * 4 + work code`: orders like `ts_ms`.
+    ts_work: i64,
+    lon: f64,
+    lat: f64,
+    /// `f32` bits, or [`NO_SPEED`].
+    speed: u32,
+    /// A cell id, [`NO_CELL`] or [`MANY_CELLS`]; not persisted (a restored
+    /// device's fixes come back without their pending coverage links).
+    pub cell: u32,
+}
+
+/// How a buffered fix is (de)serialised in a [`DeviceSnapshot`]: as it always was.
+#[derive(Serialize, Deserialize)]
+struct BufferedRepr {
+    p: TrackPoint,
+}
+
+impl From<BufferedRepr> for Buffered {
+    fn from(r: BufferedRepr) -> Self {
+        Buffered::new(r.p, NO_CELL)
+    }
+}
+
+impl From<Buffered> for BufferedRepr {
+    fn from(b: Buffered) -> Self {
+        BufferedRepr { p: b.p() }
+    }
+}
+
+impl Buffered {
+    pub fn new(p: TrackPoint, cell: u32) -> Self {
+        let work = match p.work {
+            None => WORK_NONE,
+            Some(false) => WORK_OFF,
+            Some(true) => WORK_ON,
+        };
+        let speed = match p.speed {
+            None => NO_SPEED,
+            Some(s) if s.is_nan() => f32::NAN.to_bits(),
+            Some(s) => s.to_bits(),
+        };
+        Buffered {
+            ts_work: p.ts_ms.clamp(-TS_LIMIT, TS_LIMIT) * 4 + work,
+            lon: p.lon,
+            lat: p.lat,
+            speed,
+            cell,
+        }
+    }
+
+    /// The fix's time, epoch milliseconds.
+    #[inline]
+    pub fn ts_ms(&self) -> i64 {
+        self.ts_work >> 2
+    }
+
+    /// The fix as a track point.
+    #[inline]
+    pub fn p(&self) -> TrackPoint {
+        TrackPoint {
+            ts_ms: self.ts_ms(),
+            lon: self.lon,
+            lat: self.lat,
+            speed: (self.speed != NO_SPEED).then(|| f32::from_bits(self.speed)),
+            work: match self.ts_work & 3 {
+                WORK_OFF => Some(false),
+                WORK_ON => Some(true),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A dwell in progress.
@@ -179,8 +272,8 @@ impl DeviceState {
         }
     }
 
-    pub fn newest(&self) -> Option<&TrackPoint> {
-        self.buf.back().map(|b| &b.p)
+    pub fn newest(&self) -> Option<TrackPoint> {
+        self.buf.back().map(Buffered::p)
     }
 
     pub fn is_open(&self, k: AlertKind) -> bool {
@@ -195,19 +288,69 @@ impl DeviceState {
         }
     }
 
-    /// Bytes owned by this state, including heap buffers (for memory reports).
+    /// Bytes owned by this state, including heap buffers (for memory reports;
+    /// the engine counts the lists of [`MANY_CELLS`]).
     pub fn heap_bytes(&self) -> usize {
         // shift instances are shared with the calendar cache (Arc): not counted here
-        self.buf.capacity() * std::mem::size_of::<Buffered>()
-            + self
-                .buf
-                .iter()
-                .map(|b| b.cells.as_slice().len().saturating_sub(1) * 4)
-                .sum::<usize>()
-            + self.assignments.capacity() * 4
+        self.buf.capacity() * std::mem::size_of::<Buffered>() + self.assignments.capacity() * 4
     }
 }
 
 /// A device's engine state for persistence across restarts (serde).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceSnapshot(pub(crate) DeviceState);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of a track point comes back from the packed form, and a
+    /// snapshot's buffered fix is written as before (`{"p": {...}}`).
+    #[test]
+    fn buffered_fixes_pack_and_unpack_exactly() {
+        let mut points = Vec::new();
+        for ts_ms in [
+            0,
+            1,
+            -1,
+            1_764_201_600_123,
+            -62_135_596_800_000,
+            8_210_266_876_799_999,
+        ] {
+            for speed in [None, Some(0.0), Some(-0.0), Some(12.5), Some(f32::INFINITY)] {
+                for work in [None, Some(false), Some(true)] {
+                    points.push(TrackPoint {
+                        ts_ms,
+                        lon: 113.672_123_456_789,
+                        lat: -22.814_3,
+                        speed,
+                        work,
+                    });
+                }
+            }
+        }
+        for p in points {
+            let b = Buffered::new(p, 7);
+            assert_eq!(b.p(), p);
+            assert_eq!(b.ts_ms(), p.ts_ms);
+            assert_eq!(b.p().speed.map(f32::to_bits), p.speed.map(f32::to_bits));
+            let json = serde_json::to_value(b).unwrap();
+            assert_eq!(json, serde_json::json!({ "p": p }));
+            let back: Buffered = serde_json::from_value(json.clone()).unwrap();
+            // (JSON has no infinity: it reads back as no speed, as it always did)
+            let plain: TrackPoint = serde_json::from_value(json["p"].clone()).unwrap();
+            assert_eq!(back.p(), plain);
+            assert_eq!(back.cell, NO_CELL);
+        }
+        // a reported speed that is NaN stays a reported speed
+        let p = TrackPoint {
+            ts_ms: 5,
+            lon: 0.0,
+            lat: 0.0,
+            speed: Some(f32::NAN),
+            work: Some(true),
+        };
+        assert!(Buffered::new(p, NO_CELL).p().speed.is_some_and(f32::is_nan));
+        assert_eq!(std::mem::size_of::<Buffered>(), 32);
+    }
+}

@@ -97,6 +97,26 @@ pub(crate) struct Scratch {
     pub touched: Vec<u32>,
     /// The areas of a device's running assignments.
     pub active: Vec<u32>,
+    /// The last `local_distance_m` asked for by the hot path: its inputs'
+    /// bits and its result. An in-order fix asks for the same segment's
+    /// length twice, for coverage and for the daily summary.
+    pub last_distance: Option<([u64; 4], f64)>,
+}
+
+impl Scratch {
+    /// `local_distance_m(lon1, lat1, lon2, lat2)`, the last one remembered.
+    #[inline]
+    pub fn distance_m(&mut self, lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+        let key = [lon1, lat1, lon2, lat2].map(f64::to_bits);
+        if let Some((k, d)) = self.last_distance
+            && k == key
+        {
+            return d;
+        }
+        let d = crate::geodesy::local_distance_m(lon1, lat1, lon2, lat2);
+        self.last_distance = Some((key, d));
+        d
+    }
 }
 
 /// The local date of the org's time zone for instants in `[lo_ms, hi_ms)`.
@@ -126,14 +146,21 @@ pub struct Engine {
     pub(crate) cell_index: FxMap<CellKey, u32>,
     pub(crate) cell_by_key: HashMap<(AreaId, ShiftInstanceKey), u32>,
     pub(crate) next_cell: u32,
+    /// The cells of the buffered fixes whose outgoing pass segment touched
+    /// more than one (`device::MANY_CELLS`), by (device, fix time).
+    pub(crate) many_cells: FxMap<(u32, i64), Box<[u32]>>,
     /// Coverage of shift instances that ended before this is final: their
     /// cells were dropped and late fixes no longer reopen them.
     pub(crate) coverage_final_before: Option<DateTime<Utc>>,
     /// Per area index (routes only are ever filled): when each stretch was last served.
     pub(crate) served: Vec<MaxMap>,
     pub(crate) dirty_cells: FxSet<u32>,
-    pub(crate) summaries: FxMap<(u32, NaiveDate), DailySummary>,
-    pub(crate) dirty_summaries: FxSet<(u32, NaiveDate)>,
+    /// Daily summaries by (device, local date), each with whether it changed
+    /// since the last `drain_dirty_summaries` (one lookup per fix, not two).
+    pub(crate) summaries: FxMap<(u32, NaiveDate), (DailySummary, bool)>,
+    /// The keys whose changed flag was set since the last drain (a key may
+    /// repeat after `drop_summaries_before`; the flag reports it once).
+    pub(crate) dirty_summaries: Vec<(u32, NaiveDate)>,
     pub(crate) day: Option<DayCache>,
     pub(crate) scratch: Scratch,
     /// Metres between two areas (by index, smaller first), computed on demand.
@@ -163,11 +190,12 @@ impl Engine {
             cell_index: FxMap::default(),
             cell_by_key: HashMap::new(),
             next_cell: 0,
+            many_cells: FxMap::default(),
             coverage_final_before: None,
             served: Vec::new(),
             dirty_cells: FxSet::default(),
             summaries: FxMap::default(),
-            dirty_summaries: FxSet::default(),
+            dirty_summaries: Vec::new(),
             day: None,
             scratch: Scratch::default(),
             gaps: FxMap::default(),
@@ -253,6 +281,15 @@ impl Engine {
     /// Replace the device registry (key and kind). Devices not listed keep their
     /// state but become `Unknown`.
     pub fn set_devices(&mut self, devices: Vec<(DeviceKey, DeviceKind)>) {
+        // The registry is loaded whole: room for exactly its new devices, not
+        // the up to twice as much that growing one push at a time leaves.
+        let new = devices
+            .iter()
+            .filter(|(k, _)| !self.dev_ids.contains_key(k))
+            .count();
+        self.devices.reserve_exact(new);
+        self.dev_keys.reserve_exact(new);
+        self.dev_ids.reserve(new);
         let mut listed = vec![false; self.devices.len()];
         for (key, kind) in devices {
             let d = self.device_index(&key) as usize;
@@ -374,7 +411,12 @@ impl Engine {
             .iter()
             .zip(&self.dev_keys)
             .map(|(d, k)| std::mem::size_of::<DeviceState>() + d.heap_bytes() + per_key(k))
-            .sum();
+            .sum::<usize>()
+            + self
+                .many_cells
+                .values()
+                .map(|v| 32 + v.len() * 4)
+                .sum::<usize>();
         let coverage_bytes = self.cells.values().map(Cell::heap_bytes).sum::<usize>();
         let last_served_bytes = self.served.iter().map(|m| m.len() * 48).sum::<usize>();
         MemoryReport {

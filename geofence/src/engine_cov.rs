@@ -2,13 +2,13 @@
 //! window, turning pass segments into route intervals, and the coverage API.
 
 use crate::coverage::{Cell, CoverageSnapshot, Justification, Pending, Spans};
-use crate::device::{Buffered, CellRefs, REORDER_WINDOW, TrackPoint};
+use crate::device::{Buffered, CellRefs, MANY_CELLS, NO_CELL, REORDER_WINDOW, TrackPoint};
 use crate::engine::Engine;
 use crate::error::GeofenceError;
 use crate::fxhash::FxSet;
-use crate::geodesy::local_distance_m;
 use crate::ids::AreaId;
 use crate::report::{self, CoverageReport};
+use crate::rules_config::RuleParams;
 use crate::shift::ShiftInstanceKey;
 use chrono::{DateTime, Utc};
 
@@ -25,19 +25,20 @@ fn count_interval(covered: &[(f64, f64)], sa: f64, sb: f64) -> Option<(f64, f64)
 impl Engine {
     /// Put a fix in the device's reorder window and update coverage. Returns
     /// false for a duplicate timestamp or a fix older than the whole window.
-    pub(crate) fn feed_coverage(&mut self, d: u32, tp: TrackPoint) -> bool {
+    /// `base`: the device's rule parameters outside any area.
+    pub(crate) fn feed_coverage(&mut self, d: u32, tp: TrackPoint, base: &RuleParams) -> bool {
         let buf = &self.devices[d as usize].buf;
-        let pos = buf.partition_point(|b| b.p.ts_ms < tp.ts_ms);
-        if buf.get(pos).is_some_and(|b| b.p.ts_ms == tp.ts_ms) {
+        let pos = buf.partition_point(|b| b.ts_ms() < tp.ts_ms);
+        if buf.get(pos).is_some_and(|b| b.ts_ms() == tp.ts_ms) {
             return false;
         }
         if pos == 0 && buf.len() >= REORDER_WINDOW {
             return false;
         }
-        let pred = pos.checked_sub(1).map(|i| buf[i].p);
-        let succ = buf.get(pos).map(|b| b.p);
+        let pred = pos.checked_sub(1).map(|i| buf[i].p());
+        let succ = buf.get(pos).map(Buffered::p);
         if let (Some(p), Some(_)) = (pred, succ) {
-            let old = std::mem::take(&mut self.devices[d as usize].buf[pos - 1].cells);
+            let old = self.take_cells(d, pos - 1);
             for &c in old.as_slice() {
                 if let Some(cell) = self.cells.get_mut(&c) {
                     cell.remove(d, p.ts_ms);
@@ -46,37 +47,63 @@ impl Engine {
             }
         }
         if let Some(p) = pred {
-            let cells = self.add_segment(d, &p, &tp);
-            self.devices[d as usize].buf[pos - 1].cells = cells;
+            let cells = self.add_segment(d, &p, &tp, base);
+            self.put_cells(d, pos - 1, cells);
         }
         let cells = match succ {
-            Some(s) => self.add_segment(d, &tp, &s),
+            Some(s) => self.add_segment(d, &tp, &s, base),
             None => CellRefs::None,
         };
         let buf = &mut self.devices[d as usize].buf;
-        buf.insert(pos, Buffered { p: tp, cells });
-        if buf.len() > REORDER_WINDOW
-            && let Some(old) = buf.pop_front()
-        {
-            for c in old.cells.as_slice() {
-                if let Some(cell) = self.cells.get_mut(c) {
-                    cell.settle(d, old.p.ts_ms);
+        buf.insert(pos, Buffered::new(tp, NO_CELL));
+        self.put_cells(d, pos, cells);
+        if self.devices[d as usize].buf.len() > REORDER_WINDOW {
+            let old = self.take_cells(d, 0);
+            if let Some(gone) = self.devices[d as usize].buf.pop_front() {
+                for c in old.as_slice() {
+                    if let Some(cell) = self.cells.get_mut(c) {
+                        cell.settle(d, gone.ts_ms());
+                    }
                 }
             }
         }
         true
     }
 
+    /// Takes the cells the outgoing segment of buffered fix `i` of device `d`
+    /// touched, leaving none.
+    fn take_cells(&mut self, d: u32, i: usize) -> CellRefs {
+        let b = &mut self.devices[d as usize].buf[i];
+        match std::mem::replace(&mut b.cell, NO_CELL) {
+            NO_CELL => CellRefs::None,
+            MANY_CELLS => self
+                .many_cells
+                .remove(&(d, b.ts_ms()))
+                .map_or(CellRefs::None, CellRefs::Many),
+            c => CellRefs::One(c),
+        }
+    }
+
+    /// Records the cells the outgoing segment of buffered fix `i` of device
+    /// `d` touched (it held none).
+    fn put_cells(&mut self, d: u32, i: usize, cells: CellRefs) {
+        let b = &mut self.devices[d as usize].buf[i];
+        b.cell = match cells {
+            CellRefs::None => NO_CELL,
+            CellRefs::One(c) => c,
+            CellRefs::Many(v) => {
+                self.many_cells.insert((d, b.ts_ms()), v);
+                MANY_CELLS
+            }
+        };
+    }
+
     /// Add the pass segment a→b of device `d` to every route cell it covers;
     /// returns the cells touched.
-    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint) -> CellRefs {
+    fn add_segment(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, p: &RuleParams) -> CellRefs {
         let kind = self.devices[d as usize].kind;
-        let p = self
-            .config
-            .rules
-            .resolve(kind, None, &self.dev_keys[d as usize]);
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
-        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        let dist = self.scratch.distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
             return CellRefs::None;
         }

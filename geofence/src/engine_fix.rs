@@ -1,7 +1,7 @@
 //! `Engine::on_fix`, `Engine::tick`, device snapshots and daily summaries.
 
 use crate::alert::{AlertKind, AlertTransition, Change};
-use crate::device::{DeviceSnapshot, TrackPoint};
+use crate::device::{DeviceSnapshot, NO_CELL, TrackPoint};
 use crate::engine::DayCache;
 use crate::engine::Engine;
 use crate::engine_place::Placement;
@@ -9,6 +9,7 @@ use crate::fix::Fix;
 use crate::geodesy::local_distance_m;
 use crate::ids::DeviceKey;
 use crate::rules::{self, Active, Emitter, FixCtx};
+use crate::rules_config::RuleParams;
 use crate::summary::{Activity, DailySummary};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
@@ -18,6 +19,8 @@ struct Found {
     area: u32,
     cal: u32,
     inside: bool,
+    /// The rule parameters of the device in this assignment's area.
+    params: RuleParams,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
                 area,
                 cal,
                 inside,
+                params,
             };
             match &best {
                 None => best = Some(f),
@@ -89,9 +93,11 @@ impl Engine {
         let d = self.device_index(device);
         let kind = self.devices[d as usize].kind;
         let tp = TrackPoint::from_fix(fix, kind);
-        let prev = self.devices[d as usize].newest().copied();
+        let prev = self.devices[d as usize].newest();
         let in_order = prev.is_none_or(|p| tp.ts_ms > p.ts_ms);
-        let inserted = self.feed_coverage(d, tp);
+        // the device's parameters outside any area, resolved once per fix
+        let base = self.config.rules.resolve(kind, None, device);
+        let inserted = self.feed_coverage(d, tp, &base);
         if !in_order {
             if inserted && fix.sos {
                 self.late_sos(d, device, fix, tp.ts_ms, &mut out);
@@ -100,15 +106,13 @@ impl Engine {
         }
         let speed_kmh = speed_kmh(fix, prev.as_ref(), tp.ts_ms);
         if let Some(p) = prev {
-            self.add_to_summary(d, &p, &tp, speed_kmh);
+            self.add_to_summary(d, &p, &tp, speed_kmh, &base);
         }
         let found = self.find_active(d, tp.ts_ms, Some((fix.lon, fix.lat)));
         let rest = self.index.in_rest_zone(fix.lon, fix.lat);
         let st_kind = self.devices[d as usize].kind;
-        let area_id = found
-            .as_ref()
-            .map(|f| &self.assignments[f.asg as usize].area);
-        let params = self.config.rules.resolve(st_kind, area_id, device);
+        // in the primary assignment's area, as `find_active` resolved them
+        let params = found.as_ref().map_or(base, |f| f.params);
         let inside = found.as_ref().is_some_and(|f| f.inside);
         let areas = std::mem::take(&mut self.scratch.active);
         let placement = if found.is_some() {
@@ -188,14 +192,17 @@ impl Engine {
         }
     }
 
-    fn add_to_summary(&mut self, d: u32, a: &TrackPoint, b: &TrackPoint, speed_kmh: f64) {
-        let kind = self.devices[d as usize].kind;
-        let p = self
-            .config
-            .rules
-            .resolve(kind, None, &self.dev_keys[d as usize]);
+    /// `p`: the device's parameters outside any area.
+    fn add_to_summary(
+        &mut self,
+        d: u32,
+        a: &TrackPoint,
+        b: &TrackPoint,
+        speed_kmh: f64,
+        p: &RuleParams,
+    ) {
         let dt_s = (b.ts_ms - a.ts_ms) as f64 / 1000.0;
-        let dist = local_distance_m(a.lon, a.lat, b.lon, b.lat);
+        let dist = self.scratch.distance_m(a.lon, a.lat, b.lon, b.lat);
         if dt_s <= 0.0 || dt_s > p.gap_max_s as f64 || dist > p.gap_max_m {
             return;
         }
@@ -209,11 +216,12 @@ impl Engine {
         let Some(date) = self.local_date(a.ts_ms) else {
             return;
         };
-        self.summaries
-            .entry((d, date))
-            .or_default()
-            .add(activity, dist, dt_s);
-        self.dirty_summaries.insert((d, date));
+        let (summary, changed) = self.summaries.entry((d, date)).or_default();
+        summary.add(activity, dist, dt_s);
+        if !*changed {
+            *changed = true;
+            self.dirty_summaries.push((d, date));
+        }
     }
 
     /// The org-local date of an instant, cached for the current day.
@@ -310,7 +318,11 @@ impl Engine {
             st.kind = self.devices[d].kind;
         }
         for b in &mut st.buf {
-            b.cells = Default::default();
+            b.cell = NO_CELL;
+        }
+        if !self.many_cells.is_empty() {
+            let d = d as u32;
+            self.many_cells.retain(|&(dd, _), _| dd != d);
         }
         self.devices[d] = st;
     }
@@ -318,19 +330,19 @@ impl Engine {
     /// The daily summary of a device on a local date (org time zone).
     pub fn daily_summary(&self, device: &DeviceKey, date: NaiveDate) -> Option<DailySummary> {
         let &d = self.dev_ids.get(device)?;
-        self.summaries.get(&(d, date)).copied()
+        self.summaries.get(&(d, date)).map(|e| e.0)
     }
 
     /// The (device, date) summaries changed since the last call, with their values.
     pub fn drain_dirty_summaries(&mut self) -> Vec<(DeviceKey, NaiveDate, DailySummary)> {
-        let mut out: Vec<_> = self
-            .dirty_summaries
-            .drain()
-            .filter_map(|(d, date)| {
-                let s = *self.summaries.get(&(d, date))?;
-                Some((self.dev_keys[d as usize].clone(), date, s))
-            })
-            .collect();
+        let mut out = Vec::with_capacity(self.dirty_summaries.len());
+        for (d, date) in self.dirty_summaries.drain(..) {
+            if let Some((s, changed)) = self.summaries.get_mut(&(d, date))
+                && std::mem::take(changed)
+            {
+                out.push((self.dev_keys[d as usize].clone(), date, *s));
+            }
+        }
         out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         out
     }
@@ -338,7 +350,10 @@ impl Engine {
     /// Put back a summary saved before a restart (it is not marked dirty).
     pub fn restore_summary(&mut self, device: &DeviceKey, date: NaiveDate, summary: DailySummary) {
         let d = self.device_index(device);
-        self.summaries.insert((d, date), summary);
+        self.summaries
+            .entry((d, date))
+            .and_modify(|e| e.0 = summary)
+            .or_insert((summary, false));
     }
 
     /// Forget summaries of local dates before `date`; returns how many.

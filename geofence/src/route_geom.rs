@@ -22,7 +22,13 @@ pub(crate) struct RouteGeom {
     cum: Vec<f64>,
     pub half_width: f64,
     tree: Option<RTree<SegEntry>>,
+    /// Routes scanned linearly: the bounding box (min, max) of each run of
+    /// [`CHUNK`] segments, so a scan skips the runs nowhere near.
+    chunks: Vec<([f64; 2], [f64; 2])>,
 }
+
+/// Segments per bounding box of a linearly scanned route.
+const CHUNK: usize = 8;
 
 #[inline]
 fn sub(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
@@ -31,6 +37,19 @@ fn sub(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
 #[inline]
 fn dot(a: [f64; 2], b: [f64; 2]) -> f64 {
     a[0] * b[0] + a[1] * b[1]
+}
+
+/// Whether the bounding box of segment `a`-`b` meets the box `[min, max]`:
+/// `max(a, b) >= min && min(a, b) <= max` on both axes, written as the
+/// comparisons it amounts to (`f64::max`/`min` would also be NaN-aware, which
+/// this is too: a NaN coordinate simply compares false) for the linear scan
+/// of a route's segments, which runs twice per fix.
+#[inline]
+fn seg_box_meets(a: [f64; 2], b: [f64; 2], min: [f64; 2], max: [f64; 2]) -> bool {
+    (a[0] >= min[0] || b[0] >= min[0])
+        && (a[0] <= max[0] || b[0] <= max[0])
+        && (a[1] >= min[1] || b[1] >= min[1])
+        && (a[1] <= max[1] || b[1] <= max[1])
 }
 
 /// Parameter interval `t` in [0,1] where `p + t d` lies in the disk (c, r).
@@ -133,7 +152,27 @@ impl RouteGeom {
                 .collect();
             RTree::bulk_load(segs)
         });
+        let chunks = if tree.is_some() {
+            Vec::new()
+        } else {
+            (0..nseg)
+                .step_by(CHUNK)
+                .map(|i| {
+                    // the points of segments i..i+CHUNK; f64::min/max skip a NaN
+                    // as the per-segment test does
+                    let run = &pts[i..=(i + CHUNK).min(nseg)];
+                    let lo = run
+                        .iter()
+                        .fold([f64::INFINITY; 2], |m, p| [m[0].min(p[0]), m[1].min(p[1])]);
+                    let hi = run.iter().fold([f64::NEG_INFINITY; 2], |m, p| {
+                        [m[0].max(p[0]), m[1].max(p[1])]
+                    });
+                    (lo, hi)
+                })
+                .collect()
+        };
         RouteGeom {
+            chunks,
             frame,
             pts,
             cum,
@@ -160,18 +199,27 @@ impl RouteGeom {
                 }
             }
             None => {
-                for (i, w) in self.pts.windows(2).enumerate() {
-                    let (a, b) = (w[0], w[1]);
-                    if a[0].max(b[0]) >= min[0]
-                        && a[0].min(b[0]) <= max[0]
-                        && a[1].max(b[1]) >= min[1]
-                        && a[1].min(b[1]) <= max[1]
-                    {
-                        f(i);
-                    }
+                for i in self.linear_candidates(min, max) {
+                    f(i);
                 }
             }
         }
+    }
+
+    /// Segments (in order) whose bounding box meets `[min, max]`, of a
+    /// linearly scanned route: those of the runs whose box meets it (a
+    /// segment's box lies in its run's, so none is missed).
+    #[inline]
+    fn linear_candidates(&self, min: [f64; 2], max: [f64; 2]) -> impl Iterator<Item = usize> + '_ {
+        let nseg = self.segments();
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter(move |(_, (lo, hi))| {
+                lo[0] <= max[0] && hi[0] >= min[0] && lo[1] <= max[1] && hi[1] >= min[1]
+            })
+            .flat_map(move |(c, _)| c * CHUNK..((c + 1) * CHUNK).min(nseg))
+            .filter(move |&i| seg_box_meets(self.pts[i], self.pts[i + 1], min, max))
     }
 
     /// Distance from `p` to segment `i` and the along-route position of the nearest point.
@@ -187,6 +235,7 @@ impl RouteGeom {
 
     /// Nearest point on the route: (distance, along-route position), or `None`
     /// if nothing is within `reach` metres.
+    #[cfg(test)]
     pub fn locate(&self, p: [f64; 2], reach: f64) -> Option<(f64, f64)> {
         let mut best: Option<(f64, f64)> = None;
         let min = [p[0] - reach, p[1] - reach];
@@ -198,6 +247,20 @@ impl RouteGeom {
             }
         });
         best
+    }
+
+    /// Whether some point of the route is within `reach` metres of `p`:
+    /// `locate(p, reach).is_some()`, stopping at the first segment that is.
+    pub fn within(&self, p: [f64; 2], reach: f64) -> bool {
+        let min = [p[0] - reach, p[1] - reach];
+        let max = [p[0] + reach, p[1] + reach];
+        let near = |i: usize| self.nearest_on(i, p).0 <= reach;
+        match &self.tree {
+            Some(tree) => tree
+                .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
+                .any(|s| near(s.data as usize)),
+            None => self.linear_candidates(min, max).any(near),
+        }
     }
 
     /// The stretches `[from_m, to_m]` of the route lying within the corridor
@@ -281,6 +344,85 @@ impl RouteGeom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The comparisons are `max(a, b) >= min && min(a, b) <= max`, NaN included.
+    #[test]
+    fn seg_box_meets_is_the_min_max_test() {
+        let vals = [f64::NAN, -1.0, 0.0, 0.5, 1.0, 2.0];
+        for &a0 in &vals {
+            for &b0 in &vals {
+                for &lo in &vals[1..] {
+                    for &hi in &vals[1..] {
+                        let want = a0.max(b0) >= lo && a0.min(b0) <= hi;
+                        let got = seg_box_meets([a0, 0.0], [b0, 0.0], [lo, -1.0], [hi, 1.0]);
+                        assert_eq!(got, want, "{a0} {b0} {lo} {hi}");
+                        let got = seg_box_meets([0.0, a0], [0.0, b0], [-1.0, lo], [1.0, hi]);
+                        assert_eq!(got, want, "{a0} {b0} {lo} {hi}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The runs' boxes leave out no segment whose own box meets a query.
+    #[test]
+    fn linear_candidates_are_every_segment_meeting_the_box() {
+        let f = LocalFrame::new(113.67, 22.81);
+        for nseg in [1usize, 7, 8, 9, 31, 32, 64] {
+            let line: LineString<f64> = (0..=nseg)
+                .map(|i| {
+                    let x = i as f64 * 9.0;
+                    f.unproject([x, 25.0 * (x / 40.0).sin()])
+                })
+                .collect::<Vec<_>>()
+                .into();
+            let r = RouteGeom::new(&line, 8.0);
+            assert!(r.tree.is_none());
+            for ix in -10..(nseg as i32 * 3 + 10) {
+                for iy in -12..=12 {
+                    let p = [f64::from(ix) * 3.0, f64::from(iy) * 2.5];
+                    for reach in [0.0, 4.0, 30.0] {
+                        let (min, max) =
+                            ([p[0] - reach, p[1] - reach], [p[0] + reach, p[1] + reach]);
+                        let got: Vec<usize> = r.linear_candidates(min, max).collect();
+                        let want: Vec<usize> = (0..r.segments())
+                            .filter(|&i| seg_box_meets(r.pts[i], r.pts[i + 1], min, max))
+                            .collect();
+                        assert_eq!(got, want, "{nseg} {p:?} {reach}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `within` is `locate(..).is_some()`, for routes scanned linearly and
+    /// through their segment tree, on points inside, outside and on the edge.
+    #[test]
+    fn within_is_locate_found() {
+        for nseg in [3usize, 40, 200] {
+            let f = LocalFrame::new(113.67, 22.81);
+            let line: LineString<f64> = (0..=nseg)
+                .map(|i| {
+                    let x = i as f64 * 9.0;
+                    f.unproject([x, 25.0 * (x / 40.0).sin()])
+                })
+                .collect::<Vec<_>>()
+                .into();
+            let r = RouteGeom::new(&line, 8.0);
+            let mut found = 0;
+            for ix in -40..(nseg as i32 * 9 / 3 + 40) {
+                for iy in -30..=30 {
+                    let p = [f64::from(ix) * 3.0 + 0.37, f64::from(iy) * 1.51];
+                    for reach in [0.0, 8.0, 8.0 + 1e-6, 23.0] {
+                        let expect = r.locate(p, reach).is_some();
+                        assert_eq!(r.within(p, reach), expect, "{nseg} {p:?} {reach}");
+                        found += usize::from(expect);
+                    }
+                }
+            }
+            assert!(found > 100, "{found}");
+        }
+    }
 
     #[test]
     fn capsule_of_crossing_segment() {

@@ -107,6 +107,45 @@ fn daily_summary_splits_working_transit_and_idle() {
     );
 }
 
+/// Each changed (device, date) summary is reported once per drain, with its
+/// value at the drain; a restored one is not reported until it changes; a
+/// dropped one is not reported, and reported again once it is built anew.
+#[test]
+fn changed_summaries_are_reported_once_per_drain() {
+    let mut e = engine();
+    let date = day_key().local_date;
+    let f = |s: i64, x: f64| fix(secs(t(9, 0, 0), s), x, 0.0).working(true);
+    feed(&mut e, SWEEPER, &[f(0, 0.0), f(36, 100.0), f(72, 200.0)]);
+    let once = e.drain_dirty_summaries();
+    assert_eq!(once.len(), 1);
+    assert_eq!((once[0].0.as_str(), once[0].1), (SWEEPER, date));
+    assert!((once[0].2.distance_m - 200.0).abs() < 0.01);
+    assert!(e.drain_dirty_summaries().is_empty());
+
+    let restored = DailySummary {
+        distance_m: 5_000.0,
+        ..once[0].2
+    };
+    e.restore_summary(&id(SWEEPER), date, restored);
+    assert!(e.drain_dirty_summaries().is_empty());
+    assert_eq!(e.daily_summary(&id(SWEEPER), date), Some(restored));
+    feed(&mut e, SWEEPER, &[f(108, 300.0)]);
+    let next = e.drain_dirty_summaries();
+    assert_eq!(next.len(), 1);
+    assert!((next[0].2.distance_m - 5_100.0).abs() < 0.01);
+
+    // changed, dropped, built anew, restored over: one report, the newest value
+    feed(&mut e, SWEEPER, &[f(144, 400.0)]);
+    assert_eq!(e.drop_summaries_before(date.succ_opt().unwrap()), 1);
+    assert!(e.daily_summary(&id(SWEEPER), date).is_none());
+    feed(&mut e, SWEEPER, &[f(180, 500.0)]);
+    e.restore_summary(&id(SWEEPER), date, restored);
+    let last = e.drain_dirty_summaries();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].2, restored);
+    assert!(e.drain_dirty_summaries().is_empty());
+}
+
 #[test]
 fn device_snapshot_round_trip_keeps_rule_state() {
     let mut e = engine();

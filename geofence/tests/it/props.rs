@@ -198,6 +198,62 @@ proptest! {
     }
 }
 
+/// Like `prop_engine`, with a second route `r2` on the same line, assigned
+/// too: every pass segment touches two coverage cells.
+fn twin_engine(c: &Case) -> Engine {
+    let mut e = prop_engine(c);
+    let pts: Vec<(f64, f64)> = c.route.iter().map(|p| ll(p[0], p[1])).collect();
+    e.set_areas(vec![
+        Area::route(id("r"), &pts, c.hw, 1).unwrap(),
+        Area::route(id("r2"), &pts, c.hw, 1).unwrap(),
+    ]);
+    let asg = |area: &'static str| Assignment {
+        device: id("p/a"),
+        area: id(area),
+        shift: id("s"),
+        valid_from: t(0, 0, 0) - chrono::Duration::days(1),
+        valid_to: None,
+    };
+    e.set_assignments(vec![asg("r"), asg("r2")]).unwrap();
+    e
+}
+
+fn covered_twins(e: &Engine) -> (f64, f64) {
+    let key = ShiftInstanceKey {
+        shift: id("s"),
+        local_date: day_key().local_date,
+    };
+    let of = |r: &'static str| e.coverage(&id(r), &key).map_or(0.0, |r| r.covered_m);
+    (of("r"), of("r2"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Late fixes that split segments touching two cells at once (the
+    /// reorder window keeps such lists apart from its one-cell entries).
+    #[test]
+    fn arrival_order_does_not_matter_when_a_pass_touches_two_routes(c in case(), perm in Just((0..REORDER_WINDOW).collect::<Vec<_>>()).prop_shuffle()) {
+        let fixes = track_fixes(&c.track, 0);
+        let mut in_order = twin_engine(&c);
+        feed(&mut in_order, "p/a", &fixes);
+        let shuffled: Vec<Fix> = perm.iter().filter(|&&i| i < fixes.len()).map(|&i| fixes[i].clone()).collect();
+        let mut e = twin_engine(&c);
+        feed(&mut e, "p/a", &shuffled);
+        let (a, b) = covered_twins(&e);
+        let (a0, b0) = covered_twins(&in_order);
+        prop_assert!((a - a0).abs() < 1e-6 && (b - b0).abs() < 1e-6, "{a} {b} vs {a0} {b0}");
+        prop_assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        prop_assert!((a0 - covered(&prop_engine_fed(&c, &fixes))).abs() < 1e-6);
+    }
+}
+
+fn prop_engine_fed(c: &Case, fixes: &[Fix]) -> Engine {
+    let mut e = prop_engine(c);
+    feed(&mut e, "p/a", fixes);
+    e
+}
+
 #[test]
 fn reference_and_engine_agree_on_a_crossing_and_a_diagonal_pass() {
     for track in [
