@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::common::city::{point, to_deg};
+use crate::common::city::{along, point, shuttle, to_deg};
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Value, json};
 use simulator::load::fleet::{Track, TrackPoint, device_id};
@@ -182,35 +182,4 @@ impl Size {
             heading_deg: heading,
         }
     }
-}
-
-/// Back and forth over [0, len]: (position, going forward?).
-fn shuttle(d: f64, len: f64) -> (f64, bool) {
-    let d = d.rem_euclid(2.0 * len);
-    if d <= len {
-        (d, true)
-    } else {
-        (2.0 * len - d, false)
-    }
-}
-
-/// The point `d` metres along a polyline walked back and forth: (x, y, km/h,
-/// heading in degrees).
-fn along(points: &[(f64, f64)], d: f64, kmh: f64) -> (f64, f64, f64, f64) {
-    let lengths: Vec<f64> = points
-        .windows(2)
-        .map(|w| (w[1].0 - w[0].0).hypot(w[1].1 - w[0].1))
-        .collect();
-    let (mut d, forward) = shuttle(d, lengths.iter().sum());
-    let last = lengths.len().saturating_sub(1);
-    for (i, (w, len)) in points.windows(2).zip(&lengths).enumerate() {
-        if d <= *len || i == last {
-            let f = (d / len).min(1.0);
-            let (dx, dy) = (w[1].0 - w[0].0, w[1].1 - w[0].1);
-            let heading = dx.atan2(dy).to_degrees() + if forward { 0.0 } else { 180.0 };
-            return (w[0].0 + f * dx, w[0].1 + f * dy, kmh, heading);
-        }
-        d -= len;
-    }
-    (points[0].0, points[0].1, kmh, 0.0)
 }

@@ -1,11 +1,14 @@
 //! Steady mode (issue 2): the service under a paced load, fixes/s committed and
 //! publish-to-commit latency.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use simulator::load::fleet::{Track, TrackPoint};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{scrape, start_serve_logged, wait_ready};
+use crate::common::{city, scrape, start_serve_logged, wait_ready};
 use crate::{Bench, verify};
 
 #[expect(
@@ -16,9 +19,10 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let a = &b.a;
     println!("load: {} fixes/s target for {:.0} s", a.rate, a.duration);
     let ceiling = b.live_ceiling().await?;
-    if let Some(path) = &a.scenario {
-        import_scenario(b, path)?;
-    }
+    let track = match &a.scenario {
+        Some(path) => Some(import_scenario(b, path)?),
+        None => None,
+    };
 
     let (http, mut svc) = start_serve_logged(
         &b.bin,
@@ -36,8 +40,13 @@ pub async fn run(b: &Bench) -> anyhow::Result<()> {
     let cpu_start = b.cpu();
     let started = Instant::now();
     let opts = b.load("bench", a.rate, a.duration);
-    let publisher =
-        tokio::spawn(async move { simulator::run_load(&opts, CancellationToken::new()).await });
+    let extras = simulator::LoadExtras {
+        track,
+        ..Default::default()
+    };
+    let publisher = tokio::spawn(async move {
+        simulator::run_load_with(&opts, &extras, CancellationToken::new()).await
+    });
     let mut samples: Vec<(f64, f64)> = Vec::new();
     while !publisher.is_finished() {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -147,28 +156,31 @@ fn print_cost(cpu: &crate::common::machine::CpuUse, committed: u64) {
 
 /// Imports a scenario (e.g. the bundled `scenarios/humen.json`) into the bench
 /// org, its devices renamed to the load's (`load-000001`, … in the file's order),
-/// so that the engine, coverage and effects do real work on those devices'
-/// fixes; the load's other devices stay unassigned.
-fn import_scenario(b: &Bench, path: &std::path::Path) -> anyhow::Result<()> {
+/// and returns where each load device is at each instant: a device assigned a
+/// route drives it back and forth at 10 km/h, one assigned a beat walks a loop
+/// inside it at 4 km/h, the others drive the routes in turn unassigned; a couple
+/// of metres of GPS noise. So the engines, coverage and effects do real work.
+fn import_scenario(b: &Bench, path: &std::path::Path) -> anyhow::Result<Track> {
     use anyhow::Context as _;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut s: serde_json::Value = serde_json::from_str(&text)?;
     s["org"]["id"] = "bench".into();
-    let mut names = std::collections::HashMap::new();
-    if let Some(devices) = s["devices"].as_array_mut() {
-        for (i, d) in devices.iter_mut().enumerate() {
-            let id = simulator::load::fleet::device_id(i as u32 + 1);
-            names.insert(d["id"].as_str().unwrap_or_default().to_owned(), id.clone());
-            d["id"] = id.into();
-            d["owntracks_id"] = serde_json::Value::Null;
-        }
+    let mut names = HashMap::new();
+    for (i, d) in s["devices"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let id = simulator::load::fleet::device_id(i as u32 + 1);
+        names.insert(d["id"].as_str().unwrap_or_default().to_owned(), id.clone());
+        d["id"] = id.into();
+        d["owntracks_id"] = serde_json::Value::Null;
     }
-    if let Some(assignments) = s["assignments"].as_array_mut() {
-        for x in assignments {
-            if let Some(new) = x["device"].as_str().and_then(|d| names.get(d)) {
-                x["device"] = new.clone().into();
-            }
+    for x in s["assignments"].as_array_mut().into_iter().flatten() {
+        if let Some(new) = x["device"].as_str().and_then(|d| names.get(d)) {
+            x["device"] = new.clone().into();
         }
     }
     let file = b.a.log_dir.join("scenario.json");
@@ -176,13 +188,125 @@ fn import_scenario(b: &Bench, path: &std::path::Path) -> anyhow::Result<()> {
     let db = &b.db_url;
     crate::common::sweepwatch_cli(&b.bin, db, &["migrate"])?;
     crate::common::sweepwatch_cli(&b.bin, db, &["import", file.to_str().context("path")?])?;
+    let paths = Paths::of(&s)?;
     println!(
-        "scenario {} imported into org bench: {} devices (load-000001…) with {} assignments",
+        "scenario {} imported into org bench: {} devices (load-000001…) with {} assignments; \
+         {} routes and {} beats walked",
         path.display(),
         names.len(),
-        s["assignments"].as_array().map_or(0, Vec::len)
+        s["assignments"].as_array().map_or(0, Vec::len),
+        paths.routes.len(),
+        paths.beats.len()
     );
-    Ok(())
+    Ok(paths.track())
+}
+
+/// The scenario's routes and beats in local metres (see [`city::to_deg`]), and
+/// which one each load device follows.
+struct Paths {
+    routes: Vec<Vec<(f64, f64)>>,
+    /// Each beat's outline drawn in to 60 % around its vertices' centre, so a
+    /// walk along it stays inside a convex beat.
+    beats: Vec<Vec<(f64, f64)>>,
+    /// Load device number → (is a beat, index).
+    of_device: HashMap<u32, (bool, usize)>,
+}
+
+impl Paths {
+    fn of(s: &serde_json::Value) -> anyhow::Result<Self> {
+        let metres = |c: &serde_json::Value| {
+            let (lon, lat) = (c[0].as_f64().unwrap_or(0.0), c[1].as_f64().unwrap_or(0.0));
+            let y = (lat - city::LAT0) * 111_320.0;
+            let x = (lon - city::LON0) * 111_320.0 * city::LAT0.to_radians().cos();
+            (x, y)
+        };
+        let (mut routes, mut beats, mut index) = (Vec::new(), Vec::new(), HashMap::new());
+        for f in s["areas"]["features"].as_array().into_iter().flatten() {
+            let id = f["id"].as_str().unwrap_or_default().to_owned();
+            let g = &f["geometry"];
+            match g["type"].as_str() {
+                Some("LineString") => {
+                    let pts: Vec<_> = g["coordinates"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(metres)
+                        .collect();
+                    if pts.len() >= 2 {
+                        index.insert(id, (false, routes.len()));
+                        routes.push(pts);
+                    }
+                }
+                Some("Polygon") => {
+                    let ring: Vec<_> = g["coordinates"][0]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(metres)
+                        .collect();
+                    if ring.len() >= 3 {
+                        let n = ring.len() as f64;
+                        let (cx, cy) = ring
+                            .iter()
+                            .fold((0.0, 0.0), |(a, b), p| (a + p.0 / n, b + p.1 / n));
+                        let inner = ring
+                            .iter()
+                            .map(|p| (cx + 0.6 * (p.0 - cx), cy + 0.6 * (p.1 - cy)))
+                            .collect();
+                        index.insert(id, (true, beats.len()));
+                        beats.push(inner);
+                    }
+                }
+                _ => {}
+            }
+        }
+        anyhow::ensure!(!routes.is_empty(), "the scenario has no LineString route");
+        let number: HashMap<&str, u32> = s["devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, d)| (d["id"].as_str().unwrap_or_default(), i as u32 + 1))
+            .collect();
+        let mut of_device = HashMap::new();
+        for x in s["assignments"].as_array().into_iter().flatten() {
+            let (Some(n), Some(area)) = (
+                x["device"].as_str().and_then(|d| number.get(d)),
+                x["area"].as_str().and_then(|a| index.get(a)),
+            ) else {
+                continue;
+            };
+            of_device.entry(*n).or_insert(*area);
+        }
+        Ok(Self {
+            routes,
+            beats,
+            of_device,
+        })
+    }
+
+    fn track(self) -> Track {
+        Track(Arc::new(move |n, ts_ms| self.at(n, ts_ms)))
+    }
+
+    fn at(&self, n: u32, ts_ms: i64) -> TrackPoint {
+        let t = ts_ms as f64 / 1000.0;
+        let phase = f64::from(n % 97) * 37.0;
+        let noise = |k: i64| (((ts_ms / 1000 + k * 7 + i64::from(n)) % 5) as f64 - 2.0) * 0.8;
+        let (path, kmh) = match self.of_device.get(&n) {
+            Some((true, i)) => (&self.beats[*i], 4.0),
+            Some((false, i)) => (&self.routes[*i], 10.0),
+            None => (&self.routes[n as usize % self.routes.len()], 10.0),
+        };
+        let (x, y, speed_kmh, heading_deg) = city::along(path, (t + phase) * kmh / 3.6, kmh);
+        let (lat, lon) = city::to_deg(x + noise(1), y + noise(2));
+        TrackPoint {
+            lat,
+            lon,
+            speed_kmh,
+            heading_deg,
+        }
+    }
 }
 
 /// What the engines derived during the run (with `--scenario`), to show they

@@ -348,12 +348,6 @@ impl EngineHost {
         }
     }
 
-    /// Forgets pending coverage and summary changes (after a replay: they are stored).
-    pub fn discard_pending(&mut self) {
-        let mut sink = Effects::default();
-        self.collect(&mut sink);
-    }
-
     /// The state changed since the last checkpoint.
     pub fn checkpoint(&mut self) -> Checkpoint {
         let mut cp = Checkpoint {

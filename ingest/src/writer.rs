@@ -48,6 +48,9 @@ use rows::{Fallback, LastFix, Rows};
 
 /// How often the wall-clock timers run and org configuration is checked for edits.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// While more messages wait behind a batch, coverage and daily summaries are
+/// written at most this often (see [`Writer::try_commit`]).
+const ROLLUPS_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Writer {
     pool: Pool,
@@ -61,6 +64,10 @@ pub(crate) struct Writer {
     host: Option<EngineHost>,
     config_version: Option<DateTime<Utc>>,
     last_checkpoint: Instant,
+    /// When coverage and daily summaries were last written.
+    rollups_at: Instant,
+    /// More messages are queued behind the batch being committed.
+    backlog: bool,
     /// How often the engines' state is checkpointed (bounds the replay after a crash).
     checkpoint_every: Duration,
     live: Arc<LiveView>,
@@ -124,6 +131,8 @@ impl Writer {
             host: None,
             config_version: None,
             last_checkpoint: Instant::now(),
+            rollups_at: Instant::now(),
+            backlog: false,
             checkpoint_every,
             live,
             errors_log: RateLimitedLog::new(Duration::from_secs(30), 5),
@@ -139,6 +148,7 @@ impl Writer {
             tokio::select! {
                 batch = pipeline.next_batch() => match batch {
                     Some(mut b) => {
+                        self.backlog = pipeline.held() > b.items.len();
                         self.resolve_relays(&mut b.items).await;
                         self.commit(&b.items).await;
                         pipeline.committed(b.id);
@@ -330,6 +340,15 @@ impl Writer {
         }
         let started = Instant::now();
         let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
+        // Coverage and daily summaries (rollups) change with nearly every fix
+        // and are rewritten whole: under load they are written at most every
+        // ROLLUPS_EVERY, else with each batch, and always with a checkpoint
+        // (which must not move past fixes whose rollups are unwritten). Alerts
+        // always go with their batch. A crash in between loses nothing: the
+        // fixes are stored and the rebuild replays them from the checkpoint,
+        // and what the replay derives is written (see `restore::rebuild`).
+        let rollups_due =
+            checkpoint_due || !self.backlog || self.rollups_at.elapsed() >= ROLLUPS_EVERY;
         let tx = client.transaction().await?;
         let mut outcome = store::insert_batch(&tx, &batch).await?;
         // From here on the engines change: any failure makes them stale.
@@ -342,7 +361,9 @@ impl Writer {
                     host.on_fix(row.device_id, &engine_fix(row), row.received_at, &mut fx);
                 }
             }
-            host.collect(&mut fx);
+            if rollups_due {
+                host.collect(&mut fx);
+            }
             let stored = store::effects::write_effects(&tx, &fx).await?;
             if checkpoint_due {
                 store::effects::write_checkpoint(&tx, &host.checkpoint()).await?;
@@ -365,6 +386,9 @@ impl Writer {
         self.last.extend(new_last);
         if checkpoint_due {
             self.last_checkpoint = Instant::now();
+        }
+        if rollups_due {
+            self.rollups_at = Instant::now();
         }
         self.metrics
             .batch_seconds
@@ -477,7 +501,10 @@ impl Writer {
             }
             .await;
             match result {
-                Ok(stored) => self.publish_alerts(stored),
+                Ok(stored) => {
+                    self.rollups_at = Instant::now();
+                    self.publish_alerts(stored);
+                }
                 Err(e) => {
                     self.host = None;
                     return Err(e);
@@ -505,22 +532,29 @@ impl Writer {
         let Some(host) = self.host.as_mut() else {
             return Ok(());
         };
+        // Rollups not yet written go with the checkpoint (collected first:
+        // collecting marks the coverage the checkpoint snapshots).
+        let mut fx = Effects::default();
+        host.collect(&mut fx);
         let cp = host.checkpoint();
-        if cp.devices.is_empty() && cp.coverage.is_empty() && !force {
+        if cp.devices.is_empty() && cp.coverage.is_empty() && fx.is_empty() && !force {
             self.last_checkpoint = Instant::now();
             return Ok(());
         }
         let mut client = self.pool.get().await?;
         let result = async {
             let tx = client.transaction().await?;
+            let stored = store::effects::write_effects(&tx, &fx).await?;
             store::effects::write_checkpoint(&tx, &cp).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(stored)
         }
         .await;
         match result {
-            Ok(()) => {
+            Ok(stored) => {
+                self.publish_alerts(stored);
                 self.last_checkpoint = Instant::now();
+                self.rollups_at = Instant::now();
                 Ok(())
             }
             Err(e) => {
