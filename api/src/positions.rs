@@ -86,8 +86,9 @@ impl View<'_> {
     /// The GeoJSON answer for `positions` (in device id order, as the live
     /// view's snapshot is), written straight into one buffer: each device's
     /// directory part comes ready from [`display::Device::json`], the rest
-    /// is its fields. The same bytes as serializing [`Collection`] (the tests
-    /// hold the two equal), at a fraction of the cost for 100,000 devices.
+    /// is its fields. The same bytes as serde writes from the borrowed structs of
+    /// the tests (which hold the two equal), at a fraction of the cost for
+    /// 100,000 devices.
     fn body(
         &self,
         positions: &[Arc<::live::Position>],
@@ -132,7 +133,7 @@ impl View<'_> {
     }
 }
 
-/// One device's `Feature`, as serde writes [`Feature`].
+/// One device's `Feature`, as serde writes it.
 fn write_feature(
     out: &mut Vec<u8>,
     p: &::live::Position,
@@ -214,8 +215,8 @@ impl DirectoryCache {
     }
 }
 
-/// The answer's shape, as serde would write it from borrowed rows: what
-/// [`View::body`] writes by hand (and the tests compare it with).
+/// The answer's shape, as serde writes it from borrowed rows: what
+/// `View::body` writes by hand (the tests compare the two).
 #[cfg(test)]
 mod shape {
     use super::*;
