@@ -53,56 +53,131 @@ pub async fn positions(
         live::unresolved_alert_kinds(&**client)
     )?;
     let directory = dir.get(&client, version).await?;
+    drop(client);
     let open = display::open_alerts(alert_rows);
-    let mut positions = state.live.positions();
-    positions.retain(|p| orgs.as_ref().is_none_or(|o| o.contains(&p.org)));
-    positions.sort_by_key(|p| p.device_id);
-    // "Now" is each org's clock, like the engine's.
-    let wall = Utc::now();
-    let org_now = display::org_clocks(&positions, wall);
-    let features: Vec<Feature> = positions
-        .iter()
-        .filter_map(|p| {
-            let s = &directory.get(&p.device_id)?.info;
-            let open_alerts = open.get(&p.device_id).map_or(&[][..], Vec::as_slice);
-            let keep = q.kind.as_ref().is_none_or(|k| *k == s.kind)
-                && q.district.as_ref().is_none_or(|d| s.districts.contains(d))
-                && bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
-            let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);
-            keep.then(|| Feature {
-                kind: "Feature",
-                id: p.device_id,
-                geometry: Point {
-                    kind: "Point",
-                    coordinates: [p.lon, p.lat],
-                },
-                properties: Properties {
-                    device_id: p.device_id,
-                    org: &p.org,
-                    device: &p.device,
-                    kind: &s.kind,
-                    label: s.label.as_deref(),
-                    districts: &s.districts,
-                    ts: p.ts,
-                    speed: p.speed,
-                    heading: p.heading,
-                    work: p.work,
-                    batt: p.batt,
-                    state: display::state_of(&directory, &open, p, now).as_str(),
-                    sos: open_alerts.contains(&geofence::AlertKind::Sos),
-                    open_alerts: open_alerts.len(),
-                },
-            })
-        })
-        .collect();
-    // Serialized straight from borrowed structs: 10,000 devices without
-    // building a `serde_json::Value` tree first.
-    let body = serde_json::to_vec(&Collection {
-        kind: "FeatureCollection",
-        features,
+    let snapshot = state.live.snapshot();
+    // Tens of milliseconds of CPU for 100,000 devices: on a thread of its own,
+    // so that the streams and the other requests on the runtime's workers
+    // are not held up behind it.
+    let body = tokio::task::spawn_blocking(move || {
+        let view = View {
+            orgs: orgs.as_deref(),
+            kind: q.kind.as_deref(),
+            district: q.district.as_deref(),
+            bbox,
+        };
+        view.body(&snapshot.positions, &directory, &open, Utc::now())
     })
+    .await
     .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// What one request asked for.
+struct View<'a> {
+    /// `None`: every org.
+    orgs: Option<&'a [String]>,
+    kind: Option<&'a str>,
+    district: Option<&'a str>,
+    bbox: Option<geo_util::BBox>,
+}
+
+impl View<'_> {
+    /// The GeoJSON answer for `positions` (in device id order, as the live
+    /// view's snapshot is), written straight into one buffer: each device's
+    /// directory part comes ready from [`display::Device::json`], the rest
+    /// is its fields. The same bytes as serde writes from the borrowed structs of
+    /// the tests (which hold the two equal), at a fraction of the cost for
+    /// 100,000 devices.
+    fn body(
+        &self,
+        positions: &[Arc<::live::Position>],
+        directory: &Directory,
+        open: &display::OpenAlerts,
+        wall: DateTime<Utc>,
+    ) -> Vec<u8> {
+        let selected: Vec<&::live::Position> = positions
+            .iter()
+            .map(|p| &**p)
+            .filter(|p| self.orgs.is_none_or(|o| o.contains(&p.org)))
+            .collect();
+        // "Now" is each org's clock, like the engine's.
+        let org_now = display::org_clocks(selected.iter().copied(), wall);
+        let mut out = Vec::with_capacity(64 + selected.len() * 360);
+        out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
+        let mut first = true;
+        for p in selected {
+            let Some(device) = directory.get(&p.device_id) else {
+                continue;
+            };
+            let s = &device.info;
+            let keep = self.kind.is_none_or(|k| k == s.kind)
+                && self
+                    .district
+                    .is_none_or(|d| s.districts.iter().any(|x| x == d))
+                && self.bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
+            if !keep {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);
+            let open_alerts = open.get(&p.device_id).map_or(&[][..], Vec::as_slice);
+            let state = display::state_of(directory, open, p, now);
+            write_feature(&mut out, p, device, state.as_str(), open_alerts);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// One device's `Feature`, as serde writes it.
+fn write_feature(
+    out: &mut Vec<u8>,
+    p: &::live::Position,
+    device: &display::Device,
+    state: &str,
+    open_alerts: &[geofence::AlertKind],
+) {
+    out.extend_from_slice(br#"{"type":"Feature","id":"#);
+    json(out, &p.device_id);
+    out.extend_from_slice(br#","geometry":{"type":"Point","coordinates":["#);
+    json(out, &p.lon);
+    out.push(b',');
+    json(out, &p.lat);
+    out.extend_from_slice(br#"]},"properties":{"device_id":"#);
+    json(out, &p.device_id);
+    out.extend_from_slice(br#","org":"#);
+    json(out, &p.org);
+    out.extend_from_slice(br#","device":"#);
+    json(out, &p.device);
+    out.push(b',');
+    out.extend_from_slice(&device.json);
+    out.extend_from_slice(br#","ts":"#);
+    display::write_ts(out, p.ts);
+    out.extend_from_slice(br#","speed":"#);
+    json(out, &p.speed);
+    out.extend_from_slice(br#","heading":"#);
+    json(out, &p.heading);
+    out.extend_from_slice(br#","work":"#);
+    json(out, &p.work);
+    out.extend_from_slice(br#","batt":"#);
+    json(out, &p.batt);
+    out.extend_from_slice(br#","state":"#);
+    json(out, state);
+    out.extend_from_slice(br#","sos":"#);
+    json(out, &open_alerts.contains(&geofence::AlertKind::Sos));
+    out.extend_from_slice(br#","open_alerts":"#);
+    json(out, &open_alerts.len());
+    out.extend_from_slice(b"}}");
+}
+
+/// `v` as serde_json writes it (into a `Vec`, which cannot fail).
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing into a Vec never fails and these values always serialize.
+    let _ = serde_json::to_writer(out, v);
 }
 
 /// The device directory ([`live::device_directory`]: who each device is and
@@ -140,43 +215,268 @@ impl DirectoryCache {
     }
 }
 
-#[derive(Serialize)]
-struct Collection<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<Feature<'a>>,
-}
+/// The answer's shape, as serde writes it from borrowed rows: what
+/// `View::body` writes by hand (the tests compare the two).
+#[cfg(test)]
+mod shape {
+    use super::*;
 
-#[derive(Serialize)]
-struct Feature<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: i32,
-    geometry: Point,
-    properties: Properties<'a>,
-}
+    #[derive(Serialize)]
+    struct Collection<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        features: Vec<Feature<'a>>,
+    }
 
-#[derive(Serialize)]
-struct Point {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    coordinates: [f64; 2],
-}
+    #[derive(Serialize)]
+    struct Feature<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: i32,
+        geometry: Point,
+        properties: Properties<'a>,
+    }
 
-#[derive(Serialize)]
-struct Properties<'a> {
-    device_id: i32,
-    org: &'a str,
-    device: &'a str,
-    kind: &'a str,
-    label: Option<&'a str>,
-    districts: &'a [String],
-    ts: DateTime<Utc>,
-    speed: Option<f32>,
-    heading: Option<f32>,
-    work: Option<bool>,
-    batt: Option<f32>,
-    state: &'static str,
-    sos: bool,
-    open_alerts: usize,
+    #[derive(Serialize)]
+    struct Point {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        coordinates: [f64; 2],
+    }
+
+    #[derive(Serialize)]
+    struct Properties<'a> {
+        device_id: i32,
+        org: &'a str,
+        device: &'a str,
+        kind: &'a str,
+        label: Option<&'a str>,
+        districts: &'a [String],
+        ts: DateTime<Utc>,
+        speed: Option<f32>,
+        heading: Option<f32>,
+        work: Option<bool>,
+        batt: Option<f32>,
+        state: &'static str,
+        sos: bool,
+        open_alerts: usize,
+    }
+
+    /// The answer as the handler built it before [`View::body`]: features
+    /// from borrowed rows, serialized by serde.
+    fn serde_body(
+        view: &View<'_>,
+        positions: &[::live::Position],
+        directory: &Directory,
+        open: &display::OpenAlerts,
+        wall: DateTime<Utc>,
+    ) -> Vec<u8> {
+        let mut positions: Vec<&::live::Position> = positions
+            .iter()
+            .filter(|p| view.orgs.is_none_or(|o| o.contains(&p.org)))
+            .collect();
+        positions.sort_by_key(|p| p.device_id);
+        let org_now = display::org_clocks(positions.iter().copied(), wall);
+        let features = positions
+            .iter()
+            .filter_map(|p| {
+                let s = &directory.get(&p.device_id)?.info;
+                let open_alerts = open.get(&p.device_id).map_or(&[][..], Vec::as_slice);
+                let keep = view.kind.is_none_or(|k| k == s.kind)
+                    && view
+                        .district
+                        .is_none_or(|d| s.districts.iter().any(|x| x == d))
+                    && view.bbox.is_none_or(|b| geo_util::in_bbox(b, p.lon, p.lat));
+                let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);
+                keep.then(|| Feature {
+                    kind: "Feature",
+                    id: p.device_id,
+                    geometry: Point {
+                        kind: "Point",
+                        coordinates: [p.lon, p.lat],
+                    },
+                    properties: Properties {
+                        device_id: p.device_id,
+                        org: &p.org,
+                        device: &p.device,
+                        kind: &s.kind,
+                        label: s.label.as_deref(),
+                        districts: &s.districts,
+                        ts: p.ts,
+                        speed: p.speed,
+                        heading: p.heading,
+                        work: p.work,
+                        batt: p.batt,
+                        state: display::state_of(directory, open, p, now).as_str(),
+                        sos: open_alerts.contains(&geofence::AlertKind::Sos),
+                        open_alerts: open_alerts.len(),
+                    },
+                })
+            })
+            .collect();
+        serde_json::to_vec(&Collection {
+            kind: "FeatureCollection",
+            features,
+        })
+        .unwrap()
+    }
+
+    fn info(
+        id: i32,
+        org: &str,
+        kind: &str,
+        label: Option<&str>,
+        districts: &[&str],
+    ) -> live::DeviceInfo {
+        live::DeviceInfo {
+            device_id: id,
+            org: org.into(),
+            name: format!("dev-{id}"),
+            kind: kind.into(),
+            label: label.map(Into::into),
+            districts: districts.iter().map(|d| (*d).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_written_answer_is_the_one_serde_writes() {
+        use chrono::TimeZone;
+        let base = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
+        let devices = vec![
+            info(
+                3,
+                "a",
+                "sweeper",
+                Some("Sweeper \"3\" \\ 东区"),
+                &["North", "East"],
+            ),
+            info(1, "a", "worker", None, &[]),
+            info(2, "b", "washer", Some("W2"), &["North"]),
+            info(5, "a", "sweeper", None, &["South"]),
+        ];
+        let directory = display::directory(devices, &[]);
+        let nanos = [0, 120_000_000, 123_456_000, 123_456_789, 1_500_000_000];
+        let positions: Vec<::live::Position> = (1..=6)
+            .map(|id| ::live::Position {
+                device_id: id,
+                org: if id == 2 { "b" } else { "a" }.into(),
+                device: format!("dev-{id}\t\u{1}"),
+                ts: base - chrono::Duration::minutes(i64::from(id) * 3)
+                    + chrono::Duration::nanoseconds(i64::from(
+                        nanos[id as usize % 5] % 1_000_000_000,
+                    )),
+                lat: 31.2 + f64::from(id) * 0.001,
+                lon: 121.4 - f64::from(id) * 1e-7,
+                speed: [None, Some(0.0), Some(12.5), Some(f32::NAN), Some(3.3e-5)][id as usize % 5],
+                heading: (id % 2 == 0).then_some(359.9),
+                work: [None, Some(true), Some(false)][id as usize % 3],
+                sos: id == 3,
+                batt: Some(0.1 * id as f32),
+                received_at: base,
+            })
+            .collect();
+        let mut open = display::OpenAlerts::new();
+        open.insert(3, vec![geofence::AlertKind::Sos, geofence::AlertKind::Idle]);
+        open.insert(1, vec![geofence::AlertKind::Idle]);
+        let arcs: Vec<Arc<::live::Position>> = {
+            let mut v: Vec<_> = positions.iter().cloned().map(Arc::new).collect();
+            v.sort_by_key(|p| p.device_id);
+            v
+        };
+        let a = ["a".to_owned()];
+        let views = [
+            View {
+                orgs: None,
+                kind: None,
+                district: None,
+                bbox: None,
+            },
+            View {
+                orgs: Some(&a),
+                kind: None,
+                district: None,
+                bbox: None,
+            },
+            View {
+                orgs: None,
+                kind: Some("sweeper"),
+                district: None,
+                bbox: None,
+            },
+            View {
+                orgs: None,
+                kind: None,
+                district: Some("North"),
+                bbox: None,
+            },
+            View {
+                orgs: None,
+                kind: None,
+                district: None,
+                bbox: Some((121.0, 31.0, 122.0, 31.2025)),
+            },
+            View {
+                orgs: Some(&a),
+                kind: Some("washer"),
+                district: None,
+                bbox: None,
+            },
+        ];
+        for (i, view) in views.iter().enumerate() {
+            for wall in [base, base + chrono::Duration::hours(2)] {
+                let written = view.body(&arcs, &directory, &open, wall);
+                let serde = serde_body(view, &positions, &directory, &open, wall);
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    String::from_utf8(serde).unwrap(),
+                    "view {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_serde_writes_them() {
+        use chrono::{NaiveDate, TimeZone};
+        let mut cases: Vec<DateTime<Utc>> = [
+            0,
+            1,
+            10,
+            1_000,
+            1_000_000,
+            999_999_999,
+            100_000_000,
+            7_000,
+            7,
+        ]
+        .iter()
+        .map(|&n| {
+            Utc.with_ymd_and_hms(2026, 1, 9, 23, 5, 7).unwrap() + chrono::Duration::nanoseconds(n)
+        })
+        .collect();
+        for (y, ns) in [
+            (1, 0),
+            (999, 5_000_000),
+            (9999, 0),
+            (0, 1),
+            (10_000, 0),
+            (-1, 3_000),
+        ] {
+            let d = NaiveDate::from_ymd_opt(y, 12, 31).unwrap();
+            cases.push(d.and_hms_nano_opt(0, 0, 0, ns).unwrap().and_utc());
+        }
+        // A leap second.
+        let d = NaiveDate::from_ymd_opt(2016, 12, 31).unwrap();
+        for ns in [1_000_000_000, 1_500_000_000, 1_000_000_007] {
+            cases.push(d.and_hms_nano_opt(23, 59, 59, ns).unwrap().and_utc());
+        }
+        for ts in cases {
+            let mut out = Vec::new();
+            display::write_ts(&mut out, ts);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&ts).unwrap()
+            );
+        }
+    }
 }

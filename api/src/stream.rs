@@ -190,12 +190,22 @@ pub async fn stream(
     )?;
     let directory = dir.get(&client, version).await?;
     drop(client);
+    let known = state.live.snapshot();
     let states = StateTracker::new(
         directory,
         display::open_alerts(alert_rows),
-        &state.live.positions(),
+        known.positions.iter().map(|p| &**p),
+        |p| {
+            wanted(
+                orgs.as_deref(),
+                q.district.as_deref(),
+                in_district.as_ref(),
+                (&p.org, Some(p.device_id), None),
+            )
+        },
         chrono::Utc::now(),
     );
+    drop(known);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let client = Client {
@@ -221,6 +231,25 @@ pub async fn stream(
             |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
         );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Whether a stream of `orgs` (`None`: every org) and `district` (with its
+/// devices `in_district`) sends an event of `org`, about device `device_id`
+/// or in `district`.
+fn wanted(
+    orgs: Option<&[String]>,
+    district: Option<&str>,
+    in_district: Option<&HashSet<i32>>,
+    (org, device_id, event_district): (&str, Option<i32>, Option<&str>),
+) -> bool {
+    orgs.is_none_or(|orgs| orgs.iter().any(|o| o == org))
+        && match district {
+            None => true,
+            Some(d) => {
+                event_district == Some(d)
+                    || device_id.is_some_and(|id| in_district.is_some_and(|s| s.contains(&id)))
+            }
+        }
 }
 
 impl Client {
@@ -258,16 +287,12 @@ impl Client {
     }
 
     fn wanted(&self, org: &str, device_id: Option<i32>, district: Option<&str>) -> bool {
-        self.orgs
-            .as_ref()
-            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
-            && match (&self.q.district, &self.in_district) {
-                (None, _) => true,
-                (Some(d), set) => {
-                    district == Some(d.as_str())
-                        || device_id.is_some_and(|id| set.as_ref().is_some_and(|s| s.contains(&id)))
-                }
-            }
+        wanted(
+            self.orgs.as_deref(),
+            self.q.district.as_deref(),
+            self.in_district.as_ref(),
+            (org, device_id, district),
+        )
     }
 
     fn position(&mut self, p: Position) {
@@ -336,8 +361,11 @@ impl Client {
             return;
         }
         self.rechecked = Some(Instant::now());
-        let positions = self.live.positions();
-        for (p, s) in self.states.changed(&positions, chrono::Utc::now()) {
+        // Shared with the other streams (no copy); the tracker looks only
+        // at the devices this stream follows.
+        let snapshot = self.live.snapshot();
+        let positions = snapshot.positions.iter().map(|p| &**p);
+        for (p, s) in self.states.changed(positions, chrono::Utc::now()) {
             if self.wanted(&p.org, Some(p.device_id), None) {
                 let data = json!({"device_id": p.device_id, "org": p.org, "state": s.as_str()});
                 self.outbox

@@ -163,3 +163,27 @@ async fn garbage_is_a_protocol_error_not_a_panic() {
         Err(ConnError::Protocol(_))
     ));
 }
+
+#[tokio::test]
+async fn messages_read_a_little_at_a_time_share_their_chunks() {
+    // 400 fixes of about 100 bytes (40 KB) arriving 300 bytes per read, all
+    // held (as a queue holds them): they fit one 64 KiB chunk, so their
+    // payloads lie one after the other in it, not one chunk per read.
+    let data: Vec<u8> = (0..400u16)
+        .flat_map(|i| publish("fleet/o/d/fix", QoS::AtLeastOnce, i + 1, vec![b'x'; 80]))
+        .collect();
+    let held = frames(data, 300, 1 << 20).await;
+    assert_eq!(held.len(), 400);
+    let payloads: Vec<&Bytes> = held
+        .iter()
+        .map(|f| match f {
+            Frame::Publish { payload, .. } => payload,
+            _ => panic!("not a publish"),
+        })
+        .collect();
+    let span = (payloads[399].as_ptr() as usize).abs_diff(payloads[0].as_ptr() as usize);
+    assert!(
+        span < 64 * 1024,
+        "400 small messages spread over {span} bytes of chunks"
+    );
+}
