@@ -2,7 +2,8 @@
 //! inserted row: an all-new batch is learnt from the row count; a batch with
 //! fixes already stored, or carrying one fix twice, is rolled back to its
 //! savepoint and inserted again asking for the rows. Against a database of
-//! this test's own (127.0.0.1:5432, dropped at the end).
+//! this test's own (127.0.0.1:5432, dropped at the end). Also: a checkpoint
+//! bigger than one statement is written whole.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{Batch, FixRow, Inserted};
@@ -110,5 +111,36 @@ async fn new_fixes_are_all_inserted_and_duplicates_are_told_apart() {
         "{third:?}"
     );
     assert_eq!(db.count("SELECT count(*) FROM fixes").await, 5);
+    drop(pool);
+}
+
+/// A checkpoint of more devices than one statement takes (2,500) is stored
+/// whole, each device's snapshot as given, in the caller's transaction.
+#[tokio::test]
+async fn a_checkpoint_of_many_devices_is_stored_whole() {
+    let db = testkit::TestDb::create_with_prefix("swtest_checkpoint_").await;
+    let pool = pool(&db).await;
+    let cp = store::effects::Checkpoint {
+        received_upto: Some(Utc::now()),
+        orgs: vec![("humen".into(), Some(Utc::now()))],
+        devices: (1..=6_001)
+            .map(|i: i32| (i, i.to_be_bytes().repeat(50)))
+            .collect(),
+        coverage: Vec::new(),
+    };
+    let mut client = pool.get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    store::effects::write_checkpoint(&tx, &cp).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM device_state").await, 6_001);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM device_state
+             WHERE length(snapshot) = 200 AND substring(snapshot FROM 1 FOR 4) = int4send(device_id)"
+        )
+        .await,
+        6_001
+    );
+    drop(client);
     drop(pool);
 }
