@@ -7,6 +7,10 @@ use geo::LineString;
 use rstar::primitives::{GeomWithData, Line};
 use rstar::{AABB, RTree};
 
+/// Tolerance for projection rounding, so a point exactly on an edge is inside
+/// (also of the spatial index's search boxes).
+pub(crate) const EDGE_EPS_M: f64 = 1e-6;
+
 /// Routes with more segments than this get an R-tree over their segments;
 /// shorter ones are scanned linearly (a bounding-box test per segment), which
 /// measured faster than an R-tree query below this size.
@@ -275,7 +279,7 @@ impl RouteGeom {
     ) -> (f64, f64) {
         out.clear();
         // a micrometre of slack so a pass exactly on the corridor edge counts
-        let r = self.half_width + crate::spatial::EDGE_EPS_M;
+        let r = self.half_width + EDGE_EPS_M;
         let min = [a[0].min(b[0]) - r, a[1].min(b[1]) - r];
         let max = [a[0].max(b[0]) + r, a[1].max(b[1]) + r];
         let (mut na, mut nb) = ((f64::INFINITY, 0.0), (f64::INFINITY, 0.0));

@@ -32,7 +32,7 @@ impl CompiledArea {
         match &self.shape {
             Shape::Route(r) => r.within(
                 r.frame.project(lon, lat),
-                r.half_width + margin_m + EDGE_EPS_M,
+                r.half_width + margin_m + crate::route_geom::EDGE_EPS_M,
             ),
             Shape::Zone(mp) => mp.intersects(&Point::new(lon, lat)),
         }
@@ -57,9 +57,6 @@ impl CompiledArea {
         }
     }
 }
-
-/// Tolerance for projection rounding, so a point exactly on an edge is inside.
-pub(crate) const EDGE_EPS_M: f64 = 1e-6;
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 

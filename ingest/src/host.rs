@@ -455,3 +455,19 @@ impl EngineHost {
         self.orgs.get(org).map(|o| &o.engine)
     }
 }
+
+/// A stored fix as the engine sees it. Live evaluation and replay both go
+/// through this, from the stored (rounded) values, so they agree exactly.
+pub fn engine_fix(r: &store::FixRow) -> geofence::Fix {
+    geofence::Fix {
+        ts: r.ts,
+        lat: r.lat,
+        lon: r.lon,
+        speed_kmh: r.speed.map(f64::from),
+        heading: r.heading.map(f64::from),
+        acc_m: r.acc.map(f64::from),
+        work: r.work,
+        sos: r.sos,
+        batt: r.batt.map(f64::from),
+    }
+}

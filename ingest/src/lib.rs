@@ -53,12 +53,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::{Jt808Config, MqttConfig, PipelineConfig};
+pub use host::engine_fix;
 pub use inprocess::InProcess;
 pub use jt808::Jt808Listener;
 pub use metrics::Metrics;
 pub use mqtt::ConnectionState;
 pub use watchdog::IngestStatus;
-pub use writer::engine_fix;
 
 /// The filter of EMQX's JT/T 808 up-link to subscribe to, if that input is on
 /// and this instance serves `[jt808] org`.

@@ -50,7 +50,7 @@ pub struct Metrics {
     pub shift_coverage: GaugeVec,
     pub shift_elapsed: GaugeVec,
     /// The JT/T 808 listener's.
-    pub jt808: crate::jt808::Jt808Metrics,
+    pub jt808: crate::jt808::metrics::Jt808Metrics,
 }
 
 impl Metrics {
@@ -193,7 +193,7 @@ impl Metrics {
                 ),
                 &["org", "shift"],
             )?,
-            jt808: crate::jt808::Jt808Metrics::register(registry)?,
+            jt808: crate::jt808::metrics::Jt808Metrics::register(registry)?,
         };
         registry.register(Box::new(m.alerts_open.clone()))?;
         registry.register(Box::new(m.alerts_unack_oldest.clone()))?;

@@ -11,8 +11,8 @@ use store::recovery;
 use tokio_postgres::Client;
 use tracing::info;
 
+use crate::host::engine_fix;
 use crate::host::{DeviceCheckpoint, EngineHost, decode};
-use crate::writer::engine_fix;
 
 /// Without any checkpoint, replay at most this far back.
 const REPLAY_WITHOUT_CHECKPOINT: TimeDelta = TimeDelta::days(1);

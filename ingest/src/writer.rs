@@ -37,10 +37,8 @@ use store::effects::{Effects, StoredTransition};
 use store::{Batch, DeviceKey, DeviceRegistry, ErrorClass, FixRow, Pool, StoreError};
 use tracing::{Instrument as _, debug, error, info, warn};
 
-pub use rows::engine_fix;
-
 use crate::codec::{self, Message};
-use crate::host::EngineHost;
+use crate::host::{EngineHost, engine_fix};
 use crate::metrics::Metrics;
 use crate::pipeline::{Item, Pipeline};
 use crate::ratelog::RateLimitedLog;

@@ -34,7 +34,7 @@
 //! row, or that many maximum frames' worth of bytes, closes the connection).
 
 mod conn;
-mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod relay;
 pub(crate) mod report;
 mod session;

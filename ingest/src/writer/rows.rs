@@ -186,22 +186,6 @@ pub(crate) fn reject_row(
     }
 }
 
-/// A stored fix as the engine sees it. Live evaluation and replay both go
-/// through this, from the stored (rounded) values, so they agree exactly.
-pub fn engine_fix(r: &FixRow) -> geofence::Fix {
-    geofence::Fix {
-        ts: r.ts,
-        lat: r.lat,
-        lon: r.lon,
-        speed_kmh: r.speed.map(f64::from),
-        heading: r.heading.map(f64::from),
-        acc_m: r.acc.map(f64::from),
-        work: r.work,
-        sos: r.sos,
-        batt: r.batt.map(f64::from),
-    }
-}
-
 /// The `sweepwatch_mqtt_messages_total` result of a committed message.
 pub(crate) fn result_label(
     item: &Item,

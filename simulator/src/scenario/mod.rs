@@ -163,7 +163,7 @@ pub struct RunReport {
     /// Whether it was cancelled before the end.
     pub cancelled: bool,
     /// What the JT/T 808 terminals did, when the run had some.
-    pub terminals: Option<crate::terminal::TerminalReport>,
+    pub terminals: Option<TerminalReport>,
 }
 
 /// Why a scenario run failed. URLs in messages have their password redacted.
@@ -214,4 +214,20 @@ pub fn load_scenario(path: &std::path::Path) -> Result<ScenarioFile, SimError> {
     let file = ScenarioFile::from_json(&text)?;
     file.validate()?;
     Ok(file)
+}
+
+/// What the terminals did (`crate::terminal`), part of a run's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TerminalReport {
+    pub terminals: usize,
+    /// Positions handed to the terminals (each sent until answered).
+    pub positions: u64,
+    /// Location reports and batches answered 0x8001 ok.
+    pub answered: u64,
+    /// Blind-area batches sent (after a tunnel or for a backlog).
+    pub batches: u64,
+    /// Connections made again (storms, and drops).
+    pub reconnects: u64,
+    /// Reports sent again after a reconnect.
+    pub resent: u64,
 }

@@ -33,6 +33,8 @@ use tokio::task::JoinSet;
 
 use crate::scenario::{MessageKind, PlannedMessage, SimError};
 
+pub use crate::scenario::TerminalReport;
+
 pub use report::{fix_report, location_reports};
 
 /// Reports a terminal keeps unanswered at once (the listener's default
@@ -62,22 +64,6 @@ pub struct TerminalOptions {
 pub struct Tunnel {
     pub after: Duration,
     pub length: Duration,
-}
-
-/// What the terminals did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TerminalReport {
-    pub terminals: usize,
-    /// Positions handed to the terminals (each sent until answered).
-    pub positions: u64,
-    /// Location reports and batches answered 0x8001 ok.
-    pub answered: u64,
-    /// Blind-area batches sent (after a tunnel or for a backlog).
-    pub batches: u64,
-    /// Connections made again (storms, and drops).
-    pub reconnects: u64,
-    /// Reports sent again after a reconnect.
-    pub resent: u64,
 }
 
 impl TerminalReport {
