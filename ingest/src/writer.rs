@@ -307,15 +307,8 @@ impl Writer {
     ) -> Result<(), Failed> {
         let mut client = self.pool.get().await.map_err(StoreError::from)?;
         self.host(&client).await?;
-        let wanted: Vec<&DeviceKey> = range
-            .clone()
-            .filter(|i| !matches!(fallback.get(i), Some(Fallback::Reject { .. })))
-            .filter_map(|i| keys[i].as_ref())
-            .collect();
-        self.registry.resolve(&client, &wanted).await?;
-        self.metrics
-            .devices_registered
-            .set(self.registry.len() as i64);
+        self.resolve_devices(&client, range.clone(), keys, fallback)
+            .await?;
         let registry = &self.registry;
         let Rows {
             batch,
@@ -330,6 +323,8 @@ impl Writer {
         );
         let rows = batch.fixes.len() + batch.rejects.len() + batch.statuses.len();
         tracing::Span::current().record("rows", rows);
+        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
+        let rollups_due = self.rollups_due(checkpoint_due);
         let host = self.host.as_mut().expect("built above");
         for f in &batch.fixes {
             if let Some((org, name)) = self.registry.name(f.device_id) {
@@ -337,16 +332,6 @@ impl Writer {
             }
         }
         let started = Instant::now();
-        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
-        // Coverage and daily summaries (rollups) change with nearly every fix
-        // and are rewritten whole: under load they are written at most every
-        // ROLLUPS_EVERY, else with each batch, and always with a checkpoint
-        // (which must not move past fixes whose rollups are unwritten). Alerts
-        // always go with their batch. A crash in between loses nothing: the
-        // fixes are stored and the rebuild replays them from the checkpoint,
-        // and what the replay derives is written (see `restore::rebuild`).
-        let rollups_due =
-            checkpoint_due || !self.backlog || self.rollups_at.elapsed() >= ROLLUPS_EVERY;
         let tx = client.transaction().await?;
         let mut outcome = store::insert_batch(&tx, &batch).await?;
         // From here on the engines change: any failure makes them stale.
@@ -397,6 +382,37 @@ impl Writer {
         self.publish_positions(&batch, &inserted);
         self.count(items, range, &batch, &owner, inserted, fallback);
         Ok(())
+    }
+
+    /// Gives every device of `items[range]` an id (registering unknown ones),
+    /// except those of messages already refused.
+    async fn resolve_devices(
+        &mut self,
+        client: &tokio_postgres::Client,
+        range: Range<usize>,
+        keys: &[Option<DeviceKey>],
+        fallback: &HashMap<usize, Fallback>,
+    ) -> Result<(), StoreError> {
+        let wanted: Vec<&DeviceKey> = range
+            .filter(|i| !matches!(fallback.get(i), Some(Fallback::Reject { .. })))
+            .filter_map(|i| keys[i].as_ref())
+            .collect();
+        self.registry.resolve(client, &wanted).await?;
+        self.metrics
+            .devices_registered
+            .set(self.registry.len() as i64);
+        Ok(())
+    }
+
+    /// Whether this batch writes coverage and daily summaries (rollups). They
+    /// change with nearly every fix and are rewritten whole: under load they
+    /// are written at most every [`ROLLUPS_EVERY`], else with each batch, and
+    /// always with a checkpoint (which must not move past fixes whose rollups
+    /// are unwritten). Alerts always go with their batch. A crash in between
+    /// loses nothing: the fixes are stored, the rebuild replays them from the
+    /// checkpoint, and what the replay derives is written (`restore::rebuild`).
+    fn rollups_due(&self, checkpoint_due: bool) -> bool {
+        checkpoint_due || !self.backlog || self.rollups_at.elapsed() >= ROLLUPS_EVERY
     }
 
     /// The per-message and per-fix counters of a committed part of a batch.
