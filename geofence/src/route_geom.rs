@@ -368,19 +368,23 @@ mod tests {
         }
     }
 
+    /// A wavy street of `nseg` 9-metre steps east of a point in Humen.
+    fn wavy(nseg: usize) -> LineString<f64> {
+        let f = LocalFrame::new(113.67, 22.81);
+        (0..=nseg)
+            .map(|i| {
+                let x = i as f64 * 9.0;
+                f.unproject([x, 25.0 * (x / 40.0).sin()])
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
     /// The runs' boxes leave out no segment whose own box meets a query.
     #[test]
     fn linear_candidates_are_every_segment_meeting_the_box() {
-        let f = LocalFrame::new(113.67, 22.81);
         for nseg in [1usize, 7, 8, 9, 31, 32, 64] {
-            let line: LineString<f64> = (0..=nseg)
-                .map(|i| {
-                    let x = i as f64 * 9.0;
-                    f.unproject([x, 25.0 * (x / 40.0).sin()])
-                })
-                .collect::<Vec<_>>()
-                .into();
-            let r = RouteGeom::new(&line, 8.0);
+            let r = RouteGeom::new(&wavy(nseg), 8.0);
             assert!(r.tree.is_none());
             for ix in -10..(nseg as i32 * 3 + 10) {
                 for iy in -12..=12 {
@@ -404,15 +408,7 @@ mod tests {
     #[test]
     fn within_is_locate_found() {
         for nseg in [3usize, 40, 200] {
-            let f = LocalFrame::new(113.67, 22.81);
-            let line: LineString<f64> = (0..=nseg)
-                .map(|i| {
-                    let x = i as f64 * 9.0;
-                    f.unproject([x, 25.0 * (x / 40.0).sin()])
-                })
-                .collect::<Vec<_>>()
-                .into();
-            let r = RouteGeom::new(&line, 8.0);
+            let r = RouteGeom::new(&wavy(nseg), 8.0);
             let mut found = 0;
             for ix in -40..(nseg as i32 * 9 / 3 + 40) {
                 for iy in -30..=30 {

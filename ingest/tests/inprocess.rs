@@ -4,6 +4,8 @@
 //! topic the instance does not subscribe to is refused, and sending waits
 //! while the flow has paused reading, then goes on.
 
+mod common;
+
 use ingest::{InProcess, IngestError, MqttConfig, PipelineConfig};
 
 /// A migrated database of the test's own; the pool before the database, so
@@ -15,15 +17,7 @@ struct Db {
 
 async fn db() -> Db {
     let db = testkit::TestDb::create_with_prefix("swtest_inprocess_").await;
-    let target: store::DbTarget = db.url.parse().unwrap();
-    let pool = store::connect_pool(&target, 2).unwrap();
-    let mut client = pool.get().await.expect("connect to the test database");
-    let opts = store::MigrateOptions {
-        timescale: store::Timescale::Auto,
-        retention_days: 90,
-    };
-    store::migrate(&mut client, &opts).await.expect("migrate");
-    drop(client);
+    let pool = common::migrated_pool(&db, 2).await;
     Db { pool, db }
 }
 

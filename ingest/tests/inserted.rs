@@ -8,16 +8,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{Batch, FixRow, Inserted};
 
+mod common;
+
 async fn pool(db: &testkit::TestDb) -> store::Pool {
-    let target: store::DbTarget = db.url.parse().unwrap();
-    let pool = store::connect_pool(&target, 2).unwrap();
-    let mut client = pool.get().await.expect("connect to the test database");
-    let opts = store::MigrateOptions {
-        timescale: store::Timescale::Auto,
-        retention_days: 90,
-    };
-    store::migrate(&mut client, &opts).await.expect("migrate");
-    pool
+    common::migrated_pool(db, 2).await
 }
 
 fn row(device_id: i32, ts: DateTime<Utc>, lat: f64) -> FixRow {

@@ -7,6 +7,7 @@
 //! Beside the property, the edges one by one: the values PostgreSQL refuses
 //! (so the decoder must), and the closest ones it still takes.
 
+mod common;
 #[path = "../src/codec/hostile.rs"]
 #[allow(dead_code)]
 mod hostile;
@@ -26,15 +27,7 @@ struct TestDb {
 impl TestDb {
     async fn create() -> Self {
         let db = testkit::TestDb::create_with_prefix("swtest_storable_").await;
-        let target = db.url.parse().unwrap();
-        let pool = store::connect_pool(&target, 1).unwrap();
-        let mut client = pool.get().await.expect("connect to the test database");
-        let opts = store::MigrateOptions {
-            timescale: store::Timescale::Auto,
-            retention_days: 90,
-        };
-        store::migrate(&mut client, &opts).await.expect("migrate");
-        drop(client);
+        let pool = common::migrated_pool(&db, 1).await;
         Self { pool, _db: db }
     }
 }
