@@ -34,13 +34,41 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-/// A port on 127.0.0.1 nobody listens on right now.
+/// A port on 127.0.0.1 nobody listens on right now, for a server the test
+/// starts.
+///
+/// It is taken below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), at random: a port from that
+/// range may be handed to any outgoing connection (a test's client to
+/// PostgreSQL, say) between this call and the server's bind, which made a
+/// cluster fail to start in CI with "Address already in use". Only another
+/// test's `free_port` can pick the same port, one chance in about 12,000.
+/// Falls back to an ephemeral port when the range leaves no room below it.
 pub fn free_port() -> u16 {
+    const LOWEST: u16 = 20_000;
+    let below = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > LOWEST + 1_000);
+    if let Some(below) = below {
+        for _ in 0..1_000 {
+            let port = LOWEST + (random() % u64::from(below - LOWEST)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .expect("bind an ephemeral port on 127.0.0.1")
         .local_addr()
         .expect("local address of an ephemeral port")
         .port()
+}
+
+/// A different number at every call (std's per-call random hasher keys).
+fn random() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(unique(""))
 }
 
 /// A name unique to this process and call (letters, digits and `x` after
@@ -101,6 +129,20 @@ mod tests {
     fn a_free_port_can_be_bound() {
         let port = free_port();
         TcpListener::bind(("127.0.0.1", port)).expect("the free port is free");
+    }
+
+    #[test]
+    fn free_ports_stay_below_the_ephemeral_range_and_differ() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        let ports: std::collections::HashSet<u16> = (0..50).map(|_| free_port()).collect();
+        if low > 21_000 {
+            assert!(
+                ports.iter().all(|&p| (20_000..low).contains(&p)),
+                "{ports:?}"
+            );
+        }
+        assert!(ports.len() > 40, "50 picks gave {} ports", ports.len());
     }
 
     #[tokio::test]

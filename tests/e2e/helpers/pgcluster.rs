@@ -65,24 +65,35 @@ impl PgCluster {
             tls_only: tls.as_ref().is_some_and(|t| t.required),
         };
         let data = cluster.data_dir();
-        cluster.run(
-            "initdb",
-            &[
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-A".as_ref(),
-                "trust".as_ref(),
-                "-U".as_ref(),
-                "postgres".as_ref(),
-                "-E".as_ref(),
-                "UTF8".as_ref(),
-                "--locale=C".as_ref(),
-                // A throwaway cluster: skip fsyncing its files.
-                "--no-sync".as_ref(),
-            ],
-        );
+        cluster
+            .run(
+                "initdb",
+                &[
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "-A".as_ref(),
+                    "trust".as_ref(),
+                    "-U".as_ref(),
+                    "postgres".as_ref(),
+                    "-E".as_ref(),
+                    "UTF8".as_ref(),
+                    "--locale=C".as_ref(),
+                    // A throwaway cluster: skip fsyncing its files.
+                    "--no-sync".as_ref(),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
         if let Some(tls) = tls {
             cluster.configure_tls(&tls);
+        }
+        // Another test's server may bind the port between free_port and
+        // pg_ctl: the first start then takes another port.
+        for _ in 0..5 {
+            match cluster.try_start() {
+                Ok(()) => return cluster,
+                Err(e) if e.contains("Address already in use") => cluster.port = free_port(),
+                Err(e) => panic!("{e}"),
+            }
         }
         cluster.start_again();
         cluster
@@ -131,6 +142,10 @@ impl PgCluster {
 
     /// `pg_ctl start`, waiting until it accepts connections.
     pub fn start_again(&mut self) {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(!self.running, "the cluster is already running");
         // Unix socket in our directory (not /var/run/postgresql, which may
         // not exist or belong to another cluster); TCP on 127.0.0.1 only.
@@ -156,8 +171,9 @@ impl PgCluster {
                 "60".as_ref(),
                 "start".as_ref(),
             ],
-        );
+        )?;
         self.running = true;
+        Ok(())
     }
 
     /// `pg_ctl stop -m fast`: every session is disconnected, open transactions
@@ -183,7 +199,8 @@ impl PgCluster {
                 "60".as_ref(),
                 "stop".as_ref(),
             ],
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         self.running = false;
     }
 
@@ -226,7 +243,7 @@ impl PgCluster {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), String> {
         let mut cmd = Command::new(self.bin.join(tool));
         cmd.args(args)
             .current_dir(&self.dir)
@@ -239,14 +256,16 @@ impl PgCluster {
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", self.bin.join(tool).display()));
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "{tool} {args:?} failed ({:?}):\n{}{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log_tail()
-        );
+        ))
     }
 }
 
