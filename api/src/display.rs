@@ -131,11 +131,13 @@ pub fn org_clocks<'a>(
     positions: impl IntoIterator<Item = &'a Position>,
     wall: DateTime<Utc>,
 ) -> HashMap<&'a str, DateTime<Utc>> {
-    let mut newest: HashMap<&str, &Position> = HashMap::new();
+    // A few orgs at most: a list, not a hash of every position's org.
+    let mut newest: Vec<(&str, &Position)> = Vec::new();
     for p in positions {
-        let e = newest.entry(p.org.as_str()).or_insert(p);
-        if p.ts > e.ts {
-            *e = p;
+        match newest.iter_mut().find(|(o, _)| *o == p.org) {
+            Some((_, e)) if p.ts > e.ts => *e = p,
+            Some(_) => {}
+            None => newest.push((p.org.as_str(), p)),
         }
     }
     newest
@@ -151,20 +153,36 @@ pub fn state_of(
     p: &Position,
     now: DateTime<Utc>,
 ) -> DisplayState {
-    let params = dir
-        .get(&p.device_id)
-        .map_or_else(|| RuleParams::defaults(DeviceKind::Unknown), |d| d.params);
+    state_at(
+        dir.get(&p.device_id),
+        open.get(&p.device_id).map_or(&[], Vec::as_slice),
+        p,
+        now,
+    )
+}
+
+/// [`state_of`] with the device's directory entry and open alerts at hand
+/// (its parameters are borrowed: `/positions` asks for 100,000 of them).
+pub fn state_at(
+    device: Option<&Device>,
+    open: &[AlertKind],
+    p: &Position,
+    now: DateTime<Utc>,
+) -> DisplayState {
+    let unknown;
+    let params = match device {
+        Some(d) => &d.params,
+        None => {
+            unknown = RuleParams::defaults(DeviceKind::Unknown);
+            &unknown
+        }
+    };
     let fix = LatestFix {
         ts: p.ts,
         speed_kmh: p.speed.map(f64::from),
         work: p.work,
     };
-    display_state(
-        now,
-        &fix,
-        open.get(&p.device_id).map_or(&[], Vec::as_slice),
-        &params,
-    )
+    display_state(now, &fix, open, params)
 }
 
 /// One stream's view of its devices' display states: what it last sent of
@@ -287,6 +305,7 @@ mod tests {
             sos: false,
             batt: None,
             received_at: kind_ts,
+            rendered: Default::default(),
         }
     }
 

@@ -104,10 +104,12 @@ pub fn router_with(state: AppState, cfg: ApiConfig) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes));
     // A handler that panics answers 500 (logged as an internal error) instead
     // of dropping the connection; the process goes on serving.
+    let directory = Arc::new(positions::DirectoryCache::default());
+    let answers = Arc::new(positions::ReadyAnswers::default());
+    positions::spawn_refresher(&answers, &state, &directory);
     let api = api
-        .layer(axum::Extension(Arc::new(
-            positions::DirectoryCache::default(),
-        )))
+        .layer(axum::Extension(directory))
+        .layer(axum::Extension(answers))
         .layer(axum::Extension(auth))
         .layer(axum::Extension(slots))
         .layer(CatchPanicLayer::custom(panicked));

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 use crate::extract::Q;
 use crate::{AppState, geo_util};
 
+pub mod answers;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -33,18 +35,46 @@ pub struct PositionsQuery {
 #[utoipa::path(get, path = "/api/v1/positions", tag = "live", operation_id = "positions",
     params(PositionsQuery),
     responses(
-        (status = 200, description = "Every device's latest position and state", body = crate::openapi::schemas::Positions),
+        (status = 200, description = "Every device's latest position and state. Without filters, a large fleet's answer (one that takes 20 ms or more to build) is shared by the requests of up to 2 s: it may be that old; the stream has every position as it is committed", body = crate::openapi::schemas::Positions),
         (status = 422, description = "A filter or bbox that does not validate", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn positions(
     State(state): State<Arc<AppState>>,
     Extension(dir): Extension<Arc<DirectoryCache>>,
+    Extension(answers): Extension<Arc<ReadyAnswers>>,
     caller: Caller,
     Q(q): Q<PositionsQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let orgs = caller.orgs_for(q.org.as_deref())?;
     let bbox = q.bbox.as_deref().map(geo_util::parse_bbox).transpose()?;
+    let body: bytes::Bytes = if q.kind.is_none() && q.district.is_none() && bbox.is_none() {
+        // Every device of the caller's orgs: the ready answer (see `answers`).
+        answers
+            .get(orgs.clone(), || build(&state, &dir, orgs, None, None, None))
+            .await?
+    } else {
+        build(&state, &dir, orgs, q.kind, q.district, bbox)
+            .await?
+            .into()
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Ready answers by the caller's org set (`None`: every org).
+pub type ReadyAnswers = answers::Answers<Option<Vec<String>>>;
+
+/// Builds an answer now: the directory (read again only when it changed)
+/// and the unresolved alerts from the database, the positions from the live
+/// view.
+async fn build(
+    state: &AppState,
+    dir: &DirectoryCache,
+    orgs: Option<Vec<String>>,
+    kind: Option<String>,
+    district: Option<String>,
+    bbox: Option<geo_util::BBox>,
+) -> Result<Vec<u8>, ApiError> {
     let client = state.pool.get().await?;
     // Two statements in one round trip: the directory's version and the
     // unresolved alerts; the directory itself only when it changed.
@@ -59,18 +89,50 @@ pub async fn positions(
     // Tens of milliseconds of CPU for 100,000 devices: on a thread of its own,
     // so that the streams and the other requests on the runtime's workers
     // are not held up behind it.
-    let body = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let view = View {
             orgs: orgs.as_deref(),
-            kind: q.kind.as_deref(),
-            district: q.district.as_deref(),
+            kind: kind.as_deref(),
+            district: district.as_deref(),
             bbox,
         };
         view.body(&snapshot.positions, &directory, &open, Utc::now())
     })
     .await
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    .map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// Keeps the ready answers that were asked for recently fresh (see
+/// [`answers`]), for as long as `answers` lives.
+pub fn spawn_refresher(
+    answers: &Arc<ReadyAnswers>,
+    state: &Arc<AppState>,
+    dir: &Arc<DirectoryCache>,
+) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (weak, state, dir) = (Arc::downgrade(answers), state.clone(), dir.clone());
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(answers) = weak.upgrade() else {
+                return;
+            };
+            for orgs in answers.due() {
+                let built = answers
+                    .refresh(&orgs, || {
+                        build(&state, &dir, orgs.clone(), None, None, None)
+                    })
+                    .await;
+                if let Err(e) = built {
+                    tracing::debug!(error = %e, "refreshing a ready /positions answer failed");
+                }
+            }
+        }
+    });
 }
 
 /// What one request asked for.
@@ -103,9 +165,14 @@ impl View<'_> {
             .collect();
         // "Now" is each org's clock, like the engine's.
         let org_now = display::org_clocks(selected.iter().copied(), wall);
-        let mut out = Vec::with_capacity(64 + selected.len() * 360);
+        // About 380 bytes a feature: a little more, so that 100,000 of them
+        // are not copied to a buffer twice the size near the end.
+        let mut out = Vec::with_capacity(64 + selected.len() * 400);
         out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
         let mut first = true;
+        // Positions come in device order, orgs mixed: the last org's clock
+        // is kept at hand rather than looked up for every device.
+        let mut clock: Option<(&str, DateTime<Utc>)> = None;
         for p in selected {
             let Some(device) = directory.get(&p.device_id) else {
                 continue;
@@ -123,9 +190,16 @@ impl View<'_> {
                 out.push(b',');
             }
             first = false;
-            let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);
+            let now = match clock {
+                Some((org, now)) if org == p.org => now,
+                _ => {
+                    let now = org_now.get(p.org.as_str()).copied().unwrap_or(wall);
+                    clock = Some((p.org.as_str(), now));
+                    now
+                }
+            };
             let open_alerts = open.get(&p.device_id).map_or(&[][..], Vec::as_slice);
-            let state = display::state_of(directory, open, p, now);
+            let state = display::state_at(Some(device), open_alerts, p, now);
             write_feature(&mut out, p, device, state.as_str(), open_alerts);
         }
         out.extend_from_slice(b"]}");
@@ -133,7 +207,9 @@ impl View<'_> {
     }
 }
 
-/// One device's `Feature`, as serde writes it.
+/// One device's `Feature`, as serde writes it: the parts that depend only
+/// on its fix come rendered with the position (once per fix, see
+/// [`fix_parts`]), the directory's part with the device.
 fn write_feature(
     out: &mut Vec<u8>,
     p: &::live::Position,
@@ -141,30 +217,10 @@ fn write_feature(
     state: &str,
     open_alerts: &[geofence::AlertKind],
 ) {
-    out.extend_from_slice(br#"{"type":"Feature","id":"#);
-    json(out, &p.device_id);
-    out.extend_from_slice(br#","geometry":{"type":"Point","coordinates":["#);
-    json(out, &p.lon);
-    out.push(b',');
-    json(out, &p.lat);
-    out.extend_from_slice(br#"]},"properties":{"device_id":"#);
-    json(out, &p.device_id);
-    out.extend_from_slice(br#","org":"#);
-    json(out, &p.org);
-    out.extend_from_slice(br#","device":"#);
-    json(out, &p.device);
-    out.push(b',');
+    let (parts, split) = p.rendered.get_or_init(|| fix_parts(p));
+    out.extend_from_slice(&parts[..*split]);
     out.extend_from_slice(&device.json);
-    out.extend_from_slice(br#","ts":"#);
-    display::write_ts(out, p.ts);
-    out.extend_from_slice(br#","speed":"#);
-    json(out, &p.speed);
-    out.extend_from_slice(br#","heading":"#);
-    json(out, &p.heading);
-    out.extend_from_slice(br#","work":"#);
-    json(out, &p.work);
-    out.extend_from_slice(br#","batt":"#);
-    json(out, &p.batt);
+    out.extend_from_slice(&parts[*split..]);
     out.extend_from_slice(br#","state":"#);
     json(out, state);
     out.extend_from_slice(br#","sos":"#);
@@ -172,6 +228,38 @@ fn write_feature(
     out.extend_from_slice(br#","open_alerts":"#);
     json(out, &open_alerts.len());
     out.extend_from_slice(b"}}");
+}
+
+/// A feature's fix parts: from its start to the `"device"` property and its
+/// comma (before the directory's part), and from `"ts"` to `"batt"` (after
+/// it); returned as one buffer and where the second part starts.
+fn fix_parts(p: &::live::Position) -> (Box<[u8]>, usize) {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"type":"Feature","id":"#);
+    json(&mut out, &p.device_id);
+    out.extend_from_slice(br#","geometry":{"type":"Point","coordinates":["#);
+    json(&mut out, &p.lon);
+    out.push(b',');
+    json(&mut out, &p.lat);
+    out.extend_from_slice(br#"]},"properties":{"device_id":"#);
+    json(&mut out, &p.device_id);
+    out.extend_from_slice(br#","org":"#);
+    json(&mut out, &p.org);
+    out.extend_from_slice(br#","device":"#);
+    json(&mut out, &p.device);
+    out.push(b',');
+    let split = out.len();
+    out.extend_from_slice(br#","ts":"#);
+    display::write_ts(&mut out, p.ts);
+    out.extend_from_slice(br#","speed":"#);
+    json(&mut out, &p.speed);
+    out.extend_from_slice(br#","heading":"#);
+    json(&mut out, &p.heading);
+    out.extend_from_slice(br#","work":"#);
+    json(&mut out, &p.work);
+    out.extend_from_slice(br#","batt":"#);
+    json(&mut out, &p.batt);
+    (out.into_boxed_slice(), split)
 }
 
 /// `v` as serde_json writes it (into a `Vec`, which cannot fail).
@@ -373,6 +461,7 @@ mod shape {
                 sos: id == 3,
                 batt: Some(0.1 * id as f32),
                 received_at: base,
+                rendered: Default::default(),
             })
             .collect();
         let mut open = display::OpenAlerts::new();

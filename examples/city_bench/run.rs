@@ -206,7 +206,9 @@ fn start_load(
     )
 }
 
-/// Samples RSS every second while the load runs; a progress line every 30 s.
+/// Samples RSS every second while the load runs; a progress line every 5 s
+/// for the first minute (the shift's start, when every device's first fix
+/// arrives), then every 30 s.
 async fn watch(
     http: &str,
     pid: u32,
@@ -221,16 +223,21 @@ async fn watch(
         n += 1;
         let rss = scrape::status_kib(pid, "VmRSS").unwrap_or(0);
         sampled.max_rss_kib = sampled.max_rss_kib.max(rss);
-        if n.is_multiple_of(30) {
+        if n.is_multiple_of(30) || (n <= 60 && n.is_multiple_of(5)) {
             let text = scrape::metrics_text(http).await.unwrap_or_default();
             let stored = scrape::value(&text, "sweepwatch_fixes_stored_total").unwrap_or(0.0);
             let engine = scrape::value(&text, "sweepwatch_engine_bytes").unwrap_or(0.0);
+            let queued = scrape::value(&text, "sweepwatch_pipeline_queue_depth").unwrap_or(0.0);
+            let alerts = scrape::sum(&text, "sweepwatch_alerts_opened_total");
             eprintln!(
-                "{:5.0}s published {:>9} acked {:>9} committed {:>9.0} RSS {:6.1} MiB engine {:6.1} MiB load {:.2?}",
+                "{:5.0}s published {:>9} acked {:>9} committed {:>9.0} queued {:>6.0} alerts opened {:>6.0} \
+                 RSS {:6.1} MiB engine {:6.1} MiB load {:.2?}",
                 start.elapsed().as_secs_f64(),
                 counters.published.load(Ordering::Relaxed),
                 counters.acknowledged.load(Ordering::Relaxed),
                 stored,
+                queued,
+                alerts,
                 rss as f64 / 1024.0,
                 engine / (1024.0 * 1024.0),
                 machine::load_average().unwrap_or_default()
@@ -340,6 +347,13 @@ impl Figures<'_> {
             lag(0.99),
             batch(0.5),
             batch(0.99)
+        );
+        let beside = |q| 1e3 * scrape::quantile(self.text, "sweepwatch_db_rollups_seconds", q);
+        println!(
+            "rollups and checkpoints written beside ingest: {:.0}, p50 {:.0} ms, p99 {:.0} ms",
+            scrape::value(self.text, "sweepwatch_db_rollups_seconds_count").unwrap_or(0.0),
+            beside(0.5),
+            beside(0.99)
         );
         self.print_targets(lag(0.99), stream.quantile(0.99));
     }

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub ingest_lag: Histogram,
     pub batch_rows: Histogram,
     pub batch_seconds: Histogram,
+    /// Rollups and checkpoints written beside ingest (too large for a batch).
+    pub rollup_seconds: Histogram,
     pub db_errors: IntCounter,
     pub queue_depth: IntGauge,
     pub mqtt_connected: IntGauge,
@@ -109,6 +111,14 @@ impl Metrics {
                     .buckets(vec![
                         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     ]),
+            )?,
+            rollup_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "sweepwatch_db_rollups_seconds",
+                    "Time to write rollups and an engine checkpoint too large for a batch, \
+                     in a transaction of their own beside ingest",
+                )
+                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             )?,
             db_errors: IntCounter::new(
                 "sweepwatch_db_errors_total",
@@ -207,6 +217,7 @@ impl Metrics {
         registry.register(Box::new(m.ingest_lag.clone()))?;
         registry.register(Box::new(m.batch_rows.clone()))?;
         registry.register(Box::new(m.batch_seconds.clone()))?;
+        registry.register(Box::new(m.rollup_seconds.clone()))?;
         registry.register(Box::new(m.db_errors.clone()))?;
         registry.register(Box::new(m.queue_depth.clone()))?;
         registry.register(Box::new(m.mqtt_connected.clone()))?;

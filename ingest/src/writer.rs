@@ -24,6 +24,7 @@
 //! thrown away and rebuilt from the database (checkpoint + replay) before the
 //! retry, so no fix is ever evaluated twice.
 
+mod beside;
 mod rows;
 
 use std::collections::{HashMap, VecDeque};
@@ -42,6 +43,7 @@ use crate::host::{EngineHost, engine_fix};
 use crate::metrics::Metrics;
 use crate::pipeline::{Item, Pipeline};
 use crate::ratelog::RateLimitedLog;
+use beside::{Beside, Rollups};
 use rows::{Fallback, LastFix, Rows};
 
 /// How often the wall-clock timers run and org configuration is checked for edits.
@@ -72,6 +74,8 @@ pub(crate) struct Writer {
     errors_log: RateLimitedLog,
     /// Terminals behind EMQX's JT/T 808 gateway, when that input is on.
     relays: Option<crate::jt808::relay::Relays>,
+    /// Rollups and a checkpoint too large for a batch, being written beside it.
+    beside: Beside,
 }
 
 /// What the writer is told about its place in the deployment.
@@ -135,6 +139,7 @@ impl Writer {
             live,
             errors_log: RateLimitedLog::new(Duration::from_secs(30), 5),
             relays: relays.map(crate::jt808::relay::Relays::new),
+            beside: Beside::default(),
         }
     }
 
@@ -168,6 +173,7 @@ impl Writer {
             }
         }
         // Shutting down: leave a fresh checkpoint so the next start replays little.
+        self.settle_beside().await;
         if let Err(e) = self.housekeeping_checkpoint(true).await {
             self.note_error(&e, "final checkpoint failed");
         }
@@ -290,6 +296,8 @@ impl Writer {
         client: &tokio_postgres::Client,
     ) -> Result<&mut EngineHost, StoreError> {
         if self.host.is_none() {
+            // Not while a checkpoint may still be committing beside ingest.
+            self.settle_beside().await;
             self.config_version = store::orgconfig::version(client).await?;
             self.host = Some(crate::restore::rebuild(client, &self.orgs).await?);
             self.last_checkpoint = Instant::now();
@@ -323,8 +331,7 @@ impl Writer {
         );
         let rows = batch.fixes.len() + batch.rejects.len() + batch.statuses.len();
         tracing::Span::current().record("rows", rows);
-        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
-        let rollups_due = self.rollups_due(checkpoint_due);
+        let (checkpoint_due, rollups_due) = self.due().await;
         let host = self.host.as_mut().expect("built above");
         for f in &batch.fixes {
             if let Some((org, name)) = self.registry.name(f.device_id) {
@@ -344,18 +351,24 @@ impl Writer {
                     host.on_fix(row.device_id, &engine_fix(row), row.received_at, &mut fx);
                 }
             }
+            let mut rollups = Rollups::default();
             if rollups_due {
-                host.collect(&mut fx);
+                host.collect(&mut rollups.fx);
+                // Collected first: collecting marks the coverage it snapshots.
+                rollups.checkpoint = checkpoint_due.then(|| host.checkpoint());
             }
             let stored = store::effects::write_effects(&tx, &fx).await?;
-            if checkpoint_due {
-                store::effects::write_checkpoint(&tx, &host.checkpoint()).await?;
-            }
+            let beside = if rollups.fit_in_batch() {
+                rollups.write(&tx).await?;
+                None
+            } else {
+                Some(rollups)
+            };
             tx.commit().await?;
-            Ok::<_, StoreError>(stored)
+            Ok::<_, StoreError>((stored, beside))
         }
         .await;
-        let stored = match result {
+        let (stored, beside) = match result {
             Ok(r) => r,
             Err(error) => {
                 self.host = None;
@@ -367,12 +380,7 @@ impl Writer {
             }
         };
         self.last.extend(new_last);
-        if checkpoint_due {
-            self.last_checkpoint = Instant::now();
-        }
-        if rollups_due {
-            self.rollups_at = Instant::now();
-        }
+        self.rollups_taken(checkpoint_due, rollups_due, beside);
         self.metrics
             .batch_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -382,6 +390,31 @@ impl Writer {
         self.publish_positions(&batch, &inserted);
         self.count(items, range, &batch, &owner, inserted, fallback);
         Ok(())
+    }
+
+    /// Whether a checkpoint and rollups go with this batch: never while a
+    /// write beside ingest is in flight (nothing is collected meanwhile).
+    async fn due(&mut self) -> (bool, bool) {
+        self.reap_beside().await;
+        if self.beside.busy() {
+            return (false, false);
+        }
+        let checkpoint_due = self.last_checkpoint.elapsed() >= self.checkpoint_every;
+        (checkpoint_due, self.rollups_due(checkpoint_due))
+    }
+
+    /// After a commit: what was taken from the engines is written, or is
+    /// handed to the write beside ingest (the batch it reflects is committed).
+    fn rollups_taken(&mut self, checkpoint: bool, rollups: bool, beside: Option<Rollups>) {
+        if let Some(r) = beside {
+            self.beside.start(&self.pool, r);
+        }
+        if checkpoint {
+            self.last_checkpoint = Instant::now();
+        }
+        if rollups {
+            self.rollups_at = Instant::now();
+        }
     }
 
     /// Gives every device of `items[range]` an id (registering unknown ones),
@@ -498,18 +531,27 @@ impl Writer {
             .filter(|l| l.received_at > recent)
             .count();
         self.metrics.devices_online.set(online as i64);
+        self.reap_beside().await;
         let mut client = self.pool.get().await?;
         let host = self.host(&client).await?;
         let (devices, bytes) = host.memory();
         let mut fx = Effects::default();
         host.tick_wall(Utc::now(), &mut fx);
-        host.collect(&mut fx);
+        let mut rollups = Rollups::default();
+        if !self.beside.busy() {
+            let host = self.host.as_mut().expect("built above");
+            host.collect(&mut rollups.fx);
+        }
         self.metrics.engine_devices.set(devices as i64);
         self.metrics.engine_bytes.set(bytes as i64);
-        if !fx.is_empty() {
+        if !fx.is_empty() || !rollups.fx.is_empty() {
+            let in_tx = rollups.fit_in_batch();
             let result = async {
                 let tx = client.transaction().await?;
                 let stored = store::effects::write_effects(&tx, &fx).await?;
+                if in_tx {
+                    rollups.write(&tx).await?;
+                }
                 tx.commit().await?;
                 Ok::<_, StoreError>(stored)
             }
@@ -517,6 +559,9 @@ impl Writer {
             match result {
                 Ok(stored) => {
                     self.rollups_at = Instant::now();
+                    if !in_tx {
+                        self.beside.start(&self.pool, rollups);
+                    }
                     self.publish_alerts(stored);
                 }
                 Err(e) => {
@@ -539,8 +584,12 @@ impl Writer {
     }
 
     /// Writes a checkpoint on its own when one is due and no batch wrote it.
+    /// With `force` (shutting down), whatever its size, in this transaction,
+    /// once the write beside ingest in flight ended.
     async fn housekeeping_checkpoint(&mut self, force: bool) -> Result<(), StoreError> {
-        if !force && self.last_checkpoint.elapsed() < self.checkpoint_every {
+        if force {
+            self.settle_beside().await;
+        } else if self.beside.busy() || self.last_checkpoint.elapsed() < self.checkpoint_every {
             return Ok(());
         }
         let Some(host) = self.host.as_mut() else {
@@ -548,25 +597,30 @@ impl Writer {
         };
         // Rollups not yet written go with the checkpoint (collected first:
         // collecting marks the coverage the checkpoint snapshots).
-        let mut fx = Effects::default();
-        host.collect(&mut fx);
+        let mut rollups = Rollups::default();
+        host.collect(&mut rollups.fx);
         let cp = host.checkpoint();
-        if cp.devices.is_empty() && cp.coverage.is_empty() && fx.is_empty() && !force {
+        if cp.devices.is_empty() && cp.coverage.is_empty() && rollups.fx.is_empty() && !force {
             self.last_checkpoint = Instant::now();
+            return Ok(());
+        }
+        rollups.checkpoint = Some(cp);
+        if !force && !rollups.fit_in_batch() {
+            self.beside.start(&self.pool, rollups);
+            self.last_checkpoint = Instant::now();
+            self.rollups_at = Instant::now();
             return Ok(());
         }
         let mut client = self.pool.get().await?;
         let result = async {
             let tx = client.transaction().await?;
-            let stored = store::effects::write_effects(&tx, &fx).await?;
-            store::effects::write_checkpoint(&tx, &cp).await?;
+            rollups.write(&tx).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>(stored)
+            Ok::<_, StoreError>(())
         }
         .await;
         match result {
-            Ok(stored) => {
-                self.publish_alerts(stored);
+            Ok(()) => {
                 self.last_checkpoint = Instant::now();
                 self.rollups_at = Instant::now();
                 Ok(())
@@ -574,6 +628,35 @@ impl Writer {
             Err(e) => {
                 self.host = None;
                 Err(e)
+            }
+        }
+    }
+
+    /// Takes the end of the write beside ingest, if it has ended.
+    async fn reap_beside(&mut self) {
+        if let Some(r) = self.beside.finished().await {
+            self.beside_ended(r);
+        }
+    }
+
+    /// Waits for the write beside ingest in flight, if any.
+    async fn settle_beside(&mut self) {
+        if let Some(r) = self.beside.wait().await {
+            self.beside_ended(r);
+        }
+    }
+
+    fn beside_ended(&mut self, r: Result<Duration, StoreError>) {
+        match r {
+            Ok(took) => self.metrics.rollup_seconds.observe(took.as_secs_f64()),
+            Err(e) => {
+                // What it held is marked written in the engines: rebuild them
+                // (the last checkpoint and the replay write it again).
+                self.note_error(
+                    &e,
+                    "writing rollups and a checkpoint beside ingest failed; rebuilding the engines",
+                );
+                self.host = None;
             }
         }
     }

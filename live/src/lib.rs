@@ -40,6 +40,41 @@ pub struct Position {
     pub batt: Option<f32>,
     /// When the service received it (replayed fixes arrive long after their `ts`).
     pub received_at: DateTime<Utc>,
+    /// What readers render of this position, kept with it (see [`Rendered`]).
+    #[serde(skip)]
+    pub rendered: Rendered,
+}
+
+/// A reader's rendering of a position (the API's `/positions` writes the
+/// parts of a device's feature that depend only on its fix), made by the
+/// first reader that needs it and reused by every later one: a position is
+/// read by many requests and only replaced by a newer fix, so for 100,000
+/// devices a request renders only the positions that changed since the last.
+/// Not part of a position's value: equal whether rendered or not.
+#[derive(Default, Clone)]
+pub struct Rendered(std::sync::OnceLock<(Box<[u8]>, usize)>);
+
+impl Rendered {
+    /// The rendering, made by `render` if it was not yet.
+    pub fn get_or_init(&self, render: impl FnOnce() -> (Box<[u8]>, usize)) -> &(Box<[u8]>, usize) {
+        self.0.get_or_init(render)
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Rendered"
+        } else {
+            "NotRendered"
+        })
+    }
 }
 
 impl Position {
@@ -58,6 +93,7 @@ impl Position {
             sos: f.sos,
             batt: f.batt,
             received_at: f.received_at,
+            rendered: Rendered::default(),
         }
     }
 }
@@ -83,7 +119,10 @@ pub struct AlertUpdate {
 /// Something that just happened, in commit order.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
-    Position(Position),
+    /// Shared with the view and every receiver: a receive clones the event,
+    /// and 50 streams each receiving 10,000 positions a second made those
+    /// clones (two strings each) a large share of the API's work.
+    Position(Arc<Position>),
     Alert(StoredTransition),
     AlertUpdate(AlertUpdate),
 }
@@ -175,7 +214,8 @@ impl LiveView {
                 .get(&p.device_id)
                 .is_none_or(|old| p.ts > old.ts)
             {
-                map.by_device.insert(p.device_id, Arc::new(p.clone()));
+                let p = Arc::new(p);
+                map.by_device.insert(p.device_id, p.clone());
                 map.version += 1;
                 let _ = self.events.send(LiveEvent::Position(p));
             }

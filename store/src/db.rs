@@ -15,6 +15,8 @@ pub use tls::{HandshakeError, SslMode};
 use crate::StoreError;
 
 pub type Pool = deadpool_postgres::Pool;
+/// A transaction on a pooled connection (what the writes of `effects` take).
+pub type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
 /// A pool of at most `max_size` connections to `target`.
 /// Connections are made lazily, so this succeeds while the database is down.

@@ -46,7 +46,9 @@ pub mod recovery;
 pub mod writer;
 
 pub use constraint::{Constraint, Violation, WriteError};
-pub use db::{DbTarget, Pool, SslMode, TlsOptions, connect_pool, create_database_if_missing};
+pub use db::{
+    DbTarget, Pool, SslMode, TlsOptions, Transaction, connect_pool, create_database_if_missing,
+};
 pub use devices::{DeviceKey, DeviceRegistry};
 pub use edit::{AuditEntry, ConfigEdit};
 pub use migrate::{MigrateOptions, MigrationReport, Timescale, migrate};

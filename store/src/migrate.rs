@@ -60,6 +60,13 @@ const MIGRATIONS: &[Migration] = &[
         timescale: "",
         plain: "",
     },
+    Migration {
+        version: 7,
+        name: "directory_version",
+        common: include_str!("../migrations/0007_directory_version.sql"),
+        timescale: "",
+        plain: "",
+    },
 ];
 
 /// Whether to use TimescaleDB.

@@ -23,7 +23,7 @@ fn migrate(url: &str) -> String {
 async fn migrations_apply_once_and_match_the_server() {
     let db = TestDb::create().await;
     let first = migrate(&db.url);
-    assert!(first.contains("6 applied now"), "{first}");
+    assert!(first.contains("7 applied now"), "{first}");
     let second = migrate(&db.url);
     assert!(second.contains("0 applied now"), "{second}");
 
@@ -86,7 +86,7 @@ async fn migrate_creates_a_missing_database() {
     let name = crate::helpers::unique("swtest_new_");
     let url = format!("{}/{name}", crate::helpers::db::SERVER);
     let out = migrate(&url);
-    assert!(out.contains("6 applied now"), "{out}");
+    assert!(out.contains("7 applied now"), "{out}");
     // Clean up through the same helper as every other test database.
     drop(TestDb { url, name });
 }
@@ -113,5 +113,66 @@ async fn every_constraint_store_names_exists_in_the_schema() {
             found,
             "{constraint:?}: no constraint or unique index {name:?}"
         );
+    }
+}
+
+/// The directory's version (what `/positions` and the stream ask before
+/// reusing the device directory they keep) moves with every write that may
+/// change the directory, in that write's transaction, and not with a
+/// device's status or its JT/T 808 authentication code.
+#[tokio::test]
+async fn the_directory_version_moves_with_the_directory_only() {
+    let db = TestDb::create().await;
+    migrate(&db.url);
+    let mut client = db.client().await;
+    async fn version(c: &tokio_postgres::Client) -> i64 {
+        c.query_one("SELECT version FROM directory_version", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+    let changes = [
+        "INSERT INTO orgs (id, name) VALUES ('o', 'O')",
+        "UPDATE orgs SET rules = '{\"kinds\": {}}' WHERE id = 'o'",
+        "INSERT INTO devices (org, name, kind) VALUES ('o', 'd1', 'sweeper')",
+        "UPDATE devices SET label = 'Sweeper 1' WHERE name = 'd1'",
+        "UPDATE devices SET kind = 'washer' WHERE name = 'd1'",
+        "INSERT INTO areas (org, id, name, kind, district, feature) VALUES ('o', 'a', 'A', 'beat', 'North', '{}')",
+        "UPDATE areas SET district = 'South' WHERE id = 'a'",
+        "INSERT INTO shifts (org, id, name, definition) VALUES ('o', 's', 'S', '{}');
+         INSERT INTO assignments (org, device_id, area_id, shift_id, valid_from)
+         SELECT 'o', id, 'a', 's', now() FROM devices WHERE name = 'd1'",
+        "DELETE FROM assignments",
+        "DELETE FROM devices WHERE name = 'd1'",
+    ];
+    let mut v = version(&client).await;
+    for sql in changes {
+        // Inside the writing transaction the new version is there; outside it
+        // only once committed.
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(sql).await.unwrap();
+        let inside: i64 = tx
+            .query_one("SELECT version FROM directory_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(inside > v, "{sql}: {inside} after {v}");
+        tx.commit().await.unwrap();
+        assert_eq!(version(&client).await, inside, "{sql}");
+        v = inside;
+    }
+    client
+        .batch_execute("INSERT INTO devices (org, name, kind) VALUES ('o', 'd2', 'worker')")
+        .await
+        .unwrap();
+    let v = version(&client).await;
+    for sql in [
+        "UPDATE devices SET online = true, status = '{}', status_at = now() WHERE name = 'd2'",
+        "UPDATE devices SET jt808_auth_code = 'x' WHERE name = 'd2'",
+        "INSERT INTO fixes (device_id, ts, lat, lon, received_at)
+         SELECT id, now(), 1, 1, now() FROM devices WHERE name = 'd2'",
+    ] {
+        client.batch_execute(sql).await.unwrap();
+        assert_eq!(version(&client).await, v, "{sql} is not a directory change");
     }
 }

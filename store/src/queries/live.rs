@@ -1,7 +1,6 @@
 //! What the live view and the positions view read: each device's newest fix
 //! (to fill the live view at start), and who each device is.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
@@ -46,28 +45,22 @@ pub async fn device_directory(client: &impl GenericClient) -> Result<Vec<DeviceI
         .collect())
 }
 
-/// Changes whenever [`device_directory`] may: an org's configuration was
-/// edited (import and every API edit bump `orgs.updated_at`), a device was
-/// registered or deleted, or a device's kind or label changed (a checksum, so
-/// that edits of devices in orgs without configuration count too). One scan
-/// of `devices`, a few ms for 10,000.
+/// Changes whenever [`device_directory`] or [`org_rules`] may: a device
+/// registered, deleted, or its org, name, kind or label edited; an
+/// assignment, area or org written (triggers of migration 7 bump it in the
+/// writing statement's transaction). One row.
 pub async fn directory_version(
     client: &impl GenericClient,
 ) -> Result<DirectoryVersion, StoreError> {
     let r = client
-        .query_one(
-            "SELECT (SELECT max(updated_at) FROM orgs), count(*), max(id),
-                    sum(hashtext(kind || ':' || coalesce(label, '')))
-             FROM devices",
-            &[],
-        )
+        .query_one("SELECT version FROM directory_version", &[])
         .await?;
-    Ok(DirectoryVersion(r.get(0), r.get(1), r.get(2), r.get(3)))
+    Ok(DirectoryVersion(r.get(0)))
 }
 
 /// See [`directory_version`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DirectoryVersion(Option<DateTime<Utc>>, i64, Option<i32>, Option<i64>);
+pub struct DirectoryVersion(i64);
 
 /// The kinds of every device's open or acknowledged alerts.
 pub async fn unresolved_alert_kinds(
@@ -76,20 +69,6 @@ pub async fn unresolved_alert_kinds(
     let rows = client
         .query(
             "SELECT device_id, kind FROM alerts WHERE state <> 'resolved' AND device_id IS NOT NULL",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Districts of each device's assigned areas (for filtering the live stream).
-pub async fn device_districts(
-    client: &impl GenericClient,
-) -> Result<Vec<(i32, String)>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT DISTINCT s.device_id, ar.district FROM assignments s
-             JOIN areas ar ON ar.org = s.org AND ar.id = s.area_id WHERE ar.district IS NOT NULL",
             &[],
         )
         .await?;
