@@ -22,6 +22,17 @@ fn fix(secs_ago: i64, east_m: f64) -> String {
     )
 }
 
+/// Every device's daily distance, summed (metres, rounded).
+async fn distance_m(db: &testkit::TestDb) -> f64 {
+    db.client()
+        .await
+        .query_one("SELECT round(sum(distance_m)) FROM device_daily", &[])
+        .await
+        .unwrap()
+        .get::<_, Option<f64>>(0)
+        .unwrap_or(0.0)
+}
+
 fn rollups_written_beside(ingest: &InProcess) -> u64 {
     ingest
         .registry()
@@ -62,20 +73,18 @@ async fn rollups_and_checkpoints_too_large_for_a_batch_are_written_beside_it() {
         }
     }
     ingest.settled().await.unwrap();
-    let count = |sql: &'static str| {
-        let db = &db;
-        async move { db.count(sql).await }
-    };
     assert_eq!(
-        count("SELECT count(*) FROM fixes").await,
+        db.count("SELECT count(*) FROM fixes").await,
         2 * DEVICES as i64
     );
     testkit::eventually(
         Duration::from_secs(30),
         "every device's summary and state written",
         || async {
-            let daily = count("SELECT count(DISTINCT device_id) FROM device_daily").await;
-            let state = count("SELECT count(*) FROM device_state").await;
+            let daily = db
+                .count("SELECT count(DISTINCT device_id) FROM device_daily")
+                .await;
+            let state = db.count("SELECT count(*) FROM device_state").await;
             (daily == DEVICES as i64 && state == DEVICES as i64).then_some(())
         },
     )
@@ -84,15 +93,7 @@ async fn rollups_and_checkpoints_too_large_for_a_batch_are_written_beside_it() {
         rollups_written_beside(&ingest) >= 1,
         "{DEVICES} devices' rollups are more than a batch takes: written beside it"
     );
-    let distance = "SELECT round(sum(distance_m)) FROM device_daily";
-    let before: f64 = db
-        .client()
-        .await
-        .query_one(distance, &[])
-        .await
-        .unwrap()
-        .get::<_, Option<f64>>(0)
-        .unwrap_or(0.0);
+    let before = distance_m(&db).await;
     assert!(before > 0.0, "each device moved 50 m");
     ingest.stop().await.unwrap();
 
@@ -104,15 +105,7 @@ async fn rollups_and_checkpoints_too_large_for_a_batch_are_written_beside_it() {
     again.send(&topic, fix(60, 100.0)).await.unwrap();
     again.settled().await.unwrap();
     again.stop().await.unwrap();
-    let after: f64 = db
-        .client()
-        .await
-        .query_one(distance, &[])
-        .await
-        .unwrap()
-        .get::<_, Option<f64>>(0)
-        .unwrap_or(0.0);
-    let moved = after - before;
+    let moved = distance_m(&db).await - before;
     assert!(
         (45.0..=55.0).contains(&moved),
         "after the restart only the new fix's 50 m are added, not the redelivered one's: {moved}"
